@@ -1,0 +1,75 @@
+"""The blob store interface; one subclass per backend (local folder now, S3 later)."""
+import hashlib
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+
+BLOB_ID = re.compile(r"^[0-9a-f]{64}$")
+
+
+class BlobMissing(LookupError):
+    """The blob store has no object with this id."""
+
+
+class BlobCorrupt(ValueError):
+    """A stored object's bytes no longer hash to its id."""
+
+
+def blob_id_of(data: bytes) -> str:
+    """The id a blob with these bytes gets: its sha256 in hex."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def check_blob_id(blob_id: str) -> str:
+    """Refuse anything that is not a 64-hex id, so ids can never name paths outside the store."""
+    if not BLOB_ID.match(blob_id):
+        raise ValueError(f"not a blob id: {blob_id!r} (expected 64 lowercase hex digits)")
+    return blob_id
+
+
+class BlobStore(ABC):
+    """Immutable objects addressed by sha256; put is idempotent, get verifies the hash."""
+
+    url: str
+
+    @abstractmethod
+    def _write(self, blob_id: str, data: bytes) -> None:
+        """Store data under blob_id atomically (readers never see a partial object)."""
+
+    @abstractmethod
+    def _read(self, blob_id: str) -> bytes:
+        """Raw bytes of blob_id, or BlobMissing."""
+
+    @abstractmethod
+    def exists(self, blob_id: str) -> bool:
+        """Whether blob_id is stored."""
+
+    @abstractmethod
+    def delete(self, blob_id: str) -> None:
+        """Remove blob_id; removing a missing blob is not an error."""
+
+    @abstractmethod
+    def iter_ids(self) -> Iterator[str]:
+        """Every stored blob id, in no particular order."""
+
+    def put(self, data: bytes) -> str:
+        """Store data and return its id; a blob already there is not written again."""
+        blob_id = blob_id_of(data)
+        if not self.exists(blob_id):
+            self._write(blob_id, data)
+        return blob_id
+
+    def get(self, blob_id: str) -> bytes:
+        """The bytes of blob_id, refused with BlobCorrupt if they no longer match the id."""
+        data = self._read(check_blob_id(blob_id))
+        if blob_id_of(data) != blob_id:
+            raise BlobCorrupt(f"blob {blob_id} is corrupt: its bytes hash to {blob_id_of(data)}")
+        return data
+
+    def verify(self, blob_id: str) -> bool:
+        """Whether blob_id is stored intact."""
+        try:
+            self.get(blob_id)
+        except (BlobCorrupt, BlobMissing):
+            return False
+        return True

@@ -1,0 +1,57 @@
+"""Blob store backend on a local folder: objects at ROOT/ab/cdef... like git and DVC."""
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from server.blobs.base import BLOB_ID, BlobMissing, BlobStore, check_blob_id
+
+
+class LocalBlobStore(BlobStore):
+    """Objects as files under a root folder, fanned out by the first two hex digits."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.url = f"file://{self.root}"
+
+    def path_of(self, blob_id: str) -> Path:
+        """Where blob_id lives on disk."""
+        check_blob_id(blob_id)
+        return self.root / blob_id[:2] / blob_id[2:]
+
+    def _write(self, blob_id: str, data: bytes) -> None:
+        target = self.path_of(blob_id)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Write beside the target and rename: a reader sees the whole object or none of it.
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _read(self, blob_id: str) -> bytes:
+        try:
+            return self.path_of(blob_id).read_bytes()
+        except FileNotFoundError:
+            raise BlobMissing(f"blob {blob_id} is missing from {self.url}") from None
+
+    def exists(self, blob_id: str) -> bool:
+        return self.path_of(blob_id).is_file()
+
+    def delete(self, blob_id: str) -> None:
+        self.path_of(blob_id).unlink(missing_ok=True)
+
+    def iter_ids(self) -> Iterator[str]:
+        if not self.root.is_dir():
+            return
+        for fan in sorted(os.scandir(self.root), key=lambda e: e.name):
+            if not fan.is_dir() or len(fan.name) != 2:
+                continue
+            for entry in os.scandir(fan.path):
+                blob_id = fan.name + entry.name
+                if BLOB_ID.match(blob_id):
+                    yield blob_id

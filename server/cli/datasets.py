@@ -1,0 +1,192 @@
+"""`s2 dataset`, `branch`, `tag`, `label`, `rm`, `status`, `unstage`, `commit`, `merge`."""
+import csv
+from pathlib import Path
+
+import click
+
+from server.cli.common import author, blobs, fail, print_json
+from server.cli.main import cli
+from server.db import run_in_transaction
+
+
+def after_commit(commit_id: str) -> None:
+    """Checkpoint the new commit if its delta chain grew long (its own transaction; safe to lose)."""
+    from server.datasets.commits import compact
+
+    store = blobs()
+    run_in_transaction(lambda db: compact(db, store, commit_id))
+
+
+@cli.group()
+def dataset() -> None:
+    """Create, list and inspect datasets."""
+
+
+@dataset.command("create")
+@click.argument("name")
+@click.option("--modality", required=True, type=click.Choice(["image", "text", "tabular"]), help="What the inputs are.")
+@click.option("--labels", required=True, help="Comma-separated label set, e.g. cat,dog.")
+def dataset_create(name: str, modality: str, labels: str) -> None:
+    """Create an empty dataset NAME with branch main."""
+    from server.datasets.service import create_dataset
+
+    ds = run_in_transaction(lambda db: create_dataset(db, name=name, modality=modality, labels=labels.split(","), author=author()))
+    click.echo(f"created dataset {ds.name} ({ds.modality}; labels {', '.join(ds.labels)})")
+
+
+@dataset.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def dataset_list(as_json: bool) -> None:
+    """List datasets."""
+    from server.datasets.service import list_datasets
+
+    found = run_in_transaction(list_datasets)
+    if as_json:
+        print_json([d.model_dump(mode="json") for d in found])
+    for d in [] if as_json else found:
+        click.echo(f"{d.name}\t{d.modality}\t{','.join(d.labels)}")
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("new", required=False)
+@click.option("--from", "from_rev", metavar="REV", help="Where the branch starts (default: the default branch).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (listing only).")
+def branch(name: str, new: str | None, from_rev: str | None, as_json: bool) -> None:
+    """Create branch NEW in dataset NAME, or list branches when NEW is omitted."""
+    from server.datasets.service import create_branch, list_branches
+
+    if new is None:
+        found = run_in_transaction(lambda db: list_branches(db, dataset=name))
+        if as_json:
+            print_json([b.model_dump() for b in found])
+        for b in [] if as_json else found:
+            click.echo(f"{b.name}\t{b.head[:12]}{'  (protected)' if b.protected else ''}")
+        return
+    made = run_in_transaction(lambda db: create_branch(db, dataset=name, name=new, from_rev=from_rev))
+    click.echo(f"created branch {made.name} at {made.head[:12]}")
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("tag_name", metavar="TAG")
+@click.argument("rev")
+def tag(name: str, tag_name: str, rev: str) -> None:
+    """Tag revision REV of dataset NAME as TAG (tags never move)."""
+    from server.datasets.service import create_tag
+
+    commit_id = run_in_transaction(lambda db: create_tag(db, dataset=name, name=tag_name, rev=rev))
+    click.echo(f"tagged {commit_id[:12]} as {tag_name}")
+
+
+def _read_edits(path: Path) -> list[tuple[str, str | None, bool]]:
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            if not reader.fieldnames or not {"key", "label"} <= set(reader.fieldnames):
+                fail(f"edits file '{path}' needs columns key,label (found: {', '.join(reader.fieldnames or []) or 'nothing'})")
+            edits = [(row["key"], row["label"] or None, False) for row in reader]
+    except OSError as exc:
+        fail(f"cannot read edits file '{path}': {exc.strerror or exc}")
+    if not edits:
+        fail(f"edits file '{path}' has no rows")
+    return edits
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("key", required=False)
+@click.argument("label", required=False)
+@click.option("--file", "edits_file", type=click.Path(path_type=Path), help="CSV of edits with columns key,label.")
+@click.option("--branch", "-b", help="Branch to stage on (default: the default branch).")
+def label(name: str, key: str | None, label: str | None, edits_file: Path | None, branch: str | None) -> None:
+    """Stage a label edit (KEY LABEL), or many (--file EDITS.csv); `s2 commit` records them."""
+    from server.datasets.staging import stage_edits
+
+    if edits_file is not None and key is not None:
+        fail("give either KEY LABEL or --file, not both")
+    if edits_file is None and (key is None or label is None):
+        fail("give KEY LABEL, or --file EDITS.csv")
+    edits = _read_edits(edits_file) if edits_file is not None else [(key, label, False)]
+    store, who = blobs(), author()
+    staged = run_in_transaction(lambda db: stage_edits(db, store, dataset=name, branch=branch, edits=edits, author=who))
+    click.echo(f"staged {len(staged)} edit(s); record them with: s2 commit {name} -m MESSAGE")
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("keys", nargs=-1, required=True)
+@click.option("--branch", "-b", help="Branch to stage on (default: the default branch).")
+def rm(name: str, keys: tuple[str, ...], branch: str | None) -> None:
+    """Stage the removal of examples KEYS."""
+    from server.datasets.staging import stage_edits
+
+    store, who = blobs(), author()
+    edits = [(k, None, True) for k in keys]
+    run_in_transaction(lambda db: stage_edits(db, store, dataset=name, branch=branch, edits=edits, author=who))
+    click.echo(f"staged removal of {len(keys)} example(s)")
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--branch", "-b", help="Branch (default: the default branch).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def status(name: str, branch: str | None, as_json: bool) -> None:
+    """Show the staged (uncommitted) edits on a branch."""
+    from server.datasets.staging import list_staged
+
+    staged = run_in_transaction(lambda db: list_staged(db, dataset=name, branch=branch))
+    if as_json:
+        print_json([s.model_dump() for s in staged])
+        return
+    for s in staged:
+        click.echo(f"{'remove' if s.remove else 'label '}\t{s.key}\t{s.label or ''}\t{s.author}")
+    click.echo(f"{len(staged)} staged edit(s)", err=True)
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("keys", nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="Drop every staged edit on the branch.")
+@click.option("--branch", "-b", help="Branch (default: the default branch).")
+def unstage(name: str, keys: tuple[str, ...], all_: bool, branch: str | None) -> None:
+    """Drop staged edits of KEYS (or --all)."""
+    from server.datasets.staging import unstage as drop
+
+    if not keys and not all_:
+        fail("give the KEYS to unstage, or --all")
+    n = run_in_transaction(lambda db: drop(db, dataset=name, branch=branch, keys=None if all_ else list(keys)))
+    click.echo(f"dropped {n} staged edit(s)")
+
+
+@cli.command()
+@click.argument("name")
+@click.option("-m", "--message", required=True, help="What the commit changes and why.")
+@click.option("--branch", "-b", help="Branch (default: the default branch).")
+def commit(name: str, message: str, branch: str | None) -> None:
+    """Commit the staged edits of a branch; prints the new commit id last."""
+    from server.datasets.staging import commit_staged
+
+    store, who = blobs(), author()
+    made = run_in_transaction(lambda db: commit_staged(db, store, dataset=name, branch=branch, message=message, author=who))
+    after_commit(made.id)
+    click.echo(f"committed {made.changes} change(s); {made.rows} examples")
+    click.echo(made.id)
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("source", metavar="SRC")
+@click.option("--into", required=True, metavar="BRANCH", help="Branch that receives the changes.")
+@click.option("-m", "--message", help="Merge commit message.")
+def merge(name: str, source: str, into: str, message: str | None) -> None:
+    """Merge revision SRC into branch BRANCH, three-way by key; conflicts are listed, never guessed."""
+    from server.datasets.diff import merge as do_merge
+
+    store, who = blobs(), author()
+    how, head = run_in_transaction(lambda db: do_merge(db, store, dataset=name, source=source, into=into, author=who, message=message))
+    if how == "merge":
+        after_commit(head.id)
+    click.echo({"up-to-date": f"{into} already contains {source}", "fast-forward": f"fast-forwarded {into} to {source}",
+                "merge": f"merged {source} into {into}: {head.changes} change(s)"}[how])
+    click.echo(head.id)

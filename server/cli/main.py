@@ -1,0 +1,37 @@
+"""The `s2` command line: entry point, error reporting, shared helpers."""
+import sys
+
+import click
+
+from server.cli.common import fail
+from server.errors import S2Error
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="s2", prog_name="s2")
+def cli() -> None:
+    """s2: versioned labeled datasets (GitHub for Software 2.0).
+
+    State lives in S2_HOME (default ./.s2: a SQLite file and a blob folder), or in
+    S2_DATABASE_URL / S2_BLOB_URL. REV is a commit id (or a 7+ digit prefix), a branch,
+    a tag, or REV~N (N first-parent steps back).
+    """
+
+
+def main() -> None:
+    """Run the CLI, turning every domain error into one line on stderr and exit status 1."""
+    from server.blobs import BlobCorrupt, BlobMissing
+    from server.cli import datasets, history, io  # noqa: F401  (registers the commands)
+    from server.db import DatabaseUnavailable
+
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        fail("aborted", code=130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (S2Error, DatabaseUnavailable, BlobCorrupt, BlobMissing) as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        fail("interrupted", code=130)

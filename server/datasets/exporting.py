@@ -1,0 +1,133 @@
+"""Writing a revision out as an ImageFolder folder, Parquet or JSONL, inputs byte for byte."""
+import json
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from server.blobs import BlobStore
+from server.datasets.rows import Row, batch_to_rows
+from server.errors import InvalidInput
+
+FORMATS = ("imagefolder", "parquet", "jsonl")
+UNLABELED_DIR = "_unlabeled"
+Tick = Callable[[int], None]
+
+
+def check_target(out: Path) -> None:
+    """Refuse to overwrite: export writes a new file or folder, or fills an empty folder."""
+    if out.exists() and not (out.is_dir() and not any(out.iterdir())):
+        raise InvalidInput(f"export target '{out}' already exists; choose a new path or remove it")
+
+
+def folder_path(row: Row, labels: list[str]) -> str:
+    """Where a row goes in ImageFolder layout: <label>/<key without a leading label folder>."""
+    first, _, rest = row.key.partition("/")
+    name = rest if rest and first in labels else row.key
+    return f"{row.label if row.label is not None else UNLABELED_DIR}/{name}"
+
+
+def export_rows(rows: Iterator[Row], *, out: Path, fmt: str, modality: str, labels: list[str],
+                blobs: BlobStore, tick: Tick | None = None) -> int:
+    """Write rows to out in fmt; out appears only once complete. Returns the number of examples."""
+    if fmt not in FORMATS:
+        raise InvalidInput(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    if fmt == "imagefolder" and modality == "tabular":
+        raise InvalidInput("imagefolder export needs an image or text dataset; use --format parquet or jsonl")
+    out = Path(out)
+    check_target(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        writer = {"imagefolder": _write_folder, "parquet": _write_parquet, "jsonl": _write_jsonl}[fmt]
+        count = writer(rows, staging, out.name, modality, labels, blobs, tick or (lambda n: None))
+        if out.is_dir():
+            out.rmdir()  # an empty folder the user made for us
+        for item in sorted(staging.iterdir(), key=lambda p: p.is_file()):  # the data file lands last
+            item.rename(out if item.name == "_out" else out.parent / item.name)
+        return count
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _write_folder(rows, staging: Path, name: str, modality: str, labels: list[str], blobs: BlobStore, tick: Tick) -> int:
+    root = staging / "_out"
+    root.mkdir()
+    count, used = 0, set()
+    for row in rows:
+        rel = folder_path(row, labels)
+        if rel in used:  # two keys map to one file name: keep both, under their full keys
+            rel = f"{row.label if row.label is not None else UNLABELED_DIR}/{row.key}"
+        used.add(rel)
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(blobs.get(row.input))
+        count += 1
+        tick(1)
+    return count
+
+
+def _records(rows, modality: str, blobs: BlobStore, tick: Tick, image_value: Callable[[Row, bytes], object]) -> Iterator[dict]:
+    for row in rows:
+        data = blobs.get(row.input)
+        record: dict = {"key": row.key, "label": row.label}
+        if row.split is not None:
+            record["split"] = row.split
+        if modality == "tabular":
+            record.update(json.loads(data))
+        elif modality == "text":
+            record["text"] = data.decode("utf-8")
+        else:
+            record["image"] = image_value(row, data)
+        if row.meta:
+            record.update(json.loads(row.meta))
+        tick(1)
+        yield record
+
+
+def _write_jsonl(rows, staging: Path, name: str, modality: str, labels, blobs: BlobStore, tick: Tick) -> int:
+    images_dir = f"{Path(name).stem}-images"
+
+    def save_image(row: Row, data: bytes) -> str:
+        path = staging / images_dir / row.key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return f"{images_dir}/{row.key}"
+
+    count = 0
+    with open(staging / "_out", "w", encoding="utf-8") as f:
+        for record in _records(rows, modality, blobs, tick, save_image):
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
+def _write_parquet(rows, staging: Path, name: str, modality: str, labels, blobs: BlobStore, tick: Tick) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writer, count, chunk = None, 0, []
+
+    def flush() -> None:
+        nonlocal writer
+        table = pa.Table.from_pylist(chunk)
+        if writer is None:
+            writer = pq.ParquetWriter(staging / "_out", table.schema)
+        writer.write_table(table.cast(writer.schema))
+        chunk.clear()
+
+    for record in _records(rows, modality, blobs, tick, lambda row, data: data):
+        chunk.append(record)
+        count += 1
+        if len(chunk) >= 8192:
+            flush()
+    if chunk or writer is None:
+        flush()
+    writer.close()
+    return count
+
+
+def iter_rows(batches) -> Iterator[Row]:
+    """Rows of a stream of snapshot batches."""
+    for batch in batches:
+        yield from batch_to_rows(batch)

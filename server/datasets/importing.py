@@ -1,0 +1,194 @@
+"""Reading an import source (ImageFolder folder, CSV, JSONL, Parquet) into validated rows."""
+import csv
+import io
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from server.blobs import BlobStore
+from server.datasets.rows import Row, canonical_json
+from server.errors import InvalidInput
+
+RESERVED = ("key", "label", "split")
+INPUT_COLUMN = {"image": "image", "text": "text"}
+MAX_KEY = 512
+Tick = Callable[[int], None]
+
+
+def check_key(key: object, where: str) -> str:
+    """A key is a relative path-like name: it becomes a file path on export, so it cannot escape."""
+    if not isinstance(key, str) or not key.strip():
+        raise InvalidInput(f"{where}: missing key")
+    if len(key) > MAX_KEY:
+        raise InvalidInput(f"{where}: key is longer than {MAX_KEY} characters")
+    if key.startswith("/") or "\\" in key or any(ord(ch) < 32 for ch in key) or any(p in ("", ".", "..") for p in key.split("/")):
+        raise InvalidInput(f"{where}: key {key!r} is not a safe relative name (no leading '/', '..', '.', empty parts, backslashes or control characters)")
+    return key
+
+
+def check_image(data: bytes, where: str) -> None:
+    """Decode the whole image: a corrupt or truncated file is refused at import, not at training."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise InvalidInput(f"{where}: not a readable image ({exc})") from None
+
+
+def read_source(source: Path, modality: str, labels: list[str], blobs: BlobStore, tick: Tick | None = None) -> list[Row]:
+    """Every example of source as rows (inputs stored in blobs), refusing the first bad one."""
+    source = Path(source)
+    if not source.exists():
+        raise InvalidInput(f"import source '{source}' does not exist")
+    if source.is_dir():
+        records = _folder_records(source, modality)
+    else:
+        readers = {".csv": _csv_records, ".jsonl": _jsonl_records, ".parquet": _parquet_records}
+        reader = readers.get(source.suffix.lower())
+        if reader is None:
+            raise InvalidInput(f"import source '{source}': unsupported file type '{source.suffix}' (use a folder, .csv, .jsonl or .parquet)")
+        records = reader(source)
+    label_set = set(labels)
+    rows: list[Row] = []
+    first_seen: dict[str, str] = {}
+    for where, record in records:
+        row = _to_row(where, record, modality, source, label_set, labels, blobs)
+        if row.key in first_seen:
+            raise InvalidInput(f"{where}: duplicate key '{row.key}' (first at {first_seen[row.key]})")
+        first_seen[row.key] = where
+        rows.append(row)
+        if tick:
+            tick(1)
+    if not rows:
+        raise InvalidInput(f"import source '{source}' has no examples")
+    return rows
+
+
+def _to_row(where: str, rec: dict, modality: str, source: Path, label_set: set, labels: list[str], blobs: BlobStore) -> Row:
+    key = check_key(rec.get("key"), where)
+    where = f"{where} (key '{key}')"
+    if "label" not in rec:
+        raise InvalidInput(f"{where}: no 'label' column")
+    label = rec["label"]
+    label = None if label is None or (isinstance(label, str) and label.strip() == "") else str(label)
+    if label is not None and label not in label_set:
+        raise InvalidInput(f"{where}: label {label!r} is not in the label set ({', '.join(labels)})")
+    split = rec.get("split")
+    split = None if split in (None, "") else str(split)
+    extra = {k: v for k, v in rec.items() if k not in RESERVED and not k.startswith("_")}
+    if modality == "tabular":
+        features = {k: _number(v) for k, v in extra.items()}
+        if not features:
+            raise InvalidInput(f"{where}: no feature columns (a tabular example needs columns besides key, label, split)")
+        data, meta = canonical_json(features).encode(), None
+    else:
+        column = INPUT_COLUMN[modality]
+        value = extra.pop(column, None)
+        if value is None or value == "":
+            raise InvalidInput(f"{where}: no '{column}' value")
+        data = _input_bytes(value, modality, source, rec.get("_base"), where)
+        meta = canonical_json(extra)
+    return Row(key, blobs.put(data), label, split, meta)
+
+
+def _input_bytes(value: object, modality: str, source: Path, base: str | None, where: str) -> bytes:
+    if modality == "text":
+        if isinstance(value, bytes):
+            value = _utf8(value, where)
+        return str(value).encode("utf-8")
+    if isinstance(value, bytes):
+        data = value
+    else:
+        root = Path(base) if base else source.parent
+        path = root / str(value)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InvalidInput(f"{where}: cannot read image file '{path}': {exc.strerror or exc}") from None
+        where = f"{where}, file '{path}'"
+    check_image(data, where)
+    return data
+
+
+def _utf8(data: bytes, where: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{where}: text is not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+
+
+def _number(value: object) -> object:
+    """CSV cells arrive as text: read numbers as numbers so features keep their type."""
+    if not isinstance(value, str):
+        return value
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except ValueError:
+            pass
+    return value
+
+
+def _folder_records(root: Path, modality: str) -> Iterator[tuple[str, dict]]:
+    """ImageFolder layout: root/<label>/<file>; the key is the path below root."""
+    if modality == "tabular":
+        raise InvalidInput(f"import source '{root}': a folder import needs an image or text dataset, not tabular")
+    for label_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for dirpath, dirnames, filenames in os.walk(label_dir):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for name in sorted(f for f in filenames if not f.startswith(".")):
+                path = Path(dirpath) / name
+                key = path.relative_to(root).as_posix()
+                try:
+                    data = path.read_bytes()
+                except OSError as exc:
+                    raise InvalidInput(f"file '{path}': cannot read: {exc.strerror or exc}") from None
+                value = _utf8(data, f"file '{path}'") if modality == "text" else data
+                yield f"file '{path}'", {"key": key, "label": label_dir.name, INPUT_COLUMN[modality]: value}
+
+
+def _csv_records(path: Path) -> Iterator[tuple[str, dict]]:
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            if not reader.fieldnames or "key" not in reader.fieldnames:
+                raise InvalidInput(f"'{path}': no 'key' column in the header (found: {', '.join(reader.fieldnames or []) or 'nothing'})")
+            for row in reader:
+                if None in row:
+                    raise InvalidInput(f"'{path}' line {reader.line_num}: more cells than header columns")
+                yield f"'{path}' line {reader.line_num}", row
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"'{path}': not UTF-8 text ({exc.reason})") from None
+    except csv.Error as exc:
+        raise InvalidInput(f"'{path}': malformed CSV ({exc})") from None
+
+
+def _jsonl_records(path: Path) -> Iterator[tuple[str, dict]]:
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InvalidInput(f"'{path}' line {number}: not valid JSON ({exc.msg})") from None
+            if not isinstance(record, dict):
+                raise InvalidInput(f"'{path}' line {number}: expected a JSON object")
+            yield f"'{path}' line {number}", record
+
+
+def _parquet_records(path: Path) -> Iterator[tuple[str, dict]]:
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises several types for a file that is not Parquet
+        raise InvalidInput(f"'{path}': not a readable Parquet file ({exc})") from None
+    number = 0
+    for batch in pf.iter_batches(batch_size=8192):
+        for record in batch.to_pylist():
+            number += 1
+            yield f"'{path}' row {number}", record

@@ -1,0 +1,86 @@
+"""What the dataset services return: plain Pydantic models, never ORM objects."""
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel
+
+Modality = Literal["image", "text", "tabular"]
+
+
+class DatasetRead(BaseModel):
+    """A dataset's description."""
+
+    name: str
+    modality: Modality
+    task: str
+    labels: list[str]
+    default_branch: str
+    created_at: datetime
+
+
+class CommitRead(BaseModel):
+    """One commit as `s2 log --json` shows it."""
+
+    id: str
+    parents: list[str]
+    author: str
+    message: str
+    created_at: datetime
+    changes: int
+    rows: int
+
+
+class BranchRead(BaseModel):
+    """A branch and the commit it points at."""
+
+    name: str
+    head: str
+    protected: bool
+
+
+class Relabel(BaseModel):
+    """An example whose label changed between two revisions."""
+
+    key: str
+    from_: str | None
+    to: str | None
+
+    def as_json(self) -> dict:
+        """The shape the CLI contract names: {"key", "from", "to"}."""
+        return {"key": self.key, "from": self.from_, "to": self.to}
+
+
+class DiffRead(BaseModel):
+    """What separates two revisions, by key."""
+
+    added: list[str]
+    removed: list[str]
+    relabeled: list[Relabel]
+    modified: list[str]
+
+    def as_json(self) -> dict:
+        """The `s2 diff --json` shape."""
+        return {"added": self.added, "removed": self.removed,
+                "relabeled": [r.as_json() for r in self.relabeled], "modified": self.modified}
+
+
+class BlameEntry(BaseModel):
+    """One commit that changed an example, and what it made of it."""
+
+    commit: str
+    author: str
+    created_at: datetime
+    message: str
+    removed: bool
+    label: str | None
+    input: str | None
+
+
+class StagedRead(BaseModel):
+    """An uncommitted edit."""
+
+    key: str
+    remove: bool
+    label: str | None
+    author: str
+    version: int

@@ -1,0 +1,117 @@
+"""Engine, sessions and schema migration: one transaction per unit of work."""
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from server.config import get_settings
+
+# The newest Alembic revision; the app compares it with the database's before deciding
+# to run `alembic upgrade head`, so light commands skip loading Alembic at all.
+HEAD_REVISION = "0001_versioning"
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every ORM model."""
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The configured database cannot be reached or opened."""
+
+
+def _make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 60})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_conn, _record):  # noqa: ANN001
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+            cur.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; WAL keeps it atomic
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):  # noqa: ANN001
+            # IMMEDIATE takes the write lock up front: two writers queue on busy_timeout
+            # instead of one failing with "database is locked" on lock upgrade.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+@lru_cache(maxsize=8)
+def get_engine(url: str | None = None) -> Engine:
+    """The engine for url (default: the settings' database), migrated to head."""
+    url = url or get_settings().resolved_database_url
+    engine = _make_engine(url)
+    ensure_schema(engine)
+    return engine
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Run `alembic upgrade head` unless the database is already there."""
+    try:
+        with engine.connect() as conn:
+            has_table = engine.dialect.has_table(conn, "alembic_version")
+            current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar() if has_table else None
+    except Exception as exc:  # any driver error here means the database is not usable
+        raise DatabaseUnavailable(f"cannot open database {engine.url.render_as_string(hide_password=True)}: {exc.__class__.__name__}: {str(exc).splitlines()[0]}") from exc
+    if current == HEAD_REVISION:
+        return
+    upgrade_to_head(engine)
+
+
+def upgrade_to_head(engine: Engine) -> None:
+    """Apply every pending Alembic revision to engine's database."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Two processes starting at once: the second waits here, then finds nothing to do.
+            conn.execute(text("SELECT pg_advisory_xact_lock(2207)"))
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+@contextmanager
+def session_scope(url: str | None = None) -> Iterator[Session]:
+    """A session that commits when the block succeeds and rolls back when it raises."""
+    session = sessionmaker(bind=get_engine(url), expire_on_commit=False)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def run_in_transaction(work, *, url: str | None = None, retries: int = 8):
+    """Run work(session) in its own transaction, rerunning it when it lost a branch compare-and-swap."""
+    import random
+    import time
+
+    from server.errors import BranchMoved
+
+    for attempt in range(retries):
+        try:
+            with session_scope(url) as db:
+                return work(db)
+        except BranchMoved:
+            if attempt == retries - 1:
+                raise
+            time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))  # let the winner finish first

@@ -1,0 +1,29 @@
+"""Domain errors: each says what was wrong, with which input, and what to do."""
+
+
+class S2Error(Exception):
+    """Base of every error a user is meant to read."""
+
+
+class NotFound(S2Error):
+    """A named thing (dataset, branch, tag, revision, example) does not exist."""
+
+
+class AlreadyExists(S2Error):
+    """A name is already taken."""
+
+
+class InvalidInput(S2Error):
+    """Input the user gave is malformed or violates the dataset's rules."""
+
+
+class Conflict(S2Error):
+    """The change collides with another one (merge conflict, stale edit, moved branch)."""
+
+
+class NothingToCommit(S2Error):
+    """A commit was asked for but nothing would change."""
+
+
+class BranchMoved(Conflict):
+    """A branch head moved between reading and writing it (lost the compare-and-swap)."""

@@ -1,0 +1,2 @@
+"""Import every ORM module so Base.metadata knows all tables (for Alembic and tests)."""
+from server.datasets import models as datasets_models  # noqa: F401

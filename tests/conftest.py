@@ -1,0 +1,121 @@
+"""Fixtures: a private store (SQLite file or a fresh PostgreSQL database) per test, and the real CLI."""
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from server.config import get_settings
+from server.db import get_engine, upgrade_to_head
+
+PG_HOST = os.environ.get("S2_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432")
+S2_BIN = Path(sys.executable).parent / "s2"
+_template: dict[str, str] = {}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Fail the whole run at once, in one line, when PostgreSQL is not there."""
+    try:
+        with create_engine(f"{PG_HOST}/postgres", connect_args={"connect_timeout": 3}).connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # any driver error: report it in one line
+        pytest.exit(f"PostgreSQL is not reachable at {PG_HOST}: {str(exc).splitlines()[0]}", returncode=3)
+
+
+def _admin():
+    return create_engine(f"{PG_HOST}/postgres", isolation_level="AUTOCOMMIT")
+
+
+def _pg_template() -> str:
+    """A migrated database, made once per session, that test databases are copied from."""
+    if "name" not in _template:
+        name = f"s2t_tmpl_{uuid.uuid4().hex[:10]}"
+        with _admin().connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        engine = create_engine(f"{PG_HOST}/{name}")
+        upgrade_to_head(engine)
+        engine.dispose()
+        _template["name"] = name
+    return _template["name"]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if "name" in _template:
+        with _admin().connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{_template["name"]}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path):
+    """A private, migrated database: a SQLite file, or a new PostgreSQL database dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 's2.db'}"
+        return
+    name = f"s2t_{uuid.uuid4().hex[:12]}"
+    with _admin().connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{_pg_template()}"'))
+    url = f"{PG_HOST}/{name}"
+    yield url
+    get_engine(url).dispose()
+    with _admin().connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def s2env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Point this process and the CLI subprocesses at the private store; returns their environment."""
+    home = tmp_path / "home"
+    env = {"S2_HOME": str(home), "S2_DATABASE_URL": db_url, "S2_AUTHOR": "tester@example.com"}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    get_settings.cache_clear()
+    yield {**os.environ, **env}
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+
+
+@pytest.fixture
+def blobs(s2env):
+    """The private store's blob store."""
+    from server.blobs import default_blob_store
+
+    return default_blob_store()
+
+
+class CLI:
+    """Runs the real `s2` executable against the private store."""
+
+    def __init__(self, env: dict[str, str], cwd: Path):
+        self.env, self.cwd = env, cwd
+
+    def run(self, *args: object, input: str | None = None) -> subprocess.CompletedProcess:
+        """Run s2 with args; returns the finished process (any exit code)."""
+        return subprocess.run([str(S2_BIN), *map(str, args)], env=self.env, cwd=self.cwd, input=input,
+                              capture_output=True, text=True, timeout=300)
+
+    def ok(self, *args: object) -> str:
+        """Run s2 with args, require exit 0, and return stdout."""
+        proc = self.run(*args)
+        assert proc.returncode == 0, f"s2 {' '.join(map(str, args))} failed ({proc.returncode}): {proc.stderr}"
+        return proc.stdout
+
+    def fails(self, *args: object) -> str:
+        """Run s2 with args, require a non-zero exit and exactly one line on stderr; return that line."""
+        proc = self.run(*args)
+        assert proc.returncode != 0, f"s2 {' '.join(map(str, args))} should have failed: {proc.stdout}"
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1, f"expected one error line, got: {proc.stderr!r}"
+        return lines[0]
+
+    def last_line(self, *args: object) -> str:
+        """Run s2 with args (must succeed) and return the last stdout line (e.g. a commit id)."""
+        return self.ok(*args).strip().splitlines()[-1]
+
+
+@pytest.fixture
+def cli(s2env: dict[str, str], tmp_path: Path) -> CLI:
+    """The real s2 CLI on the private store, run from tmp_path."""
+    return CLI(s2env, tmp_path)
