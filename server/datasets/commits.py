@@ -10,7 +10,6 @@ from server.blobs import BlobStore
 from server.config import get_settings
 from server.datasets.models import Branch, Change, Commit, Dataset
 from server.datasets.rows import Row
-from server.datasets.snapshot import iter_snapshot, write_checkpoint
 from server.errors import BranchMoved, NothingToCommit
 
 INSERT_CHUNK = 20_000  # rows per executemany: bounded memory on million-row imports
@@ -122,6 +121,8 @@ def needs_checkpoint(commit: Commit) -> bool:
 
 def write_commit_checkpoint(db: Session, blobs: BlobStore, commit: Commit) -> None:
     """Store the commit's full snapshot as a Parquet checkpoint so later reads start from it."""
+    from server.datasets.snapshot import iter_snapshot, write_checkpoint
+
     blob_id, rows = write_checkpoint(blobs, iter_snapshot(db, blobs, commit.pk))
     if rows != commit.row_count:  # the deltas and the row count disagree: never store such a checkpoint
         raise RuntimeError(f"snapshot of commit {commit.id} has {rows} rows but the commit records {commit.row_count}")

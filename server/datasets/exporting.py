@@ -6,7 +6,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from server.blobs import BlobStore
-from server.datasets.rows import Row, batch_to_rows
+from server.datasets.arrow import batch_to_rows
+from server.datasets.rows import Row
 from server.errors import InvalidInput
 
 FORMATS = ("imagefolder", "parquet", "jsonl")

@@ -6,7 +6,7 @@ import pyarrow as pa
 
 from server.blobs import BlobStore, default_blob_store
 from server.datasets.history import resolve_rev
-from server.datasets.rows import SNAPSHOT_SCHEMA
+from server.datasets.arrow import SNAPSHOT_SCHEMA
 from server.datasets.service import get_dataset
 from server.datasets.snapshot import iter_snapshot
 from server.db import session_scope

@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 from server.blobs import BlobStore
 from server.datasets.history import checkpoint_chain
 from server.datasets.models import Change
-from server.datasets.rows import SNAPSHOT_SCHEMA, Row, batch_to_rows, rows_to_batch
+from server.datasets.arrow import SNAPSHOT_SCHEMA, batch_to_rows, rows_to_batch
+from server.datasets.rows import Row
 
 BATCH_ROWS = 65_536
 IN_CHUNK = 500  # keys per SQL IN (...) list: well under SQLite's variable limit

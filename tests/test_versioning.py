@@ -1,0 +1,174 @@
+"""The versioning engine through its services, on SQLite and PostgreSQL."""
+import pytest
+from sqlalchemy import func, select
+
+from server.config import get_settings
+from server.datasets.commits import compact
+from server.datasets.diff import diff, merge
+from server.datasets.history import resolve_rev
+from server.datasets.models import Change, Commit
+from server.datasets.service import blame, create_branch, create_tag, get_dataset, log
+from server.datasets.snapshot import read_table
+from server.datasets.staging import list_staged, stage_edits, unstage
+from server.db import run_in_transaction
+from server.errors import AlreadyExists, Conflict, InvalidInput, NotFound, NothingToCommit
+from tests.factories import AUTHOR, make_dataset, relabel, text_rows, upsert
+
+
+def labels_at(blobs, rev: str, name: str = "ds") -> dict[str, str | None]:
+    def read(db):
+        ds = get_dataset(db, name)
+        table = read_table(db, blobs, resolve_rev(db, ds, rev).pk)
+        return dict(zip(table.column("key").to_pylist(), table.column("label").to_pylist()))
+    return run_in_transaction(read)
+
+
+def seed(blobs, n: int = 50):
+    make_dataset()
+    return upsert(blobs, "ds", text_rows(blobs, {f"k{i:03d}": (f"text {i}", "abc"[i % 3]) for i in range(n)}))
+
+
+def test_relabel_commit_stores_only_changed_rows_and_no_inputs(blobs):
+    seed(blobs, 200)
+    blob_count = len(list(blobs.iter_ids()))
+    c = relabel(blobs, "ds", {"k001": "c", "k002": "a", "k003": "a"})  # k003 is already 'a': no change
+    assert c.changes == 2 and c.rows == 200
+
+    def stored(db):
+        pk = db.scalar(select(Commit.pk).where(Commit.id == c.id))
+        return db.scalar(select(func.count()).select_from(Change).where(Change.commit_pk == pk))
+    assert run_in_transaction(stored) == 2
+    assert len(list(blobs.iter_ids())) == blob_count  # a relabel writes labels, not inputs
+    assert labels_at(blobs, "main")["k001"] == "c"
+
+
+def test_revision_syntax(blobs):
+    first = seed(blobs, 5)
+    second = relabel(blobs, "ds", {"k000": "b"})
+    third = relabel(blobs, "ds", {"k000": "c"})
+    run_in_transaction(lambda db: create_tag(db, dataset="ds", name="v1", rev=first.id[:7]))
+
+    def rev(name):
+        return run_in_transaction(lambda db: resolve_rev(db, get_dataset(db, "ds"), name).id)
+    assert rev("main") == third.id
+    assert rev("main~1") == rev("main~") == second.id
+    assert rev("main~2") == rev("main~1~1") == rev("v1") == rev(first.id) == rev(first.id[:9]) == first.id
+    assert rev(f"{third.id[:10]}~2") == first.id
+    with pytest.raises(NotFound, match="goes past the first commit"):
+        rev("main~9")
+    with pytest.raises(NotFound, match="unknown revision 'nope'"):
+        rev("nope")
+    with pytest.raises(NotFound, match="unknown revision"):
+        rev("0000000")
+
+
+def test_log_and_blame_follow_history(blobs):
+    seed(blobs, 5)
+    relabel(blobs, "ds", {"k001": "c"})
+    run_in_transaction(lambda db: create_branch(db, dataset="ds", name="side", from_rev="main"))
+    relabel(blobs, "ds", {"k001": "a"}, branch="side")
+    main_log = run_in_transaction(lambda db: log(db, dataset="ds", rev="main"))
+    assert [c.message for c in main_log] == ["edit", "import", "create dataset ds"]
+    assert main_log[0].parents == [main_log[1].id]
+    on_main = run_in_transaction(lambda db: blame(db, dataset="ds", key="k001", rev="main"))
+    on_side = run_in_transaction(lambda db: blame(db, dataset="ds", key="k001", rev="side"))
+    assert [e.label for e in on_main] == ["b", "c"]
+    assert [e.label for e in on_side] == ["b", "c", "a"]
+    assert all(e.author == AUTHOR for e in on_side)
+    with pytest.raises(NotFound, match="never changed"):
+        run_in_transaction(lambda db: blame(db, dataset="ds", key="zzz", rev=None))
+
+
+def test_merge_fast_forward_three_way_and_conflict(blobs):
+    seed(blobs, 10)
+    run_in_transaction(lambda db: create_branch(db, dataset="ds", name="f", from_rev=None))
+    tip = relabel(blobs, "ds", {"k001": "c"}, branch="f")
+    how, head = run_in_transaction(lambda db: merge(db, blobs, dataset="ds", source="f", into="main", author=AUTHOR))
+    assert (how, head.id) == ("fast-forward", tip.id)
+    how, _ = run_in_transaction(lambda db: merge(db, blobs, dataset="ds", source="f", into="main", author=AUTHOR))
+    assert how == "up-to-date"
+    relabel(blobs, "ds", {"k002": "a"}, branch="f")
+    upsert(blobs, "ds", text_rows(blobs, {"new": ("new text", "a")}), branch="main")
+    relabel(blobs, "ds", {"k003": "c"}, remove=("k004",))
+    how, merged = run_in_transaction(lambda db: merge(db, blobs, dataset="ds", source="f", into="main", author=AUTHOR))
+    assert how == "merge" and len(merged.parents) == 2
+    labels = labels_at(blobs, "main")
+    assert labels["k002"] == "a" and labels["k003"] == "c" and labels["new"] == "a" and "k004" not in labels
+    # Both sides change k005 differently: listed, nothing written.
+    relabel(blobs, "ds", {"k005": "a"}, branch="f")
+    relabel(blobs, "ds", {"k005": "b"})
+    before = run_in_transaction(lambda db: resolve_rev(db, get_dataset(db, "ds"), "main").id)
+    with pytest.raises(Conflict, match=r"conflicts on 1 example\(s\): k005"):
+        run_in_transaction(lambda db: merge(db, blobs, dataset="ds", source="f", into="main", author=AUTHOR))
+    assert run_in_transaction(lambda db: resolve_rev(db, get_dataset(db, "ds"), "main").id) == before
+
+
+def test_diff_between_branches_uses_merge_base(blobs):
+    seed(blobs, 10)  # k001 is 'b', k002 'c', k003 'a'
+    run_in_transaction(lambda db: create_branch(db, dataset="ds", name="f", from_rev=None))
+    relabel(blobs, "ds", {"k001": "c"}, branch="f")
+    upsert(blobs, "ds", text_rows(blobs, {"k002": ("rewritten", "c"), "fresh": ("fresh", None)}), branch="f")
+    relabel(blobs, "ds", {"k002": "a"}, remove=("k003",))
+    d = run_in_transaction(lambda db: diff(db, blobs, dataset="ds", rev_a="main", rev_b="f"))
+    assert d.as_json() == {
+        "added": ["fresh", "k003"],
+        "removed": [],
+        "relabeled": [{"key": "k001", "from": "b", "to": "c"}, {"key": "k002", "from": "a", "to": "c"}],
+        "modified": ["k002"],
+    }
+    back = run_in_transaction(lambda db: diff(db, blobs, dataset="ds", rev_a="f", rev_b="main"))
+    assert back.removed == ["fresh", "k003"] and back.added == []
+
+
+def test_checkpoints_do_not_change_snapshots(blobs, monkeypatch):
+    monkeypatch.setenv("S2_CHECKPOINT_MIN_ROWS", "5")
+    monkeypatch.setenv("S2_CHECKPOINT_DELTA_FRACTION", "0")
+    get_settings.cache_clear()
+    seed(blobs, 30)
+    expected = labels_at(blobs, "main")
+    commits = []
+    for i in range(8):
+        keys = [f"k{(i * 7 + j) % 30:03d}" for j in range(4)]
+        edits = {k: "abc"["abc".index(expected[k]) - 1] for k in keys}  # always a different label
+        c = relabel(blobs, "ds", edits)
+        commits.append((c.id, labels_at(blobs, "main")))
+        expected.update(edits)
+        assert commits[-1][1] == expected
+        run_in_transaction(lambda db: compact(db, blobs, c.id))
+    checkpoints = run_in_transaction(lambda db: db.scalar(select(func.count()).where(Commit.checkpoint_blob.is_not(None))))
+    assert checkpoints >= 2
+    for commit_id, labels in commits:  # every old revision reads the same after compaction
+        assert labels_at(blobs, commit_id) == labels
+
+
+def test_staged_edits_are_versioned_per_example(blobs):
+    seed(blobs, 5)
+    first = run_in_transaction(lambda db: stage_edits(db, blobs, dataset="ds", branch=None, edits=[("k001", "c", False)], author="ann"))
+    assert first[0].version == 1
+    with pytest.raises(Conflict, match="edited by ann"):
+        run_in_transaction(lambda db: stage_edits(db, blobs, dataset="ds", branch=None, edits=[("k001", "a", False)],
+                                                  author="bob", expected_versions={"k001": 0}))
+    again = run_in_transaction(lambda db: stage_edits(db, blobs, dataset="ds", branch=None, edits=[("k001", "a", False)],
+                                                      author="bob", expected_versions={"k001": 1}))
+    assert again[0].version == 2
+    assert [(s.key, s.label, s.author) for s in run_in_transaction(lambda db: list_staged(db, dataset="ds", branch=None))] == [("k001", "a", "bob")]
+    with pytest.raises(InvalidInput, match="label 'zebra' is not in the label set"):
+        run_in_transaction(lambda db: stage_edits(db, blobs, dataset="ds", branch=None, edits=[("k002", "zebra", False)], author="x"))
+    with pytest.raises(NotFound, match="no example 'ghost'"):
+        run_in_transaction(lambda db: stage_edits(db, blobs, dataset="ds", branch=None, edits=[("ghost", "a", False)], author="x"))
+    assert run_in_transaction(lambda db: unstage(db, dataset="ds", branch=None, keys=None)) == 1
+    with pytest.raises(NothingToCommit, match="nothing staged"):
+        relabel(blobs, "ds", {})
+
+
+def test_names_are_unique_across_branches_and_tags(blobs):
+    seed(blobs, 2)
+    run_in_transaction(lambda db: create_branch(db, dataset="ds", name="x", from_rev=None))
+    with pytest.raises(AlreadyExists):
+        run_in_transaction(lambda db: create_tag(db, dataset="ds", name="x", rev="main"))
+    with pytest.raises(AlreadyExists):
+        run_in_transaction(lambda db: create_branch(db, dataset="ds", name="main", from_rev=None))
+    with pytest.raises(InvalidInput, match="invalid branch name"):
+        run_in_transaction(lambda db: create_branch(db, dataset="ds", name="a~1", from_rev=None))
+    with pytest.raises(AlreadyExists):
+        make_dataset()
