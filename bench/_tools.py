@@ -84,9 +84,9 @@ class S2Tool(Tool):
         data = json.loads(m.stdout)
         return m, {k: len(data.get(k, [])) for k in ("added", "removed", "relabeled", "modified")}
 
-    def export(self, rev: str, out: Path) -> tuple[Measured, int]:
+    def export(self, rev: str, out: Path) -> tuple[Measured, tuple[int, int]]:
         m = self.s2("export", DATASET, rev, out, "--format", "imagefolder")
-        return m, count_files(out, ".png")
+        return m, (count_files(out, ""), count_files(out, ".png"))  # (files, of which *.png)
 
 
 class DvcTool(Tool):
@@ -156,6 +156,6 @@ class DvcTool(Tool):
         return m, {k: len(v) for k, v in data.items()} | {
             "labels.csv modified": any(e["path"].endswith("labels.csv") for e in data.get("modified", []))}
 
-    def export(self, rev: str, out: Path) -> tuple[Measured, int]:
+    def export(self, rev: str, out: Path) -> tuple[Measured, tuple[int, int]]:
         m = self.dvc("get", self.repo, "data", "--rev", rev, "-o", out)
-        return m, count_files(out, ".png")
+        return m, (count_files(out / "images", ""), count_files(out / "images", ".png"))

@@ -100,11 +100,12 @@ def bench_one(n: int, args, root: Path) -> dict:
         check(f"s2 diff v1..v2 == {want}", d12["s2"] == want, d12["s2"])
         want = {"added": added, "removed": 0, "relabeled": 0, "modified": 0}
         check(f"s2 diff v2..v3 == {want}", d23["s2"] == want, d23["s2"])
-        check(f"s2 export v1 has {n} PNGs", ex["s2"] == n, ex["s2"])
+        check(f"s2 export v1 has {n} files", ex["s2"][0] == n, ex["s2"][0])
+        check("s2 export v1 files are *.png (torchvision's ImageFolder skips other names)", ex["s2"][1] == n, ex["s2"][1])
     if "DVC" in d12:
         check("dvc diff v1..v2 lists data/labels.csv modified", d12["DVC"]["labels.csv modified"], d12["DVC"])
         check(f"dvc diff v2..v3 adds {added} files", d23["DVC"].get("added") == added, d23["DVC"])
-        check(f"dvc get v1 has {n} PNGs", ex["DVC"] == n, ex["DVC"])
+        check(f"dvc get v1 has {n} PNGs", ex["DVC"] == (n, n), ex["DVC"])
     res["dvc_side"] = next((t.side_bytes() for t in tools if t.name == "DVC"), None)
     if not args.keep:
         shutil.rmtree(wd)

@@ -8,7 +8,7 @@ from server.datasets.models import Commit, Dataset
 from server.datasets.rows import Row
 from server.datasets.schemas import CommitRead, DiffRead, Relabel
 from server.datasets.service import commit_read, get_branch, get_dataset
-from server.datasets.snapshot import lookup, touched_keys
+from server.datasets.snapshot import lookup_many, touched_keys
 from server.errors import Conflict
 
 
@@ -42,7 +42,8 @@ def diff_commits(db: Session, blobs: BlobStore, ds: Dataset, a: Commit, b: Commi
     if a.pk == b.pk:
         return DiffRead(added=[], removed=[], relabeled=[], modified=[])
     keys = _separating_keys(db, CommitGraph.load(db, ds.id), a.pk, b.pk)
-    return diff_rows(lookup(db, blobs, a.pk, keys), lookup(db, blobs, b.pk, keys), keys)
+    before, after = lookup_many(db, blobs, [a.pk, b.pk], keys)
+    return diff_rows(before, after, keys)
 
 
 def diff(db: Session, blobs: BlobStore, *, dataset: str, rev_a: str, rev_b: str) -> DiffRead:
@@ -70,9 +71,7 @@ def merge(db: Session, blobs: BlobStore, *, dataset: str, source: str, into: str
     base = graph.merge_base(ours.pk, theirs.pk)
     their_keys = touched_keys(db, graph.only_in(theirs.pk, base))
     our_keys = touched_keys(db, graph.only_in(ours.pk, base))
-    at_base = lookup(db, blobs, base, their_keys) if base is not None else {}
-    at_theirs = lookup(db, blobs, theirs.pk, their_keys)
-    at_ours = lookup(db, blobs, ours.pk, their_keys)
+    at_base, at_theirs, at_ours = lookup_many(db, blobs, [base, theirs.pk, ours.pk], their_keys)
     updates: dict[str, Row | None] = {}
     conflicts: list[str] = []
     for key in sorted(their_keys):

@@ -66,6 +66,27 @@ def checkpoint_chain(db: Session, commit_pk: int) -> tuple[str | None, list[int]
     return None, deltas[::-1]
 
 
+def first_parent_chain(db: Session, commit_pk: int) -> list[int]:
+    """commit_pk and its first parents back to the root, newest first.
+
+    Every delta is taken against the first parent, so this chain alone decides a snapshot:
+    a key holds what the nearest commit on it that touched the key wrote.
+    """
+    return list(
+        db.scalars(
+            text(
+                "WITH RECURSIVE chain(pk, first_parent_pk, depth) AS ("
+                " SELECT pk, first_parent_pk, 0 FROM commits WHERE pk = :pk"
+                " UNION ALL"
+                " SELECT c.pk, c.first_parent_pk, chain.depth + 1"
+                " FROM commits c JOIN chain ON c.pk = chain.first_parent_pk)"
+                " SELECT pk FROM chain ORDER BY depth"
+            ),
+            {"pk": commit_pk},
+        )
+    )
+
+
 @dataclass
 class CommitGraph:
     """Every commit of a dataset as parent links, for ancestry questions."""
