@@ -12,6 +12,7 @@ from server.datasets.schemas import CommitRead
 from server.datasets.service import commit_read, create_dataset, get_branch, get_dataset
 from server.datasets.staging import commit_staged, stage_edits
 from server.db import run_in_transaction
+from server.errors import NothingToCommit
 
 AUTHOR = "tester@example.com"
 
@@ -39,7 +40,10 @@ def relabel(blobs: BlobStore, name: str, edits: dict[str, str | None], branch: s
     """Stage edits {key: label} and removals, then commit them."""
     staged = [(k, v, False) for k, v in edits.items()] + [(k, None, True) for k in remove]
     run_in_transaction(lambda db: stage_edits(db, blobs, dataset=name, branch=branch, edits=staged, author=AUTHOR))
-    return run_in_transaction(lambda db: commit_staged(db, blobs, dataset=name, branch=branch, message="edit", author=AUTHOR))
+    made = run_in_transaction(lambda db: commit_staged(db, blobs, dataset=name, branch=branch, message="edit", author=AUTHOR))
+    if made is None:
+        raise NothingToCommit("the staged edits matched the branch head")
+    return made
 
 
 def png_bytes(seed: int, size: int = 8) -> bytes:

@@ -169,6 +169,8 @@ def commit(name: str, message: str, branch: str | None) -> None:
 
     store, who = blobs(), author()
     made = run_in_transaction(lambda db: commit_staged(db, store, dataset=name, branch=branch, message=message, author=who))
+    if made is None:
+        fail(f"nothing to commit on dataset '{name}': the staged edits match the branch head already (they were dropped)")
     after_commit(made.id)
     click.echo(f"committed {made.changes} change(s); {made.rows} examples")
     click.echo(made.id)

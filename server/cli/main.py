@@ -28,6 +28,8 @@ def main() -> None:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
         fail("aborted", code=130)
+    except click.UsageError as exc:
+        fail(exc.format_message(), code=2)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

@@ -15,10 +15,18 @@ UNLABELED_DIR = "_unlabeled"
 Tick = Callable[[int], None]
 
 
-def check_target(out: Path) -> None:
+def images_dir_of(out: Path) -> Path:
+    """Where a JSONL export of an image dataset puts the image files: beside the JSONL file."""
+    return out.parent / f"{Path(out.name).stem}-images"
+
+
+def check_target(out: Path, fmt: str | None = None, modality: str | None = None) -> None:
     """Refuse to overwrite: export writes a new file or folder, or fills an empty folder."""
+    out = Path(out)
     if out.exists() and not (out.is_dir() and not any(out.iterdir())):
         raise InvalidInput(f"export target '{out}' already exists; choose a new path or remove it")
+    if fmt == "jsonl" and modality == "image" and images_dir_of(out).exists():
+        raise InvalidInput(f"export target '{images_dir_of(out)}' (the images of a JSONL export) already exists; choose a new path or remove it")
 
 
 def folder_path(row: Row, labels: list[str]) -> str:
@@ -36,7 +44,7 @@ def export_rows(rows: Iterator[Row], *, out: Path, fmt: str, modality: str, labe
     if fmt == "imagefolder" and modality == "tabular":
         raise InvalidInput("imagefolder export needs an image or text dataset; use --format parquet or jsonl")
     out = Path(out)
-    check_target(out)
+    check_target(out, fmt, modality)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -87,7 +95,7 @@ def _records(rows, modality: str, blobs: BlobStore, tick: Tick, image_value: Cal
 
 
 def _write_jsonl(rows, staging: Path, name: str, modality: str, labels, blobs: BlobStore, tick: Tick) -> int:
-    images_dir = f"{Path(name).stem}-images"
+    images_dir = images_dir_of(Path(name)).name
 
     def save_image(row: Row, data: bytes) -> str:
         path = staging / images_dir / row.key
@@ -111,10 +119,12 @@ def _write_parquet(rows, staging: Path, name: str, modality: str, labels, blobs:
 
     def flush() -> None:
         nonlocal writer
-        table = pa.Table.from_pylist(chunk)
         if writer is None:
-            writer = pq.ParquetWriter(staging / "_out", table.schema)
-        writer.write_table(table.cast(writer.schema))
+            writer = pq.ParquetWriter(staging / "_out", _parquet_schema(pa.Table.from_pylist(chunk).schema, modality))
+        unknown = {name for record in chunk for name in record} - set(writer.schema.names)
+        if unknown:  # Parquet needs one schema; metadata columns that start late do not fit it
+            raise InvalidInput(f"metadata column(s) {', '.join(sorted(unknown))} first appear after row {count - len(chunk)}; export as jsonl")
+        writer.write_table(pa.Table.from_pylist(chunk, schema=writer.schema))
         chunk.clear()
 
     for record in _records(rows, modality, blobs, tick, lambda row, data: data):
@@ -132,3 +142,17 @@ def iter_rows(batches) -> Iterator[Row]:
     """Rows of a stream of snapshot batches."""
     for batch in batches:
         yield from batch_to_rows(batch)
+
+
+def _parquet_schema(inferred, modality: str):
+    """The inferred schema with fixed types for the columns s2 owns (a column of nulls gets string)."""
+    import pyarrow as pa
+
+    fixed = {"key": pa.string(), "label": pa.string(), "split": pa.string(), "text": pa.string(), "image": pa.binary()}
+    fields = [pa.field(n, fixed[n]) for n in ("key", "label", "split")]
+    if modality in ("text", "image"):
+        fields.append(pa.field(modality, fixed[modality]))
+    for field in inferred:
+        if field.name not in {f.name for f in fields}:
+            fields.append(pa.field(field.name, pa.string() if pa.types.is_null(field.type) else field.type))
+    return pa.schema(fields)

@@ -150,9 +150,16 @@ def _folder_records(root: Path, modality: str) -> Iterator[tuple[str, dict]]:
                 yield f"file '{path}'", {"key": key, "label": label_dir.name, INPUT_COLUMN[modality]: value}
 
 
+def _open_text(path: Path):
+    try:
+        return open(path, newline="", encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"cannot read import source '{path}': {exc.strerror or exc}") from None
+
+
 def _csv_records(path: Path) -> Iterator[tuple[str, dict]]:
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with _open_text(path) as f:
             reader = csv.DictReader(f)
             if not reader.fieldnames or "key" not in reader.fieldnames:
                 raise InvalidInput(f"'{path}': no 'key' column in the header (found: {', '.join(reader.fieldnames or []) or 'nothing'})")
@@ -167,8 +174,8 @@ def _csv_records(path: Path) -> Iterator[tuple[str, dict]]:
 
 
 def _jsonl_records(path: Path) -> Iterator[tuple[str, dict]]:
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
+    with _open_text(path) as f:
+        for number, line in enumerate(_utf8_lines(f, path), 1):
             if not line.strip():
                 continue
             try:
@@ -178,6 +185,15 @@ def _jsonl_records(path: Path) -> Iterator[tuple[str, dict]]:
             if not isinstance(record, dict):
                 raise InvalidInput(f"'{path}' line {number}: expected a JSON object")
             yield f"'{path}' line {number}", record
+
+
+def _utf8_lines(f, path: Path) -> Iterator[str]:
+    number = 0
+    try:
+        for number, line in enumerate(f, 1):  # noqa: B007 (number names the failing line below)
+            yield line
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"'{path}' line {number + 1}: not UTF-8 text ({exc.reason})") from None
 
 
 def _parquet_records(path: Path) -> Iterator[tuple[str, dict]]:

@@ -44,10 +44,15 @@ def get_dataset(db: Session, name: str) -> Dataset:
     return ds
 
 
-def get_branch(db: Session, ds: Dataset, name: str | None) -> Branch:
-    """The branch called name (default: the dataset's default branch), or NotFound."""
+def get_branch(db: Session, ds: Dataset, name: str | None, *, lock: bool = False) -> Branch:
+    """The branch called name (default: the dataset's default branch), or NotFound.
+
+    lock=True holds the branch row until the transaction ends (PostgreSQL; SQLite transactions
+    are serialized already), so its staged edits are read and changed by one writer at a time.
+    """
     name = name or ds.default_branch
-    branch = db.scalar(select(Branch).where(Branch.dataset_id == ds.id, Branch.name == name))
+    query = select(Branch).where(Branch.dataset_id == ds.id, Branch.name == name)
+    branch = db.scalar(query.with_for_update() if lock else query)
     if branch is None:
         raise NotFound(f"no branch '{name}' in dataset '{ds.name}' (create it with: s2 branch {ds.name} {name})")
     return branch

@@ -28,7 +28,7 @@ def stage_edits(
     a different current version is a Conflict, never a silent overwrite.
     """
     ds = get_dataset(db, dataset)
-    br = get_branch(db, ds, branch)
+    br = get_branch(db, ds, branch, lock=True)
     seen: dict[str, int] = {}
     for i, (key, label, remove) in enumerate(edits, 1):
         if key in seen:
@@ -74,17 +74,20 @@ def list_staged(db: Session, *, dataset: str, branch: str | None) -> list[Staged
 
 def unstage(db: Session, *, dataset: str, branch: str | None, keys: list[str] | None) -> int:
     """Drop staged edits (all of them when keys is None); returns how many were dropped."""
-    br = get_branch(db, get_dataset(db, dataset), branch)
+    br = get_branch(db, get_dataset(db, dataset), branch, lock=True)
     query = delete(StagedEdit).where(StagedEdit.branch_id == br.id)
     if keys is not None:
         query = query.where(StagedEdit.key.in_(keys))
     return db.execute(query.execution_options(synchronize_session=False)).rowcount
 
 
-def commit_staged(db: Session, blobs: BlobStore, *, dataset: str, branch: str | None, message: str, author: str) -> CommitRead:
-    """Turn the branch's staged edits into one commit and clear them, in one transaction."""
+def commit_staged(db: Session, blobs: BlobStore, *, dataset: str, branch: str | None, message: str, author: str) -> CommitRead | None:
+    """Turn the branch's staged edits into one commit and clear them, in one transaction.
+
+    Returns None (edits cleared, no commit) when every staged edit matches the head already.
+    """
     ds = get_dataset(db, dataset)
-    br = get_branch(db, ds, branch)
+    br = get_branch(db, ds, branch, lock=True)
     edits = list(db.scalars(select(StagedEdit).where(StagedEdit.branch_id == br.id)))
     if not edits:
         raise NothingToCommit(f"nothing staged on branch '{br.name}' of dataset '{dataset}' (stage edits with: s2 label {dataset} KEY LABEL)")
@@ -98,7 +101,7 @@ def commit_staged(db: Session, blobs: BlobStore, *, dataset: str, branch: str | 
     }
     delta = effective_delta(updates, before)
     db.execute(delete(StagedEdit).where(StagedEdit.branch_id == br.id).execution_options(synchronize_session=False))
-    if not delta:
-        raise NothingToCommit(f"the staged edits on branch '{br.name}' match its head; nothing to commit")
+    if not delta:  # edits that change nothing are dropped (kept, they could undo a later change)
+        return None
     commit = write_commit(db, dataset=ds, branch=br, parent=parent, delta=delta, before=before, message=message, author=author)
     return commit_read(commit)
