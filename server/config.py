@@ -2,7 +2,7 @@
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -15,17 +15,40 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default sqlite:///$S2_HOME/s2.db")
     blob_url: str | None = Field(default=None, description="Blob store URL; default file://$S2_HOME/blobs")
     author: str | None = Field(default=None, description="Commit author; default $USER@hostname")
+    # For S2_BLOB_URL=s3://bucket/prefix. Unset values fall back to boto3's own chain
+    # (AWS_* variables, ~/.aws, instance roles); set the endpoint for MinIO, Ceph and the like.
+    s3_endpoint_url: str | None = Field(default=None, description="S3 endpoint URL, e.g. http://minio:9000; default AWS")
+    s3_region: str | None = Field(default=None, description="S3 region; default boto3's")
+    s3_access_key_id: str | None = Field(default=None, description="S3 access key id; default boto3's credential chain")
+    s3_secret_access_key: SecretStr | None = Field(default=None, description="S3 secret key; default boto3's credential chain")
     # A snapshot is rebuilt from its checkpoint plus the deltas since; when the deltas pass
     # this fraction of the table (or the chain passes checkpoint_max_chain commits) a new
     # checkpoint is written, so reads stay bounded and commits stay O(changed rows) amortized.
     checkpoint_delta_fraction: float = 0.1
     checkpoint_min_rows: int = 1000
     checkpoint_max_chain: int = 64
+    # Training. The embedded broker is kombu's filesystem transport (no server to run).
+    broker_url: str | None = Field(default=None, description="Celery broker; default filesystem:// under S2_HOME")
+    broker_poll_s: float = 0.05  # filesystem broker polling: the default 1 s would add a second per task
+    run_stale_after_s: float = 60.0  # a running run whose heartbeat is older was lost with its worker
+    worker_beat_s: float = 5.0  # how often a worker records it is alive; keep well under run_stale_after_s
+    run_max_attempts: int = 2  # a lost run is retried this many times in all, then failed
+    promote_max_regression: float = 0.01  # accuracy a new production model may lose on a pinned eval set
 
     @property
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to the SQLite file in S2_HOME."""
         return self.database_url or f"sqlite:///{(self.home / 's2.db').resolve()}"
+
+    @property
+    def resolved_broker_url(self) -> str:
+        """The Celery broker URL, defaulting to the filesystem broker in S2_HOME."""
+        return self.broker_url or "filesystem://"
+
+    @property
+    def broker_folder(self):
+        """Where the filesystem broker keeps its messages."""
+        return (self.home / "broker").resolve()
 
     @property
     def resolved_blob_url(self) -> str:
