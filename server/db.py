@@ -11,12 +11,29 @@ from server.config import get_settings
 
 # The newest Alembic revision; the app compares it with the database's before deciding
 # to run `alembic upgrade head`, so light commands skip loading Alembic at all.
-HEAD_REVISION = "0001_versioning"
+HEAD_REVISION = "0002_training"
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
 class Base(DeclarativeBase):
     """Declarative base of every ORM model."""
+
+
+@event.listens_for(Session, "after_commit")
+def _run_after_commit(session: Session) -> None:
+    """Work that must only happen once the data it announces is committed (e.g. sending a task)."""
+    import logging
+
+    for callback in session.info.pop("after_commit", []):
+        try:
+            callback()
+        except Exception:  # the commit stands; a failed follow-up is logged and retried elsewhere
+            logging.getLogger(__name__).exception("after-commit callback failed")
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_after_commit(session: Session, previous_transaction) -> None:  # noqa: ANN001
+    session.info.pop("after_commit", None)
 
 
 class DatabaseUnavailable(RuntimeError):

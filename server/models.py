@@ -1,2 +1,3 @@
 """Import every ORM module so Base.metadata knows all tables (for Alembic and tests)."""
 from server.datasets import models as datasets_models  # noqa: F401
+from server.runs import models as runs_models  # noqa: F401

@@ -93,7 +93,8 @@ class CLI:
 
     def run(self, *args: object, input: str | None = None) -> subprocess.CompletedProcess:
         """Run s2 with args; returns the finished process (any exit code)."""
-        return subprocess.run([str(S2_BIN), *map(str, args)], env=self.env, cwd=self.cwd, input=input,
+        env = {**self.env, **{k: v for k, v in os.environ.items() if k.startswith("S2_")}}  # settings made later in the test
+        return subprocess.run([str(S2_BIN), *map(str, args)], env=env, cwd=self.cwd, input=input,
                               capture_output=True, text=True, timeout=300)
 
     def ok(self, *args: object) -> str:
@@ -119,3 +120,64 @@ class CLI:
 def cli(s2env: dict[str, str], tmp_path: Path) -> CLI:
     """The real s2 CLI on the private store, run from tmp_path."""
     return CLI(s2env, tmp_path)
+
+
+class Worker:
+    """A real `s2 worker` process on the private store."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, queues: str = "cpu"):
+        self.log_path = log_path
+        self.log = open(log_path, "ab")
+        self.proc = subprocess.Popen([str(S2_BIN), "worker", "--queue", queues], env=env, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def stop(self, sig: int = 15) -> None:
+        """Send sig (default SIGTERM) and wait for the process to end."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+    def output(self) -> str:
+        """Everything the worker logged so far."""
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture(params=["redis"])
+def broker_url(request: pytest.FixtureRequest, tmp_path: Path):
+    """A private broker: a fresh Redis database (flushed), or the embedded filesystem broker."""
+    if request.param == "filesystem":
+        yield "filesystem://"
+        return
+    import redis
+
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/7")
+    try:
+        client.ping()
+    except redis.ConnectionError as exc:
+        pytest.exit(f"Redis is not reachable at 127.0.0.1:6379: {exc}", returncode=3)
+    client.flushdb()
+    yield "redis://127.0.0.1:6379/7"
+    client.flushdb()
+
+
+@pytest.fixture
+def workers(s2env: dict[str, str], broker_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Start real workers with start(); every one still running is stopped at the end."""
+    monkeypatch.setenv("S2_BROKER_URL", broker_url)
+    get_settings.cache_clear()
+    env = {**s2env, "S2_BROKER_URL": broker_url}
+    started: list[Worker] = []
+
+    def start(queues: str = "cpu", **extra_env: str) -> Worker:
+        w = Worker({**env, **extra_env}, tmp_path / f"worker{len(started)}.log", queues)
+        started.append(w)
+        return w
+
+    start.env = env
+    yield start
+    for w in started:
+        w.stop()

@@ -67,3 +67,54 @@ def write_image_csv(folder: Path, items: dict[str, str], name: str = "labels.csv
             (folder / "img" / f"{i}.png").write_bytes(png_bytes(i))
             writer.writerow([key, label, f"img/{i}.png"])
     return path
+
+
+def write_digits_folder(root: Path, limit: int | None = None) -> Path:
+    """scikit-learn's bundled digits as an ImageFolder of 8x8 grayscale PNGs: root/<digit>/d0000.png."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    for i, (pixels, target) in enumerate(zip(digits.images, digits.target)):
+        if limit is not None and i >= limit:
+            break
+        folder = root / str(target)
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((pixels * 15).astype(np.uint8), mode="L").save(folder / f"d{i:04d}.png")
+    return root
+
+
+def write_topics_csv(path: Path, n: int = 300, seed: int = 0) -> Path:
+    """A text dataset of three topics, sentences drawn from each topic's words plus shared noise."""
+    import random
+
+    rng = random.Random(seed)
+    topics = {
+        "sport": "goal match team score player coach league referee stadium win".split(),
+        "food": "bread cheese recipe oven salt butter soup flavor kitchen bake".split(),
+        "tech": "server code compile kernel network chip memory python cloud bug".split(),
+    }
+    noise = "the a of and to in is was it for on with as at by this".split()
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["key", "label", "text"])
+        for i in range(n):
+            label = list(topics)[i % 3]
+            words = rng.choices(topics[label], k=4) + rng.choices(noise, k=6)
+            rng.shuffle(words)
+            writer.writerow([f"t{i:04d}", label, " ".join(words)])
+    return path
+
+
+def write_wine_csv(path: Path) -> Path:
+    """scikit-learn's bundled wine data as a tabular CSV: key, label (class_0..2), 13 features."""
+    from sklearn.datasets import load_wine
+
+    wine = load_wine()
+    names = [n.replace("/", "_") for n in wine.feature_names]
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["key", "label", *names])
+        for i, (row, target) in enumerate(zip(wine.data, wine.target)):
+            writer.writerow([f"w{i:03d}", f"class_{target}", *row.tolist()])
+    return path

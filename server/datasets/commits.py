@@ -108,6 +108,9 @@ def move_branch(db: Session, branch: Branch, *, expected_pk: int, new_pk: int) -
     if moved != 1:
         raise BranchMoved(f"branch '{branch.name}' moved while this change was being made")
     branch.head_pk = new_pk
+    from server.runs.service import on_branch_moved  # every new head of a watched branch is trained
+
+    on_branch_moved(db, branch.dataset_id, branch.name, db.get(Commit, new_pk).id)
 
 
 def needs_checkpoint(commit: Commit) -> bool:

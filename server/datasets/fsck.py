@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from server.blobs import BlobStore
 from server.datasets.models import Change, Commit
+from server.runs.models import ModelVersion
 
 
 class FsckReport(BaseModel):
@@ -28,4 +29,6 @@ def check_store(db: Session, blobs: BlobStore, tick: Callable[[int], None] | Non
             tick(1)
     referenced = set(db.scalars(select(Change.input).where(Change.input.is_not(None)).distinct()))
     referenced.update(db.scalars(select(Commit.checkpoint_blob).where(Commit.checkpoint_blob.is_not(None))))
+    for weights, predictions in db.execute(select(ModelVersion.weights_blob, ModelVersion.predictions_blob)):
+        referenced.update((weights, predictions))
     return FsckReport(checked=len(stored), corrupt=sorted(corrupt), missing=sorted(referenced - stored))

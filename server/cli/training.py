@@ -1,0 +1,118 @@
+"""`s2 dataset watch|pin-eval`, `train`, `runs`, `cancel`, `models`, `compare`, `promote`, `worker`."""
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from server.cli.common import blobs, fail, print_json
+from server.cli.datasets import dataset
+from server.cli.main import cli
+from server.db import run_in_transaction
+
+
+def _read_spec(path: Path | None) -> dict | None:
+    if path is None:
+        return None
+    try:
+        spec = json.loads(path.read_text())
+    except OSError as exc:
+        fail(f"cannot read spec file '{path}': {exc.strerror or exc}")
+    except json.JSONDecodeError as exc:
+        fail(f"spec file '{path}' is not valid JSON: {exc.msg} at line {exc.lineno}")
+    if not isinstance(spec, dict):
+        fail(f"spec file '{path}' must hold a JSON object")
+    return spec
+
+
+SPEC_OPTION = click.option("--spec", "spec_file", type=click.Path(path_type=Path), help="JSON training spec (template, epochs, ...).")
+
+
+@dataset.command("watch")
+@click.argument("name")
+@click.option("--branch", "-b", default="main", show_default=True, help="Branch whose every new head is trained.")
+@SPEC_OPTION
+@click.option("--off", is_flag=True, help="Stop watching the branch.")
+def dataset_watch(name: str, branch: str, spec_file: Path | None, off: bool) -> None:
+    """Train every commit on a branch from now on."""
+    from server.runs.service import unwatch, watch
+
+    if off:
+        run_in_transaction(lambda db: unwatch(db, dataset=name, branch=branch))
+        click.echo(f"stopped watching {name}/{branch}")
+        return
+    spec = _read_spec(spec_file)
+    rule = run_in_transaction(lambda db: watch(db, dataset=name, branch=branch, spec=spec))
+    click.echo(f"watching {name}/{branch}: every new commit trains {rule['spec']['template']}")
+
+
+@dataset.command("pin-eval")
+@click.argument("name")
+@click.argument("eval_name", metavar="EVAL")
+@click.option("--rev", required=True, help="Revision of the evaluation data (pinned to its commit).")
+@click.option("--from-dataset", "source", help="Take the examples from this dataset (same labels) instead.")
+@click.option("--all", "all_examples", is_flag=True, help="Use every example of the revision, not only its eval split.")
+def dataset_pin_eval(name: str, eval_name: str, rev: str, source: str | None, all_examples: bool) -> None:
+    """Pin evaluation set EVAL: every model of NAME is scored on it, so versions stay comparable."""
+    from server.registry.service import pin_eval
+
+    pin = run_in_transaction(lambda db: pin_eval(db, dataset=name, name=eval_name, source=source, rev=rev,
+                                                 only_eval_split=not all_examples and source is None))
+    click.echo(f"pinned eval set {eval_name}: {pin['source']}@{pin['commit'][:12]}")
+
+
+def _progress_line(run) -> str:
+    p = run.progress or {}
+    if run.state == "queued":
+        return f"run {run.id}: queued on '{run.queue}'"
+    if not p:
+        return f"run {run.id}: {run.state} on {run.worker_host or '?'}"
+    eta = f", eta {p['eta_s']:.0f}s" if p.get("eta_s") is not None else ""
+    loss = f", loss {p['loss']:.4f}" if p.get("loss") is not None else ""
+    return f"run {run.id}: epoch {p.get('epoch', 0)}/{p.get('epochs', '?')}, step {p.get('step', 0)}/{p.get('total_steps', '?')}{loss}{eta}"
+
+
+def wait_for_run(run_id: int, poll_s: float = 0.3):
+    """Poll a run until it ends, showing its progress on stderr; returns its final view."""
+    from server.runs.service import get_run, run_read
+
+    shown, tty = "", sys.stderr.isatty()
+    while True:
+        run = run_in_transaction(lambda db: run_read(db, get_run(db, run_id)))
+        line = _progress_line(run)
+        if line != shown:
+            click.echo(("\r\033[K" if tty else "") + line, err=True, nl=not tty)
+            shown = line
+        if run.state in ("succeeded", "failed", "cancelled"):
+            if tty:
+                click.echo("", err=True)
+            return run
+        time.sleep(poll_s)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--rev", help="Revision to train (default: the default branch).")
+@SPEC_OPTION
+@click.option("--wait", is_flag=True, help="Wait for the run, showing progress; print the model at the end.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (the run; with --wait, the model version).")
+def train(name: str, rev: str | None, spec_file: Path | None, wait: bool, as_json: bool) -> None:
+    """Train a revision of NAME into a model version."""
+    from server.registry.service import get_model, model_read
+    from server.runs.service import submit_run
+
+    spec, store = _read_spec(spec_file), blobs()
+    run = run_in_transaction(lambda db: submit_run(db, store, dataset=name, rev=rev, spec=spec))
+    if not wait:
+        print_json(run.model_dump(mode="json")) if as_json else click.echo(f"queued run {run.id} for {name}@{run.dataset_commit[:12]}")
+        return
+    click.echo(f"run {run.id}: training {name}@{run.dataset_commit[:12]} with {run.spec['template']}", err=True)
+    final = wait_for_run(run.id)
+    if final.state != "succeeded":
+        fail(f"run {final.id} {final.state}" + (f": {final.error}" if final.error else ""))
+    model = run_in_transaction(lambda db: model_read(db, get_model(db, final.model)))
+    if as_json:
+        print_json(model.model_dump(mode="json"))
+    else:
+        click.echo(f"model {model.id}: accuracy {model.metrics.get('accuracy', 0):.4f}, macro-F1 {model.metrics.get('macro_f1', 0):.4f}")

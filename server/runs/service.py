@@ -1,0 +1,174 @@
+"""Training runs: submitting, watching branches, coalescing, cancelling, listing."""
+import logging
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from server.config import get_settings
+from server.datasets.history import resolve_rev
+from server.datasets.models import Dataset, utcnow
+from server.datasets.service import get_branch, get_dataset
+from server.errors import InvalidInput, NotFound
+from server.runs.broker import Queue
+from server.runs.models import ModelVersion, TrainingRun, WatchRule, WorkerHeartbeat
+from server.runs.schemas import RunRead
+
+log = logging.getLogger(__name__)
+TERMINAL = ("succeeded", "failed", "cancelled")
+
+
+def parse_spec(raw: dict | None, modality: str):
+    """The resolved TrainSpec for raw (None: defaults), or InvalidInput naming what is wrong."""
+    from trainer.spec import resolve_spec
+
+    try:
+        return resolve_spec(raw or {}, modality)
+    except ValueError as exc:
+        raise InvalidInput(f"invalid training spec: {str(exc).splitlines()[0]}") from None
+
+
+def queue_for(spec) -> Queue:
+    """GPU specs go to GPU hosts; everything else to the cpu queue (which GPU hosts may serve too)."""
+    return Queue.GPU if spec.accelerator == "gpu" else Queue.CPU
+
+
+def run_read(db: Session, run: TrainingRun) -> RunRead:
+    """The public view of a run."""
+    ds = db.get(Dataset, run.dataset_id)
+    model = db.get(ModelVersion, run.model_version_id) if run.model_version_id else None
+    return RunRead(id=run.id, dataset=ds.name, dataset_commit=run.commit_id, branch=run.branch, covers=list(run.covers),
+                   spec=run.spec, spec_hash=run.spec_hash, queue=run.queue, state=run.state, attempt=run.attempt,
+                   progress=run.progress, error=run.error, log_tail=run.log_tail, worker_host=run.worker_host,
+                   device=run.device, model=f"{ds.name}@{model.version}" if model else None,
+                   created_at=run.created_at, started_at=run.started_at, finished_at=run.finished_at)
+
+
+def _require_gpu_worker(db: Session) -> None:
+    fresh = utcnow() - timedelta(seconds=get_settings().run_stale_after_s)
+    gpu_workers = db.scalars(select(WorkerHeartbeat).where(WorkerHeartbeat.seen_at >= fresh, WorkerHeartbeat.gpus > 0)).all()
+    if not [w for w in gpu_workers if Queue.GPU.value in w.queues]:
+        raise InvalidInput("the spec asks for accelerator 'gpu' but no worker with a GPU is listening on queue 'gpu' "
+                           "(start one on a GPU host with: s2 worker --queue gpu, or use accelerator 'auto')")
+
+
+def _new_run(db: Session, ds: Dataset, commit_id: str, spec, branch: str | None) -> TrainingRun:
+    run = TrainingRun(dataset_id=ds.id, commit_id=commit_id, branch=branch, covers=[commit_id], spec=spec.model_dump(mode="json"),
+                      spec_hash=spec.spec_hash(), queue=queue_for(spec).value, state="queued", attempt=0, cancel_requested=False)
+    db.add(run)
+    db.flush()
+    dispatch_after_commit(db, run.id)
+    return run
+
+
+def submit_run(db: Session, blobs, *, dataset: str, rev: str | None, spec: dict | None) -> RunRead:
+    """Queue a training of rev (default: the default branch) with spec, refusing what cannot train."""
+    from server.datasets.snapshot import read_table
+
+    ds = get_dataset(db, dataset)
+    commit = resolve_rev(db, ds, rev or ds.default_branch)
+    resolved = parse_spec(spec, ds.modality)
+    if commit.row_count == 0:
+        raise InvalidInput(f"revision '{rev or ds.default_branch}' of dataset '{dataset}' has no examples to train on")
+    labels = {label for label in read_table(db, blobs, commit.pk).column("label").to_pylist() if label is not None}
+    if len(labels) < 2:
+        raise InvalidInput(f"revision '{rev or ds.default_branch}' of dataset '{dataset}' has {len(labels)} labeled class(es); training needs at least two")
+    if resolved.accelerator == "gpu":
+        _require_gpu_worker(db)
+    return run_read(db, _new_run(db, ds, commit.id, resolved, branch=None))
+
+
+def on_branch_moved(db: Session, dataset_id: int, branch: str, commit_id: str) -> None:
+    """A watched branch got a new head: queue its training, or fold it into the run still queued."""
+    rule = db.scalar(select(WatchRule).where(WatchRule.dataset_id == dataset_id, WatchRule.branch == branch))
+    if rule is None:
+        return
+    waiting = db.scalar(
+        select(TrainingRun).where(TrainingRun.dataset_id == dataset_id, TrainingRun.branch == branch,
+                                  TrainingRun.state == "queued", TrainingRun.cancel_requested.is_(False))
+        .order_by(TrainingRun.id.desc()).limit(1)
+    )
+    if waiting is not None:
+        # Coalesce: the queued run has not started, so it trains the newest commit instead.
+        folded = db.execute(
+            update(TrainingRun).where(TrainingRun.id == waiting.id, TrainingRun.state == "queued")
+            .values(commit_id=commit_id, covers=[*waiting.covers, commit_id]).execution_options(synchronize_session=False)
+        ).rowcount
+        if folded:
+            return
+    ds = db.get(Dataset, dataset_id)
+    _new_run(db, ds, commit_id, parse_spec(rule.spec, ds.modality), branch=branch)
+
+
+def watch(db: Session, *, dataset: str, branch: str, spec: dict | None) -> dict:
+    """Train every new head of branch with spec from now on; replaces an earlier rule."""
+    ds = get_dataset(db, dataset)
+    get_branch(db, ds, branch)
+    resolved = parse_spec(spec, ds.modality)
+    rule = db.scalar(select(WatchRule).where(WatchRule.dataset_id == ds.id, WatchRule.branch == branch))
+    if rule is None:
+        rule = WatchRule(dataset_id=ds.id, branch=branch, spec=spec or {})
+        db.add(rule)
+    rule.spec = spec or {}
+    db.flush()
+    return {"dataset": dataset, "branch": branch, "spec": resolved.model_dump(mode="json")}
+
+
+def unwatch(db: Session, *, dataset: str, branch: str) -> None:
+    """Stop training new heads of branch."""
+    ds = get_dataset(db, dataset)
+    rule = db.scalar(select(WatchRule).where(WatchRule.dataset_id == ds.id, WatchRule.branch == branch))
+    if rule is None:
+        raise NotFound(f"branch '{branch}' of dataset '{dataset}' is not watched")
+    db.delete(rule)
+    db.flush()
+
+
+def list_runs(db: Session, *, dataset: str | None = None, limit: int = 50) -> list[RunRead]:
+    """Recent runs, newest first."""
+    query = select(TrainingRun).order_by(TrainingRun.id.desc()).limit(limit)
+    if dataset:
+        query = query.where(TrainingRun.dataset_id == get_dataset(db, dataset).id)
+    return [run_read(db, r) for r in db.scalars(query)]
+
+
+def get_run(db: Session, run_id: int) -> TrainingRun:
+    """The run with this id, or NotFound."""
+    run = db.get(TrainingRun, run_id)
+    if run is None:
+        raise NotFound(f"no training run {run_id} (list them with: s2 runs)")
+    return run
+
+
+def cancel_run(db: Session, run_id: int) -> RunRead:
+    """Cancel a run: a queued one at once, a running one at its next step."""
+    run = get_run(db, run_id)
+    if run.state in TERMINAL:
+        raise InvalidInput(f"run {run_id} already {run.state}; nothing to cancel")
+    run.cancel_requested = True
+    if run.state == "queued":
+        run.state, run.finished_at = "cancelled", utcnow()
+    db.flush()
+    return run_read(db, run)
+
+
+def dispatch_after_commit(db: Session, run_id: int) -> None:
+    """Send the run to its queue once the transaction that created it has committed."""
+    db.info.setdefault("after_commit", []).append(lambda: dispatch(run_id))
+
+
+def dispatch(run_id: int) -> None:
+    """Send a queued run to the broker and note when; a failure leaves it for the workers' sweep."""
+    from server.db import session_scope
+    from server.runs.broker import TRAIN_TASK, sender
+
+    with session_scope() as db:
+        run = db.get(TrainingRun, run_id)
+        if run is None or run.state != "queued":
+            return
+        try:
+            sender().send_task(TRAIN_TASK, args=[run.id, run.attempt], queue=run.queue)
+        except Exception as exc:  # broker down: the run stays queued and a worker's sweep re-sends it
+            log.warning("could not send run %s to the broker: %s", run_id, exc)
+            return
+        run.dispatched_at = utcnow()
