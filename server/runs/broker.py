@@ -32,6 +32,7 @@ def celery_config(settings: Settings) -> dict:
         config["broker_transport_options"] = {
             "data_folder_in": str(folder),
             "data_folder_out": str(folder),
+            "control_folder": str(folder / "control"),  # default is ./control in the working directory
             "polling_interval": settings.broker_poll_s,
         }
     return config
