@@ -8,6 +8,7 @@ import hashlib
 import io
 import os
 import random
+import sqlite3
 import subprocess
 import tempfile
 import time
@@ -54,8 +55,23 @@ def run(cmd: list, *, cwd: Path, env: dict) -> Measured:
     return Measured(seconds, usage.ru_maxrss, stdout)  # ru_maxrss is KiB on Linux
 
 
+def sqlite_live_bytes(path: str) -> int | None:
+    """Bytes of the live pages of an SQLite database (WAL included), None if not one."""
+    with open(path, "rb") as f:
+        if f.read(16) != b"SQLite format 3\x00":
+            return None
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)  # read-only: never checkpoints
+    try:
+        size, count, free = (con.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_size", "page_count", "freelist_count"))
+    finally:
+        con.close()
+    return (count - free) * size
+
+
 def dir_bytes(*paths: Path) -> int:
-    """Sum of the apparent sizes of every file below paths (missing paths count 0)."""
+    """Stored bytes below paths (missing paths count 0): apparent file sizes, except that an
+    SQLite database counts its live pages and its -wal/-shm files count 0 (a WAL holds pages
+    until a checkpoint copies them into the database, and is reused, not shrunk, after)."""
     total = 0
     stack = [str(p) for p in paths if os.path.exists(p)]
     while stack:
@@ -63,8 +79,13 @@ def dir_bytes(*paths: Path) -> int:
             for entry in entries:
                 if entry.is_dir(follow_symlinks=False):
                     stack.append(entry.path)
+                elif entry.name.endswith(("-wal", "-shm")) and os.path.exists(entry.path[:-4]):
+                    continue
                 else:
-                    total += entry.stat(follow_symlinks=False).st_size
+                    size = entry.stat(follow_symlinks=False).st_size
+                    if size >= 512 and entry.name.endswith((".db", ".sqlite", ".sqlite3")):
+                        size = sqlite_live_bytes(entry.path) or size
+                    total += size
     return total
 
 

@@ -174,7 +174,8 @@ seed {args.seed}, whole run {wall:.0f} s):
 - Seconds: wall clock of each CLI command end to end (a subprocess, interpreter start-up included),
   summed over the step's commands. Peak: the largest `ru_maxrss` of the command's process tree
   (`os.wait4`), max over the step's commands. Store Δ: growth of `S2_HOME` (SQLite + blobs) for s2;
-  of `.dvc/cache` + `.git` + the local remote (after `dvc push`) for DVC.
+  of `.dvc/cache` + `.git` + the local remote (after `dvc push`) for DVC. Apparent file sizes,
+  but an SQLite database counts its live pages (WAL content included; -wal/-shm files not).
 - s2 steps: `s2 dataset create` + `s2 import data/labels.csv`; `s2 label --file edits.csv` +
   `s2 commit`; `s2 import new.csv` (upsert); `s2 diff --json`; `s2 export --format imagefolder`.
 - DVC steps: `dvc add data` + `git commit` (core.autostage stages data.dvc); `dvc push` to a local

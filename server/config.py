@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     broker_url: str | None = Field(default=None, description="Celery broker; default filesystem:// under S2_HOME")
     broker_poll_s: float = 0.05  # filesystem broker polling: the default 1 s would add a second per task
     run_stale_after_s: float = 60.0  # a running run whose heartbeat is older was lost with its worker
+    torch_threads: int | None = None  # CPU threads a training may use; None: torch's default
     worker_beat_s: float = 5.0  # how often a worker records it is alive; keep well under run_stale_after_s
     run_max_attempts: int = 2  # a lost run is retried this many times in all, then failed
     promote_max_regression: float = 0.01  # accuracy a new production model may lose on a pinned eval set

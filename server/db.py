@@ -1,4 +1,5 @@
 """Engine, sessions and schema migration: one transaction per unit of work."""
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -66,12 +67,25 @@ def _make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+_ENGINES: list[Engine] = []
+
+
+def _forget_parent_connections() -> None:
+    # A forked child (Celery prefork, a DDP rank) must not reuse its parent's pooled connections.
+    for engine in _ENGINES:
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_forget_parent_connections)
+
+
 @lru_cache(maxsize=8)
 def get_engine(url: str | None = None) -> Engine:
     """The engine for url (default: the settings' database), migrated to head."""
     url = url or get_settings().resolved_database_url
     engine = _make_engine(url)
     ensure_schema(engine)
+    _ENGINES.append(engine)
     return engine
 
 

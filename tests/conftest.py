@@ -125,10 +125,10 @@ def cli(s2env: dict[str, str], tmp_path: Path) -> CLI:
 class Worker:
     """A real `s2 worker` process on the private store."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, queues: str = "cpu"):
+    def __init__(self, env: dict[str, str], log_path: Path, queues: str = "cpu", args: tuple[str, ...] = ()):
         self.log_path = log_path
         self.log = open(log_path, "ab")
-        self.proc = subprocess.Popen([str(S2_BIN), "worker", "--queue", queues], env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen([str(S2_BIN), "worker", "--queue", queues, *args], env=env, stdout=self.log, stderr=subprocess.STDOUT)
 
     def stop(self, sig: int = 15) -> None:
         """Send sig (default SIGTERM) and wait for the process to end."""
@@ -172,8 +172,8 @@ def workers(s2env: dict[str, str], broker_url: str, tmp_path: Path, monkeypatch:
     env = {**s2env, "S2_BROKER_URL": broker_url}
     started: list[Worker] = []
 
-    def start(queues: str = "cpu", **extra_env: str) -> Worker:
-        w = Worker({**env, **extra_env}, tmp_path / f"worker{len(started)}.log", queues)
+    def start(queues: str = "cpu", args: tuple[str, ...] = (), **extra_env: str) -> Worker:
+        w = Worker({**env, **extra_env}, tmp_path / f"worker{len(started)}.log", queues, args)
         started.append(w)
         return w
 

@@ -161,8 +161,46 @@ def test_embedded_default_trains_text_and_tabular(cli, workers, tmp_path):
     cli.ok("import", "wine", write_wine_csv(tmp_path / "wine.csv"))
     cli.ok("dataset", "create", "topics", "--modality", "text", "--labels", "sport,food,tech")
     cli.ok("import", "topics", write_topics_csv(tmp_path / "t.csv"))
-    workers()
+    worker = workers(args=("--isolate",))  # each run in a fresh child process, as on multi-GPU hosts
     wine = json.loads(cli.ok("train", "wine", "--wait", "--json", "--spec", spec_file(tmp_path, {"epochs": 40, "batch_size": 16, "learning_rate": 0.01})))
     assert wine["metrics"]["accuracy"] > 0.85 and wine["template"] == "mlp"
     topics = json.loads(cli.ok("train", "topics", "--wait", "--json", "--spec", spec_file(tmp_path, TEXT_SPEC)))
     assert topics["metrics"]["accuracy"] > 0.9 and topics["template"] == "ngram_bag"
+    assert "a fresh process per run" in worker.output()
+
+
+@production
+def test_compare_shows_what_changed_and_promotion_refuses_a_regression(cli, workers, tmp_path):
+    from trainer.data import assign_split
+
+    make_digits(cli, tmp_path, limit=700)
+    cli.ok("dataset", "pin-eval", "digits", "holdout", "--rev", "main")
+    workers()
+    good = json.loads(cli.ok("train", "digits", "--wait", "--json", "--spec", spec_file(tmp_path, {**DIGITS_SPEC, "epochs": 10})))
+    assert set(good["eval_sets"]) == {"eval", "holdout"}
+    table = json.loads(cli.ok("diff", "digits", "main~1", "main", "--json"))["added"]
+    held_out = [k for k in table if assign_split(k, None, 0.2) == "eval"][:5]
+    edits = tmp_path / "edits.csv"
+    edits.write_text("key,label\n" + "".join(f"{k},{(int(k.split('/')[0]) + 1) % 10}\n" for k in held_out))
+    cli.ok("label", "digits", "--file", edits)
+    relabel = cli.last_line("commit", "digits", "-m", "relabel five held-out digits")
+    bad = json.loads(cli.ok("train", "digits", "--wait", "--json", "--spec", spec_file(tmp_path, {**DIGITS_SPEC, "epochs": 1, "learning_rate": 1e-5})))
+    assert bad["dataset_commit"] == relabel and bad["metrics"]["accuracy"] < good["metrics"]["accuracy"]
+    report = json.loads(cli.ok("compare", good["id"], bad["id"], "--json"))
+    assert report["metrics"]["accuracy"]["a"] == good["metrics"]["accuracy"]
+    assert report["metrics"]["accuracy"]["delta"] == pytest.approx(bad["metrics"]["accuracy"] - good["metrics"]["accuracy"], abs=1e-6)
+    assert set(report["per_class"]) == set(DIGITS) and set(report["per_class"]["0"]["f1"]) == {"a", "b", "delta"}
+    assert len(report["confusion_matrix"]["a"]) == 10
+    assert sorted(r["key"] for r in report["data_diff"]["relabeled"]) == sorted(held_out)
+    assert report["broken"] and set(report["fixed"]).isdisjoint(report["broken"])
+    for flip in report["flips"]:
+        history = [h["commit"] for h in flip["label_history"]]
+        assert history == ([relabel] if flip["key"] in held_out else [])
+    assert "holdout" in report["eval_sets"]
+    cli.ok("promote", good["id"], "--stage", "production")
+    refusal = cli.fails("promote", bad["id"], "--stage", "production")
+    assert f"worse than production {good['id']} on eval set 'holdout'" in refusal and "accuracy" in refusal
+    assert json.loads(cli.ok("models", "digits", "--json"))[1]["stage"] == "production"
+    cli.ok("promote", bad["id"], "--stage", "production", "--force")
+    stages = {m["id"]: m["stage"] for m in json.loads(cli.ok("models", "digits", "--json"))}
+    assert stages == {bad["id"]: "production", good["id"]: "archived"}

@@ -40,7 +40,8 @@ class RunMonitor(L.Callback):
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
         self._poll(trainer)
-        if trainer.global_step % self.every == 0 and outputs is not None:
+        step = trainer.global_step
+        if (step == 1 or step % self.every == 0) and outputs is not None:  # step 1: show the run is moving at once
             self._report(trainer, loss=float(outputs["loss"]))
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

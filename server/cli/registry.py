@@ -107,7 +107,8 @@ def promote(model: str, stage: str, force: bool, max_regression: float | None) -
 @cli.command()
 @click.option("--queue", "-Q", "queues", default="cpu", show_default=True, help="Comma-separated queues: cpu, gpu.")
 @click.option("--loglevel", default="INFO", show_default=True)
-def worker(queues: str, loglevel: str) -> None:
+@click.option("--isolate/--no-isolate", default=None, help="A fresh process per run (default: only on multi-GPU hosts).")
+def worker(queues: str, loglevel: str, isolate: bool | None) -> None:
     """Run a training worker (one run at a time, every GPU of the host)."""
     from server.runs.broker import Queue
     from workers.main import run_worker
@@ -116,4 +117,4 @@ def worker(queues: str, loglevel: str) -> None:
     unknown = [q for q in wanted if q not in {e.value for e in Queue}]
     if unknown or not wanted:
         raise click.BadParameter(f"unknown queue(s) {', '.join(unknown) or '(none)'}: use cpu and/or gpu", param_hint="--queue")
-    run_worker(wanted, loglevel)
+    run_worker(wanted, loglevel, isolate)

@@ -9,6 +9,7 @@ from collections import deque
 from sqlalchemy import update
 
 from server.blobs import default_blob_store
+from server.config import get_settings
 from server.db import session_scope
 from server.datasets.models import Dataset, utcnow
 from server.runs.models import TrainingRun
@@ -83,6 +84,11 @@ def execute_run(run_id: int, attempt: int, worker: str | None = None) -> dict:
     from server.registry.service import register_model, training_inputs
 
     worker = worker or f"{socket.gethostname()}:{threading.get_native_id()}"
+    threads = get_settings().torch_threads
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     if not claim(run_id, attempt, worker):
         return {"run": run_id, "skipped": "not queued at this attempt"}
     handler = RunLog()
