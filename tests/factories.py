@@ -118,3 +118,13 @@ def write_wine_csv(path: Path) -> Path:
         for i, (row, target) in enumerate(zip(wine.data, wine.target)):
             writer.writerow([f"w{i:03d}", f"class_{target}", *row.tolist()])
     return path
+
+
+def write_csv(path: Path, rows: list[list], header=("key", "label", "text")) -> Path:
+    """A CSV file with header and rows (parent folders made)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path

@@ -1,5 +1,4 @@
 """Bad input through the real CLI: one stderr line naming the input and the problem, and the store as it was."""
-import csv
 import io
 import json
 import socket
@@ -15,16 +14,7 @@ from PIL import Image
 
 from server.blobs import blob_id_of
 from tests.conftest import S2_BIN
-from tests.factories import png_bytes, write_image_csv
-
-
-def write_csv(path: Path, rows: list[list], header: tuple[str, ...] = ("key", "label", "text")) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
+from tests.factories import png_bytes, write_csv, write_image_csv
 
 
 def state(cli, tmp_path: Path, name: str, contents: bool = True):

@@ -1,12 +1,11 @@
 """`s2 import` from every source and `s2 export` of any revision, inputs byte for byte, through the real CLI."""
-import csv
 import json
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tests.factories import png_bytes
+from tests.factories import png_bytes, write_csv
 
 EMPTY_DIFF = {"added": [], "removed": [], "relabeled": [], "modified": []}
 
@@ -23,13 +22,8 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
+def write_rows(path: Path, header: list[str], rows: list[list]) -> Path:
+    return write_csv(path, rows, header)
 
 
 def write_jsonl(path: Path, records: list[dict]) -> Path:
@@ -75,7 +69,7 @@ def test_csv_with_image_paths_split_and_metadata_round_trips_through_jsonl_and_p
             ["img1", "dog", "pics/img1.png", "val", "cam2", "1"],
             ["img2", "", "pics/img2.png", "", "cam1", "x"],  # unlabeled, no split
             ["img3", "dog", "pics/img3.png", "test", "", "2"]]
-    source = write_csv(data_dir / "labels.csv", ["key", "label", "image", "split", "source", "score"], rows)
+    source = write_rows(data_dir / "labels.csv", ["key", "label", "image", "split", "source", "score"], rows)
     cli.ok("dataset", "create", "cams", "--modality", "image", "--labels", "cat,dog")
     head = cli.last_line("import", "cams", source.relative_to(tmp_path))  # image paths are relative to the file, not the cwd
     # The same examples as Parquet with image paths: identical content, so exit 0, no commit, the head id last.
@@ -130,7 +124,7 @@ def test_text_from_jsonl_and_parquet_keeps_text_split_and_metadata(cli, tmp_path
 
 
 def test_tabular_features_keep_their_values(cli, tmp_path):
-    source = write_csv(tmp_path / "iris.csv", ["key", "label", "split", "petal", "sepal", "count"],
+    source = write_rows(tmp_path / "iris.csv", ["key", "label", "split", "petal", "sepal", "count"],
                        [["r1", "setosa", "train", "1.4", "5.1", "3"], ["r2", "virginica", "", "6.0", "6.3", "-2"]])
     cli.ok("dataset", "create", "iris", "--modality", "tabular", "--labels", "setosa,virginica")
     cli.last_line("import", "iris", source)
@@ -154,11 +148,11 @@ def test_reimport_upserts_by_key_and_identical_reimport_is_a_no_op(cli, tmp_path
     header = ["key", "label", "text"]
     rows = [[f"k{i}", "ab"[i % 2], f"text {i}"] for i in range(5)]
     cli.ok("dataset", "create", "up", "--modality", "text", "--labels", "a,b")
-    first = cli.last_line("import", "up", write_csv(tmp_path / "v1.csv", header, rows))
+    first = cli.last_line("import", "up", write_rows(tmp_path / "v1.csv", header, rows))
 
     changed = [r[:] for r in rows] + [["k5", "b", "brand new"]]
     changed[2][1] = "b"  # k2: a -> b
-    second = cli.last_line("import", "up", write_csv(tmp_path / "v2.csv", header, changed[2:]))  # a subset: upsert, not replace
+    second = cli.last_line("import", "up", write_rows(tmp_path / "v2.csv", header, changed[2:]))  # a subset: upsert, not replace
     assert diff_json(cli, "up", first, second) == {"added": ["k5"], "removed": [], "relabeled": [{"key": "k2", "from": "a", "to": "b"}],
                                                    "modified": []}
     log = json.loads(cli.ok("log", "up", "--json"))
@@ -170,18 +164,18 @@ def test_reimport_upserts_by_key_and_identical_reimport_is_a_no_op(cli, tmp_path
     assert json.loads(cli.ok("log", "up", "--json")) == log  # no new commit
 
     changed[3][2] = "new words"
-    third = cli.last_line("import", "up", write_csv(tmp_path / "v3.csv", header, changed))
+    third = cli.last_line("import", "up", write_rows(tmp_path / "v3.csv", header, changed))
     assert diff_json(cli, "up", second, third) == {**EMPTY_DIFF, "modified": ["k3"]}  # new input, same label
 
 
 def test_export_any_revision_in_every_format(cli, tmp_path):
     rows = [[f"k{i}", "a", f"text {i}"] for i in range(4)]
     cli.ok("dataset", "create", "revs", "--modality", "text", "--labels", "a,b,c")
-    first = cli.last_line("import", "revs", write_csv(tmp_path / "in.csv", ["key", "label", "text"], rows))
+    first = cli.last_line("import", "revs", write_rows(tmp_path / "in.csv", ["key", "label", "text"], rows))
     cli.ok("tag", "revs", "v1", "main")
     cli.ok("label", "revs", "k0", "b")
     second = cli.last_line("commit", "revs", "-m", "k0 is b")
-    write_csv(tmp_path / "edits.csv", ["key", "label"], [["k0", "c"], ["k1", "c"]])
+    write_rows(tmp_path / "edits.csv", ["key", "label"], [["k0", "c"], ["k1", "c"]])
     cli.ok("label", "revs", "--file", tmp_path / "edits.csv")
     cli.last_line("commit", "revs", "-m", "more")
     original = {f"k{i}": ("a", f"text {i}") for i in range(4)}
@@ -204,7 +198,7 @@ def test_export_any_revision_in_every_format(cli, tmp_path):
 
 def test_export_refuses_an_existing_target_and_writes_nothing(cli, tmp_path):
     cli.ok("dataset", "create", "t", "--modality", "text", "--labels", "a,b")
-    cli.last_line("import", "t", write_csv(tmp_path / "in.csv", ["key", "label", "text"], [["k1", "a", "one"], ["k2", "b", "two"]]))
+    cli.last_line("import", "t", write_rows(tmp_path / "in.csv", ["key", "label", "text"], [["k1", "a", "one"], ["k2", "b", "two"]]))
     work = tmp_path / "work"
     busy = work / "busy"
     busy.mkdir(parents=True)
