@@ -227,3 +227,14 @@ def test_jsonl_export_of_images_refuses_an_existing_images_folder(cli, tmp_path)
     assert "out-images" in line
     assert not (tmp_path / "out.jsonl").exists()
     assert files_under(tmp_path / "out-images") == {"keep.txt": b"mine"}
+
+
+def test_imagefolder_export_gives_keys_without_an_extension_the_image_type(cli, tmp_path):
+    from tests.factories import write_image_csv
+
+    cli.ok("dataset", "create", "pics", "--modality", "image", "--labels", "cat,dog")
+    cli.ok("import", "pics", write_image_csv(tmp_path / "src", {"img1": "cat", "img2": "dog", "x/img3.png": "dog"}))
+    cli.ok("export", "pics", "main", tmp_path / "out", "--format", "imagefolder")
+    files = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert files == ["cat/img1.png", "dog/img2.png", "dog/x/img3.png"]
+    assert (tmp_path / "out" / "cat" / "img1.png").read_bytes() == (tmp_path / "src" / "img" / "0.png").read_bytes()

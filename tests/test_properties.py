@@ -13,7 +13,8 @@ from server.datasets.history import resolve_rev
 from server.datasets.models import Commit
 from server.datasets.rows import Row
 from server.datasets.service import create_branch, get_dataset
-from server.datasets.snapshot import lookup, read_table
+from server.datasets.lookup import lookup
+from server.datasets.snapshot import read_table
 from server.datasets.staging import list_staged
 from server.db import run_in_transaction
 from server.errors import Conflict, NothingToCommit

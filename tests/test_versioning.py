@@ -175,7 +175,8 @@ def test_names_are_unique_across_branches_and_tags(blobs):
 
 
 def test_indexed_lookup_agrees_with_checkpoint_scan(blobs):
-    from server.datasets.snapshot import _lookup_by_scan, lookup_many
+    from server.datasets.lookup import lookup_many
+    from server.datasets.snapshot import lookup_by_scan as _lookup_by_scan
 
     seed(blobs, 60)
     run_in_transaction(lambda db: create_branch(db, dataset="ds", name="f", from_rev=None))

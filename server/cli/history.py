@@ -77,7 +77,7 @@ def show(name: str, key: str, rev: str | None) -> None:
 
     from server.datasets.history import resolve_rev
     from server.datasets.service import get_dataset
-    from server.datasets.snapshot import lookup
+    from server.datasets.lookup import lookup
     from server.errors import NotFound
 
     store = blobs()

@@ -137,7 +137,7 @@ def write_commit_checkpoint(db: Session, blobs: BlobStore, commit: Commit) -> No
 
 def upsert_rows(db: Session, blobs: BlobStore, *, dataset: Dataset, branch: Branch, rows: list[Row], message: str, author: str) -> Commit:
     """Commit rows on branch as an upsert by key: new keys are added, changed ones replaced."""
-    from server.datasets.snapshot import lookup
+    from server.datasets.lookup import lookup
 
     parent = db.get(Commit, branch.head_pk)
     updates: dict[str, Row | None] = {row.key: row for row in rows}

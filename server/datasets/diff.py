@@ -8,7 +8,7 @@ from server.datasets.models import Commit, Dataset
 from server.datasets.rows import Row
 from server.datasets.schemas import CommitRead, DiffRead, Relabel
 from server.datasets.service import commit_read, get_branch, get_dataset
-from server.datasets.snapshot import lookup_many, touched_keys
+from server.datasets.lookup import lookup_many, touched_keys
 from server.errors import Conflict
 
 

@@ -59,18 +59,34 @@ def export_rows(rows: Iterator[Row], *, out: Path, fmt: str, modality: str, labe
         shutil.rmtree(staging, ignore_errors=True)
 
 
+MAGIC = ((b"\x89PNG\r\n\x1a\n", ".png"), (b"\xff\xd8\xff", ".jpg"), (b"GIF8", ".gif"), (b"BM", ".bmp"),
+         (b"II*\x00", ".tif"), (b"MM\x00*", ".tif"))
+
+
+def file_suffix(data: bytes, modality: str) -> str:
+    """The extension a file with these bytes needs to be recognised (keys from CSV often have none)."""
+    if modality == "text":
+        return ".txt"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return ".webp"
+    return next((ext for magic, ext in MAGIC if data.startswith(magic)), "")
+
+
 def _write_folder(rows, staging: Path, name: str, modality: str, labels: list[str], blobs: BlobStore, tick: Tick) -> int:
     root = staging / "_out"
     root.mkdir()
     count, used = 0, set()
     for row in rows:
+        data = blobs.get(row.input)
         rel = folder_path(row, labels)
         if rel in used:  # two keys map to one file name: keep both, under their full keys
             rel = f"{row.label if row.label is not None else UNLABELED_DIR}/{row.key}"
+        if not Path(rel).suffix:  # ImageFolder readers skip files without an image extension
+            rel += file_suffix(data, modality)
         used.add(rel)
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(blobs.get(row.input))
+        path.write_bytes(data)
         count += 1
         tick(1)
     return count

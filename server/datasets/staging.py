@@ -8,7 +8,7 @@ from server.datasets.models import Commit, StagedEdit, utcnow
 from server.datasets.rows import Row
 from server.datasets.schemas import CommitRead, StagedRead
 from server.datasets.service import commit_read, get_branch, get_dataset
-from server.datasets.snapshot import lookup
+from server.datasets.lookup import lookup
 from server.errors import Conflict, InvalidInput, NotFound, NothingToCommit
 
 
