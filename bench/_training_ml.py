@@ -43,7 +43,8 @@ def plain_train(items: list[tuple[str, Path, int]], spec, num_classes: int, epoc
     for key, path, target in items:
         sides[assign_split(key, None, spec.eval_fraction)].append((decode_png(path.read_bytes(), spec.image_size,
                                                                               spec.image_channels), target))
-    tensors = {side: (torch.stack([x for x, _ in rows]), torch.tensor([y for _, y in rows])) for side, rows in sides.items()}
+    tensors = {side: (torch.stack([x for x, _ in rows]), torch.tensor([y for _, y in rows]))
+               for side, rows in sides.items()}
     t_decoded = time.perf_counter()
     torch.manual_seed(spec.seed)
     model = CNNSmall(spec.image_channels, num_classes, dropout=spec.dropout)

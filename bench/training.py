@@ -73,7 +73,9 @@ def phases(t0: float, run: dict, end: float | None = None) -> dict:
     if run["state"] != "succeeded":
         raise CommandFailed(f"run {run['id']} {run['state']}: {run['error']}")
     worker = run["finished_at"] - run["started_at"]
-    out = {"submit": run["created_at"] - t0, "queue": run["started_at"] - run["created_at"],
+    sent = run["dispatched_at"]  # None if the send failed and a worker's sweep re-sent it
+    out = {"submit": run["created_at"] - t0, "send": sent - run["created_at"] if sent else None,
+           "pickup": run["started_at"] - sent if sent else None,
            "worker_other": worker - run["duration_s"], "train": run["duration_s"],
            "registered": run["finished_at"] - t0, "accuracy": run["accuracy"]}
     out["total"] = (end - t0) if end is not None else out["registered"]
@@ -82,25 +84,33 @@ def phases(t0: float, run: dict, end: float | None = None) -> dict:
 
 
 # -- (a) plain loop vs s2 ------------------------------------------------------------------
-def bench_a(world: World, args, items, spec, spec_file: Path) -> dict:
+def s2_train(world: World, spec_file: Path) -> dict:
+    t0 = time.time()
+    model = json.loads(world.s2("train", DS, "--spec", spec_file, "--wait", "--json"))
+    return phases(t0, run_times(id=model["run"]), end=time.time())
+
+
+def bench_a(world: World, args, items, spec, spec_file: Path, short_file: Path) -> dict:
+    """Per repetition: plain loop and `s2 train --wait` at the spec's epochs and at 1 epoch (to split the
+    overhead into a fixed part and a per-epoch part), then a relabel committed on the watched branch."""
     from _training_ml import plain_train
 
-    plain, s2_train, s2_commit = [], [], []
+    out: dict[str, list] = {"plain": [], "plain1": [], "train": [], "train1": [], "commit": []}
     for rep in range(args.reps):
-        log(f"(a) rep {rep + 1}/{args.reps}: plain loop ...")
-        plain.append(plain_train(items, spec, len(LABELS)))
-        log(f"(a) rep {rep + 1}/{args.reps}: s2 train --wait ...")
-        t0 = time.time()
-        model = json.loads(world.s2("train", DS, "--spec", spec_file, "--wait", "--json"))
-        s2_train.append(phases(t0, run_times(id=model["run"]), end=time.time()))
+        log(f"(a) rep {rep + 1}/{args.reps}: plain loop, {spec.epochs} epochs and 1 ...")
+        out["plain"].append(plain_train(items, spec, len(LABELS)))
+        out["plain1"].append(plain_train(items, spec, len(LABELS), epochs=1))
+        log(f"(a) rep {rep + 1}/{args.reps}: s2 train --wait, {spec.epochs} epochs and 1 ...")
+        out["train"].append(s2_train(world, spec_file))
+        out["train1"].append(s2_train(world, short_file))
         log(f"(a) rep {rep + 1}/{args.reps}: s2 commit on watched branch '{WATCHED}' ...")
         key, _, target = items[rep]
         world.s2("label", DS, key, LABELS[(target + 1 + rep) % len(LABELS)], "--branch", WATCHED)
         t0 = time.time()
         commit = world.s2("commit", DS, "-m", f"bench relabel {rep}", "--branch", WATCHED).strip().splitlines()[-1]
         run = wait_run(300, 0.25, lambda r: r["state"] in TERMINAL, commit_id=commit, branch=WATCHED)
-        s2_commit.append(phases(t0, run))
-    return {"plain": plain, "train": s2_train, "commit": s2_commit}
+        out["commit"].append(phases(t0, run))
+    return out
 
 
 # -- (b) commit -> running latency vs Celery ------------------------------------------------
@@ -186,14 +196,13 @@ def bench_c(args, head: str) -> dict:
                                            for name, raw in (("bench spec", SPEC), ("default spec", DEFAULT_SPEC))}}
 
 
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="1 repetition of (a), 1 epoch per (c) rate: under ~2 minutes")
     p.add_argument("--reps", type=int, help="repetitions of (a) (default 3; --quick 1)")
     p.add_argument("--samples", type=int, default=20, help="latency samples in (b) (default 20)")
     p.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads on both sides")
-    p.add_argument("--pg", help="PostgreSQL server URL without database (default postgresql+psycopg2://postgres@127.0.0.1:5432)")
+    p.add_argument("--pg", help="PostgreSQL server URL, no database (default postgresql+psycopg2://postgres@127.0.0.1:5432)")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (worker logs)")
     args = p.parse_args()
     args.reps = args.reps or (1 if args.quick else 3)
@@ -213,8 +222,9 @@ def main() -> int:
             log(f"setup in {world.tmp}: digits ImageFolder, dataset, branches, watch rules ...")
             folder = write_digits_folder(world.tmp / "digits")
             items = read_folder(folder, LABELS)
-            spec_file, latency_file = world.tmp / "spec.json", world.tmp / "latency.json"
+            spec_file, short_file, latency_file = (world.tmp / f"{n}.json" for n in ("spec", "short", "latency"))
             spec_file.write_text(json.dumps(SPEC))
+            short_file.write_text(json.dumps({**SPEC, "epochs": 1}))
             latency_file.write_text(json.dumps(LATENCY_SPEC))
             world.s2("dataset", "create", DS, "--modality", "image", "--labels", ",".join(LABELS))
             head = world.s2("import", DS, folder).strip().splitlines()[-1]
@@ -227,10 +237,10 @@ def main() -> int:
             world.start_s2_worker()
             world.s2("train", DS, "--spec", spec_file, "--wait", "--json")
             plain_train(items, spec, len(LABELS), epochs=1)  # warm the plain side too
-            a = bench_a(world, args, items, spec, spec_file)
+            a = bench_a(world, args, items, spec, spec_file, short_file)
             log(f"(b) commit -> running latency x{args.samples} ...")
             b = bench_b(world, args, items)
-        except CommandFailed as e:
+        except (CommandFailed, TimeoutError) as e:
             log(f"error: {e}")
             for proc in world.processes:
                 log(f"--- {proc.name} log tail:\n{proc.tail()}")

@@ -64,9 +64,9 @@ MAGIC = ((b"\x89PNG\r\n\x1a\n", ".png"), (b"\xff\xd8\xff", ".jpg"), (b"GIF8", ".
 
 
 def file_suffix(data: bytes, modality: str) -> str:
-    """The extension a file with these bytes needs to be recognised (keys from CSV often have none)."""
-    if modality == "text":
-        return ".txt"
+    """The extension an image file needs to be recognised (keys from CSV often have none); text keeps its key."""
+    if modality != "image":
+        return ""
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return ".webp"
     return next((ext for magic, ext in MAGIC if data.startswith(magic)), "")
