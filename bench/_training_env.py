@@ -129,14 +129,19 @@ class World:
         from sqlalchemy import create_engine, text
 
         try:
-            with create_engine(f"{self.pg}/postgres", isolation_level="AUTOCOMMIT",
-                               connect_args={"connect_timeout": 5}).connect() as conn:
-                conn.execute(text(f'CREATE DATABASE "{self.db_name}"'))
+            try:
+                with create_engine(f"{self.pg}/postgres", isolation_level="AUTOCOMMIT",
+                                   connect_args={"connect_timeout": 5}).connect() as conn:
+                    conn.execute(text(f'CREATE DATABASE "{self.db_name}"'))
+            except Exception as e:  # any driver error: one line
+                raise CommandFailed(f"cannot create a database on {self.pg}: {str(e).splitlines()[0]}") from None
             self.created_db = True
             self.redis_db = self._claim_redis_db()
         except BaseException:
             self._teardown()
             raise
+        for name in [k for k in os.environ if k.startswith("S2_")]:  # nothing of the caller's store leaks in
+            del os.environ[name]
         self.env = {
             **os.environ,
             "S2_HOME": str(self.home),
@@ -162,10 +167,15 @@ class World:
 
     def _claim_redis_db(self) -> int:
         """An empty Redis database, marked as ours so a second benchmark run picks another."""
+        import redis
+
         for db in REDIS_DBS:
             client = self._redis(db)
-            if client.dbsize() == 0 and client.set(LOCK_KEY, self.token, nx=True):
-                return db
+            try:
+                if client.dbsize() == 0 and client.set(LOCK_KEY, self.token, nx=True):
+                    return db
+            except redis.RedisError as e:
+                raise CommandFailed(f"Redis at {REDIS_HOST}: {e}") from None
         raise CommandFailed(f"no empty Redis database among {REDIS_DBS.start}..{REDIS_DBS.stop - 1} on {REDIS_HOST}")
 
     def __exit__(self, *exc) -> None:

@@ -14,19 +14,31 @@ from trainer.templates import TEMPLATES
 
 
 class ExampleDataset(Dataset):
-    """Rows of a snapshot; each __getitem__ reads and decodes one input, so memory stays O(batch)."""
+    """Rows of a snapshot; __getitem__ reads and decodes one input, keeping decoded inputs up to a byte budget.
+
+    The budget (spec.decode_cache_mb) makes later epochs skip the blob read, hash check and decode,
+    which otherwise cost more than the training step of a small model; past it, memory stays O(batch).
+    """
 
     def __init__(self, snapshot: TrainingSnapshot, rows: list[int], targets: list[int],
-                 encode: Callable[[bytes, str], Tensor]):
+                 encode: Callable[[bytes, str], Tensor], cache_bytes: int = 0):
         self.snapshot, self.rows, self.targets, self.encode = snapshot, rows, targets, encode
+        self.cache: dict[int, Tensor] = {}
+        self.cache_left = cache_bytes
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def __getitem__(self, i: int) -> tuple[Tensor, int]:
+        hit = self.cache.get(i)
+        if hit is not None:
+            return hit, self.targets[i]
         row = self.rows[i]
-        key = self.snapshot.keys[row]
-        return self.encode(self.snapshot.read_input(self.snapshot.inputs[row]), key), self.targets[i]
+        tensor = self.encode(self.snapshot.read_input(self.snapshot.inputs[row]), self.snapshot.keys[row])
+        size = tensor.element_size() * tensor.nelement()
+        if size <= self.cache_left:
+            self.cache[i], self.cache_left = tensor, self.cache_left - size
+        return tensor, self.targets[i]
 
 
 def make_loader(
@@ -35,7 +47,7 @@ def make_loader(
 ) -> DataLoader:
     """A DataLoader over the given rows with the spec's batch size and workers."""
     return DataLoader(
-        ExampleDataset(snapshot, rows, targets, encode), batch_size=spec.batch_size, shuffle=shuffle,
+        ExampleDataset(snapshot, rows, targets, encode, spec.decode_cache_mb << 20), batch_size=spec.batch_size, shuffle=shuffle,
         num_workers=spec.num_workers, persistent_workers=spec.num_workers > 0, collate_fn=collate,
     )
 

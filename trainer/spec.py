@@ -32,6 +32,7 @@ class TrainSpec(BaseModel):
     strategy: Literal["auto", "ddp", "ddp_fork"] = "auto"  # auto: ddp_fork for several devices, see train._strategy
     precision: Literal["32-true", "16-mixed", "bf16-mixed"] = "32-true"  # mixed precision pays off on GPUs
     num_workers: int = Field(0, ge=0)  # DataLoader worker processes
+    decode_cache_mb: int = Field(512, ge=0)  # decoded inputs kept between epochs, per loader (and worker)
     eval_fraction: float = Field(0.2, gt=0, lt=1)  # share of keys (by key hash) held out as "eval"
     image_size: int = Field(32, ge=4)  # images are resized to image_size x image_size
     image_channels: Literal[1, 3] = 3  # 1: grayscale, 3: RGB
