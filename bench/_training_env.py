@@ -79,7 +79,7 @@ class Process:
     def __init__(self, name: str, cmd: list, env: dict, log_path: Path, threads: int):
         self.name, self.log_path = name, log_path
         self._log = open(log_path, "ab")
-        env = {**env, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+        env = {**env, "S2_TORCH_THREADS": str(threads), "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
         self.proc = subprocess.Popen([str(c) for c in cmd], env=env, cwd=ROOT, stdin=subprocess.DEVNULL,
                                      stdout=self._log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
 
