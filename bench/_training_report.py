@@ -91,8 +91,8 @@ def breakdown(a: dict, epochs: int) -> None:
         return f"{med(values):.3f}" if values else "—"
 
     t, t1, m, p = a["train"], a["train1"], a["commit"], a["plain"]
-    print(f"\n(a) where the time goes, medians in s:\n\n| phase | plain loop | `s2 train --wait` | `s2 train --wait`, "
-          f"1 epoch | `s2 commit` → registered |\n|---|---:|---:|---:|---:|")
+    print("\n(a) where the time goes, medians in s:\n\n| phase | plain loop | `s2 train --wait` | `s2 train --wait`, "
+          "1 epoch | `s2 commit` → registered |\n|---|---:|---:|---:|---:|")
     for name, key, plain in (
             ("CLI start-up + submit / commit (command start → run created)", "submit", "—"),
             ("rest of that transaction + Celery set-up and send in the CLI (run created → task sent)", "send", "—"),

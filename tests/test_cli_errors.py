@@ -14,7 +14,7 @@ from PIL import Image
 
 from server.blobs import blob_id_of
 from tests.conftest import S2_BIN
-from tests.factories import png_bytes, write_csv, write_image_csv
+from tests.factories import write_csv, write_image_csv
 
 
 def state(cli, tmp_path: Path, name: str, contents: bool = True):

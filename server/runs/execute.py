@@ -11,7 +11,7 @@ from sqlalchemy import update
 from server.blobs import default_blob_store
 from server.config import get_settings
 from server.db import session_scope
-from server.datasets.models import Dataset, utcnow
+from server.datasets.models import utcnow
 from server.runs.models import TrainingRun
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,3 @@ def execute_run(run_id: int, attempt: int, worker: str | None = None) -> dict:
     finally:
         logging.getLogger().removeHandler(handler)
 
-
-def dataset_name(db, run: TrainingRun) -> str:
-    """The name of the run's dataset."""
-    return db.get(Dataset, run.dataset_id).name
