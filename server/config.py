@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     worker_beat_s: float = 5.0  # how often a worker records it is alive; keep well under run_stale_after_s
     run_max_attempts: int = 2  # a lost run is retried this many times in all, then failed
     promote_max_regression: float = 0.01  # accuracy a new production model may lose on a pinned eval set
+    # Web service and the CLI's remote mode.
+    server: str | None = Field(default=None, description="s2 server URL for the CLI (remote mode), e.g. http://host:8000")
+    token: SecretStr | None = Field(default=None, description="API token for the CLI's remote mode")
+    upload_max_bytes: int = Field(default=2 << 30, description="Largest upload the API accepts (bytes)")
+    page_max: int = 1000  # the most items one page of a list may hold
 
     @property
     def resolved_database_url(self) -> str:

@@ -2,7 +2,11 @@
 
 
 class S2Error(Exception):
-    """Base of every error a user is meant to read."""
+    """Base of every error a user is meant to read; extra holds machine-readable details."""
+
+    def __init__(self, message: str, *, extra: dict | None = None):
+        super().__init__(message)
+        self.extra = extra or {}
 
 
 class NotFound(S2Error):
@@ -27,3 +31,15 @@ class NothingToCommit(S2Error):
 
 class BranchMoved(Conflict):
     """A branch head moved between reading and writing it (lost the compare-and-swap)."""
+
+
+class Unauthorized(S2Error):
+    """No credentials, or credentials that name no active token."""
+
+
+class Forbidden(S2Error):
+    """The caller is known but their role or assignment does not allow this."""
+
+
+class TooLarge(InvalidInput):
+    """An upload or request body is over the configured limit."""

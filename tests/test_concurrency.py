@@ -163,6 +163,7 @@ def test_committing_while_another_process_stages_drops_no_edit(s2env, blobs, tmp
 
 def test_two_labelers_on_one_example_version_exactly_one_wins(s2env, blobs):
     """Labelers who loaded the same staged version of an example: one edit lands, the other is a Conflict."""
+    from server.datasets.examples import get_example
     from server.datasets.staging import list_staged, stage_edits
 
     make_dataset("ver")
@@ -174,10 +175,11 @@ def test_two_labelers_on_one_example_version_exactly_one_wins(s2env, blobs):
 
     def labeler(p: int) -> None:
         for r in range(rounds):
+            seen = run_in_transaction(lambda db: get_example(db, blobs, dataset="ver", key="k", rev=None)).version
             barrier.wait()
-            try:  # both saw version r + 1; only a Conflict may stop one of them
+            try:  # both saw the same version; only a Conflict may stop one of them
                 run_in_transaction(lambda db: stage_edits(db, blobs, dataset="ver", branch=None, edits=[("k", "bc"[p], False)],
-                                                          author=f"labeler{p}", expected_versions={"k": r + 1}))
+                                                          author=f"labeler{p}", expected_versions={"k": seen}))
                 wins[r].append(f"labeler{p}")
             except Conflict:
                 pass

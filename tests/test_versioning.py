@@ -143,13 +143,18 @@ def test_checkpoints_do_not_change_snapshots(blobs, monkeypatch):
 
 def test_staged_edits_are_versioned_per_example(blobs):
     seed(blobs, 5)
-    first = run_in_transaction(lambda db: stage_edits(db, blobs, dataset="ds", branch=None, edits=[("k001", "c", False)], author="ann"))
+    from server.datasets.examples import get_example
+
+    seen = run_in_transaction(lambda db: get_example(db, blobs, dataset="ds", key="k001", rev=None)).version
+    first = run_in_transaction(lambda db: stage_edits(db, blobs, dataset="ds", branch=None, edits=[("k001", "c", False)],
+                                                      author="ann", expected_versions={"k001": seen}))
     assert first[0].version == 1
-    with pytest.raises(Conflict, match="edited by ann"):
+    with pytest.raises(Conflict, match="edited by ann") as refused:
         run_in_transaction(lambda db: stage_edits(db, blobs, dataset="ds", branch=None, edits=[("k001", "a", False)],
-                                                  author="bob", expected_versions={"k001": 0}))
+                                                  author="bob", expected_versions={"k001": seen}))
+    assert refused.value.extra["label"] == "c"  # the current label travels with the refusal
     again = run_in_transaction(lambda db: stage_edits(db, blobs, dataset="ds", branch=None, edits=[("k001", "a", False)],
-                                                      author="bob", expected_versions={"k001": 1}))
+                                                      author="bob", expected_versions={"k001": first[0].example_version}))
     assert again[0].version == 2
     assert [(s.key, s.label, s.author) for s in run_in_transaction(lambda db: list_staged(db, dataset="ds", branch=None))] == [("k001", "a", "bob")]
     with pytest.raises(InvalidInput, match="label 'zebra' is not in the label set"):

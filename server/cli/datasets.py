@@ -11,10 +11,9 @@ from server.db import run_in_transaction
 
 def after_commit(commit_id: str) -> None:
     """Checkpoint the new commit if its delta chain grew long (its own transaction; safe to lose)."""
-    from server.datasets.commits import compact
+    from server.datasets.commits import compact_after
 
-    store = blobs()
-    run_in_transaction(lambda db: compact(db, store, commit_id))
+    compact_after(blobs(), commit_id)
 
 
 @cli.group()

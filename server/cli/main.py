@@ -21,7 +21,7 @@ def cli() -> None:
 def main() -> None:
     """Run the CLI, turning every domain error into one line on stderr and exit status 1."""
     from server.blobs import BlobCorrupt, BlobMissing
-    from server.cli import datasets, history, io, registry, training  # noqa: F401  (registers the commands)
+    from server.cli import datasets, history, io, registry, training, users, web  # noqa: F401  (registers the commands)
     from server.db import DatabaseUnavailable
 
     try:

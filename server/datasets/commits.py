@@ -157,3 +157,10 @@ def compact(db: Session, blobs: BlobStore, commit_id: str) -> bool:
         return False
     write_commit_checkpoint(db, blobs, commit)
     return True
+
+
+def compact_after(blobs: BlobStore, commit_id: str) -> None:
+    """Checkpoint a new commit if its delta chain grew long: its own transaction, safe to lose."""
+    from server.db import run_in_transaction
+
+    run_in_transaction(lambda db: compact(db, blobs, commit_id))

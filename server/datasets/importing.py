@@ -38,8 +38,13 @@ def check_image(data: bytes, where: str) -> None:
         raise InvalidInput(f"{where}: not a readable image ({exc})") from None
 
 
-def read_source(source: Path, modality: str, labels: list[str], blobs: BlobStore, tick: Tick | None = None) -> list[Row]:
-    """Every example of source as rows (inputs stored in blobs), refusing the first bad one."""
+def read_source(source: Path, modality: str, labels: list[str], blobs: BlobStore, tick: Tick | None = None,
+                confine: Path | None = None) -> list[Row]:
+    """Every example of source as rows (inputs stored in blobs), refusing the first bad one.
+
+    confine: image paths named by a table must lie inside this folder (uploads: the upload's own
+    files, never the server's).
+    """
     source = Path(source)
     if not source.exists():
         raise InvalidInput(f"import source '{source}' does not exist")
@@ -55,6 +60,8 @@ def read_source(source: Path, modality: str, labels: list[str], blobs: BlobStore
     rows: list[Row] = []
     first_seen: dict[str, str] = {}
     for where, record in records:
+        if confine is not None:
+            record["_confine"] = confine
         row = _to_row(where, record, modality, source, label_set, labels, blobs)
         if row.key in first_seen:
             raise InvalidInput(f"{where}: duplicate key '{row.key}' (first at {first_seen[row.key]})")
@@ -89,12 +96,12 @@ def _to_row(where: str, rec: dict, modality: str, source: Path, label_set: set, 
         value = extra.pop(column, None)
         if value is None or value == "":
             raise InvalidInput(f"{where}: no '{column}' value")
-        data = _input_bytes(value, modality, source, rec.get("_base"), where)
+        data = _input_bytes(value, modality, source, rec.get("_base"), where, rec.get("_confine"))
         meta = canonical_json(extra)
     return Row(key, blobs.put(data), label, split, meta)
 
 
-def _input_bytes(value: object, modality: str, source: Path, base: str | None, where: str) -> bytes:
+def _input_bytes(value: object, modality: str, source: Path, base: str | None, where: str, confine: Path | None = None) -> bytes:
     if modality == "text":
         if isinstance(value, bytes):
             value = _utf8(value, where)
@@ -104,6 +111,8 @@ def _input_bytes(value: object, modality: str, source: Path, base: str | None, w
     else:
         root = Path(base) if base else source.parent
         path = root / str(value)
+        if confine is not None and not path.resolve().is_relative_to(confine.resolve()):
+            raise InvalidInput(f"{where}: image path {str(value)!r} points outside the upload; name a file uploaded with it")
         try:
             data = path.read_bytes()
         except OSError as exc:

@@ -84,3 +84,18 @@ class StagedRead(BaseModel):
     label: str | None
     author: str
     version: int
+    example_version: str | None = None  # the token an editor sends back to edit it again
+
+
+class ExampleRead(BaseModel):
+    """One example as an editor sees it: committed state, staged edit, and the version to send back."""
+
+    key: str
+    input: str  # blob id of the input bytes
+    label: str | None
+    split: str | None
+    meta: dict
+    staged_label: str | None
+    staged_remove: bool
+    staged_by: str | None
+    version: str

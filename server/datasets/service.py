@@ -44,15 +44,18 @@ def get_dataset(db: Session, name: str) -> Dataset:
     return ds
 
 
-def get_branch(db: Session, ds: Dataset, name: str | None, *, lock: bool = False) -> Branch:
+def get_branch(db: Session, ds: Dataset, name: str | None, *, lock: bool | str = False) -> Branch:
     """The branch called name (default: the dataset's default branch), or NotFound.
 
-    lock=True holds the branch row until the transaction ends (PostgreSQL; SQLite transactions
-    are serialized already), so its staged edits are read and changed by one writer at a time.
+    lock=True holds the branch row exclusively until the transaction ends (PostgreSQL; SQLite
+    transactions are serialized already), so its staged edits are read and changed by one
+    writer at a time; lock="share" lets other sharers in but keeps exclusive lockers out.
     """
     name = name or ds.default_branch
     query = select(Branch).where(Branch.dataset_id == ds.id, Branch.name == name)
-    branch = db.scalar(query.with_for_update() if lock else query)
+    if lock:
+        query = query.with_for_update(read=lock == "share")
+    branch = db.scalar(query)
     if branch is None:
         raise NotFound(f"no branch '{name}' in dataset '{ds.name}' (create it with: s2 branch {ds.name} {name})")
     return branch

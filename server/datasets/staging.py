@@ -1,5 +1,8 @@
 """Staged edits (a branch's index) and committing them atomically."""
-from sqlalchemy import delete, insert, select
+import hashlib
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.blobs import BlobStore
@@ -18,17 +21,33 @@ def check_label(labels: list[str], label: str | None, where: str) -> None:
         raise InvalidInput(f"{where}: label {label!r} is not in the label set ({', '.join(labels)})")
 
 
+def example_version(head: Row | None, staged: StagedEdit | None) -> str:
+    """An opaque token naming what an editor sees of an example: the head's state and any staged edit.
+
+    It changes when another editor stages the example and when a commit changes it, so an
+    edit carrying an old token is refused instead of silently overwriting newer work.
+    """
+    return _version_token(head, staged.version if staged else 0)
+
+
+def _version_token(head: Row | None, staged_version: int) -> str:
+    seen = "" if head is None else f"{head.input}|{head.label}"
+    return f"{hashlib.sha1(seen.encode()).hexdigest()[:10]}.{staged_version}"
+
+
 def stage_edits(
     db: Session, blobs: BlobStore, *, dataset: str, branch: str | None, edits: list[tuple[str, str | None, bool]],
-    author: str, expected_versions: dict[str, int] | None = None,
+    author: str, expected_versions: dict[str, str] | None = None,
 ) -> list[StagedRead]:
     """Stage (key, label, remove) edits on a branch; every key must exist there, every label be known.
 
-    expected_versions maps a key to the staged version the editor saw (0: none staged);
-    a different current version is a Conflict, never a silent overwrite.
+    expected_versions maps a key to the example_version the editor saw; a different current
+    version is a Conflict that names the current label, never a silent overwrite.
     """
     ds = get_dataset(db, dataset)
-    br = get_branch(db, ds, branch, lock=True)
+    # Stagers share the branch row (they touch different keys, or collide on the unique key
+    # below); a commit takes it exclusively, so no edit lands between its read and its delete.
+    br = get_branch(db, ds, branch, lock="share")
     seen: dict[str, int] = {}
     for i, (key, label, remove) in enumerate(edits, 1):
         if key in seen:
@@ -41,11 +60,18 @@ def stage_edits(
     if missing:
         more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
         raise NotFound(f"no example '{missing[0]}'{more} on branch '{br.name}' of dataset '{dataset}'")
-    staged = {e.key: e for e in db.scalars(select(StagedEdit).where(StagedEdit.branch_id == br.id)) if e.key in seen}
+    staged = {e.key: e for e in db.scalars(
+        select(StagedEdit).where(StagedEdit.branch_id == br.id, StagedEdit.key.in_(list(seen))))}
     for key, version in (expected_versions or {}).items():
-        current = staged[key].version if key in staged else 0
-        if current != version:
-            raise Conflict(f"example '{key}' was edited by {staged[key].author} since you loaded it (version {current}, you saw {version}); its staged label is {staged[key].label!r}")
+        current = example_version(existing.get(key), staged.get(key))
+        if key in seen and current != version:
+            edit = staged.get(key)
+            now = (edit.label, edit.remove) if edit else (existing[key].label, False)
+            by = f"edited by {edit.author}" if edit else "changed by a commit"
+            raise Conflict(f"example '{key}' was {by} since you loaded it (version {current}, you saw {version}); "
+                           f"its label is now {'removed' if now[1] else repr(now[0])}",
+                           extra={"key": key, "version": current, "label": now[0], "removed": now[1],
+                                  "by": edit.author if edit else None})
     result, fresh = [], []
     for key, label, remove in edits:
         label = None if remove else label
@@ -55,13 +81,25 @@ def stage_edits(
                           "version": 1, "updated_at": utcnow()})
             version = 1
         else:
-            edit.remove, edit.label, edit.author, edit.version = remove, label, author, edit.version + 1
-            edit.updated_at = utcnow()
-            version = edit.version
-        result.append(StagedRead(key=key, remove=remove, label=label, author=author, version=version))
-    if fresh:
-        db.execute(insert(StagedEdit), fresh)
-    db.flush()
+            # Conditional on the version we read: a concurrent stager of this key (who shares the
+            # branch lock) changes it first, and then this matches no row.
+            version = edit.version + 1
+            moved = db.execute(update(StagedEdit).where(StagedEdit.id == edit.id, StagedEdit.version == edit.version)
+                               .values(remove=remove, label=label, author=author, version=version, updated_at=utcnow())
+                               .execution_options(synchronize_session=False)).rowcount
+            if moved != 1:
+                raise Conflict(f"example '{key}' was staged by someone else at the same moment on branch '{br.name}'; "
+                               "reload it and edit again", extra={"key": key})
+        result.append(StagedRead(key=key, remove=remove, label=label, author=author, version=version,
+                                 example_version=_version_token(existing[key], version)))
+    try:
+        with db.begin_nested():  # a concurrent first edit of the same key: a Conflict, not a 500
+            if fresh:
+                db.execute(insert(StagedEdit), fresh)
+            db.flush()
+    except IntegrityError:
+        raise Conflict(f"an example in this edit was staged by someone else at the same moment on branch '{br.name}'; "
+                       "reload it and edit again") from None
     return result
 
 

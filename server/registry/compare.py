@@ -89,7 +89,7 @@ def compare(db: Session, blobs: BlobStore, *, ref_a: str, ref_b: str) -> dict:
             "eval_sets": eval_sets, "data_diff": data.as_json()}
 
 
-def promote(db: Session, *, ref: str, stage: str, max_regression: float, force: bool = False) -> dict:
+def promote(db: Session, *, ref: str, stage: str, max_regression: float, force: bool = False, by: str | None = None) -> dict:
     """Move a model to stage; production refuses a model worse than the current one on a pinned eval set."""
     model = get_model(db, ref)
     ds = db.get(Dataset, model.dataset_id)
@@ -108,7 +108,7 @@ def promote(db: Session, *, ref: str, stage: str, max_regression: float, force: 
     if current is not None and current.id != model.id:
         db.execute(update(ModelVersion).where(ModelVersion.id == current.id).values(stage="archived")
                    .execution_options(synchronize_session=False))
-    model.stage = stage
+    model.stage, model.promoted_by = stage, by
     db.flush()
     return {"model": f"{ds.name}@{model.version}", "stage": stage,
             "replaced": f"{ds.name}@{current.version}" if current is not None and current.id != model.id else None,

@@ -96,7 +96,8 @@ def model_read(db: Session, m: ModelVersion) -> ModelRead:
     return ModelRead(id=f"{name}@{m.version}", dataset=name, version=m.version, dataset_commit=m.commit_id, run=m.run_id,
                      spec=m.spec, spec_hash=m.spec_hash, template=m.template, code_version=m.code_version,
                      metrics=m.metrics.get("eval", {}), eval_sets=m.metrics, curves=m.curves, weights=m.weights_blob,
-                     predictions=m.predictions_blob, device=m.device, duration_s=m.duration_s, stage=m.stage, created_at=m.created_at)
+                     predictions=m.predictions_blob, device=m.device, duration_s=m.duration_s, stage=m.stage, promoted_by=m.promoted_by,
+                     created_at=m.created_at)
 
 
 def get_model(db: Session, ref: str) -> ModelVersion:

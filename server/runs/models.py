@@ -62,6 +62,7 @@ class TrainingRun(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    requested_by: Mapped[str | None] = mapped_column(String(256))  # who asked (None: a watch rule)
 
 
 class WorkerHeartbeat(Base):
@@ -98,4 +99,5 @@ class ModelVersion(Base):
     device: Mapped[str] = mapped_column(String(64))
     duration_s: Mapped[float] = mapped_column(Float)
     stage: Mapped[str | None] = mapped_column(String(32))  # production, staging, archived
+    promoted_by: Mapped[str | None] = mapped_column(String(256))  # who last moved its stage
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -23,6 +23,7 @@ class RunRead(BaseModel):
     worker_host: str | None
     device: str | None
     model: str | None
+    requested_by: str | None = None
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -48,4 +49,5 @@ class ModelRead(BaseModel):
     device: str
     duration_s: float
     stage: str | None
+    promoted_by: str | None = None
     created_at: datetime

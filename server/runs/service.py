@@ -40,7 +40,7 @@ def run_read(db: Session, run: TrainingRun) -> RunRead:
     return RunRead(id=run.id, dataset=ds.name, dataset_commit=run.commit_id, branch=run.branch, covers=list(run.covers),
                    spec=run.spec, spec_hash=run.spec_hash, queue=run.queue, state=run.state, attempt=run.attempt,
                    progress=run.progress, error=run.error, log_tail=run.log_tail, worker_host=run.worker_host,
-                   device=run.device, model=f"{ds.name}@{model.version}" if model else None,
+                   device=run.device, model=f"{ds.name}@{model.version}" if model else None, requested_by=run.requested_by,
                    created_at=run.created_at, started_at=run.started_at, finished_at=run.finished_at)
 
 
@@ -52,16 +52,17 @@ def _require_gpu_worker(db: Session) -> None:
                            "(start one on a GPU host with: s2 worker --queue gpu, or use accelerator 'auto')")
 
 
-def _new_run(db: Session, ds: Dataset, commit_id: str, spec, branch: str | None) -> TrainingRun:
+def _new_run(db: Session, ds: Dataset, commit_id: str, spec, branch: str | None, requested_by: str | None = None) -> TrainingRun:
     run = TrainingRun(dataset_id=ds.id, commit_id=commit_id, branch=branch, covers=[commit_id], spec=spec.model_dump(mode="json"),
-                      spec_hash=spec.spec_hash(), queue=queue_for(spec).value, state="queued", attempt=0, cancel_requested=False)
+                      spec_hash=spec.spec_hash(), queue=queue_for(spec).value, state="queued", attempt=0, cancel_requested=False,
+                      requested_by=requested_by)
     db.add(run)
     db.flush()
     dispatch_after_commit(db, run.id)
     return run
 
 
-def submit_run(db: Session, blobs, *, dataset: str, rev: str | None, spec: dict | None) -> RunRead:
+def submit_run(db: Session, blobs, *, dataset: str, rev: str | None, spec: dict | None, requested_by: str | None = None) -> RunRead:
     """Queue a training of rev (default: the default branch) with spec, refusing what cannot train."""
     from server.datasets.snapshot import read_table
 
@@ -75,7 +76,7 @@ def submit_run(db: Session, blobs, *, dataset: str, rev: str | None, spec: dict 
         raise InvalidInput(f"revision '{rev or ds.default_branch}' of dataset '{dataset}' has {len(labels)} labeled class(es); training needs at least two")
     if resolved.accelerator == "gpu":
         _require_gpu_worker(db)
-    return run_read(db, _new_run(db, ds, commit.id, resolved, branch=None))
+    return run_read(db, _new_run(db, ds, commit.id, resolved, branch=None, requested_by=requested_by))
 
 
 def on_branch_moved(db: Session, dataset_id: int, branch: str, commit_id: str) -> None:
@@ -124,11 +125,16 @@ def unwatch(db: Session, *, dataset: str, branch: str) -> None:
     db.flush()
 
 
-def list_runs(db: Session, *, dataset: str | None = None, limit: int = 50) -> list[RunRead]:
-    """Recent runs, newest first."""
+def list_runs(db: Session, *, dataset: str | None = None, limit: int = 50, before: int | None = None,
+              state: str | None = None) -> list[RunRead]:
+    """Recent runs, newest first (ids below `before`, in `state`, when given)."""
     query = select(TrainingRun).order_by(TrainingRun.id.desc()).limit(limit)
     if dataset:
         query = query.where(TrainingRun.dataset_id == get_dataset(db, dataset).id)
+    if before is not None:
+        query = query.where(TrainingRun.id < before)
+    if state is not None:
+        query = query.where(TrainingRun.state == state)
     return [run_read(db, r) for r in db.scalars(query)]
 
 
@@ -172,3 +178,15 @@ def dispatch(run_id: int) -> None:
             log.warning("could not send run %s to the broker: %s", run_id, exc)
             return
         run.dispatched_at = utcnow()
+
+
+def run_counts(db: Session) -> dict:
+    """Runs by state, queued runs by queue, and live workers (for /metrics)."""
+    from sqlalchemy import func
+
+    states = dict(db.execute(select(TrainingRun.state, func.count()).group_by(TrainingRun.state)).all())
+    queued = dict(db.execute(select(TrainingRun.queue, func.count()).where(TrainingRun.state == "queued")
+                             .group_by(TrainingRun.queue)).all())
+    fresh = utcnow() - timedelta(seconds=get_settings().run_stale_after_s)
+    workers = db.scalar(select(func.count()).select_from(WorkerHeartbeat).where(WorkerHeartbeat.seen_at >= fresh))
+    return {"states": states, "queued": queued, "workers": workers}

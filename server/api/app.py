@@ -1,0 +1,73 @@
+"""The FastAPI application: routers per domain, problem+json errors, /healthz, /metrics, offline /docs."""
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.staticfiles import StaticFiles
+
+from server.api import problems
+from server.api.metrics import MetricsMiddleware
+
+STATIC = Path(__file__).parent / "static"
+API = "/api/v1"
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    """Migrate the database to head before the first request (`alembic upgrade head`)."""
+    from server.db import get_engine
+
+    get_engine()
+    yield
+
+
+def create_app() -> FastAPI:
+    """A new app wired to the configured database and blob store."""
+    from importlib.metadata import version
+
+    from server.api.routes import branches, commits, datasets, edits, examples, imports, models, runs, users
+
+    app = FastAPI(
+        title="s2", version=version("s2"), lifespan=lifespan, docs_url=None, redoc_url=None,
+        description="Versioned labeled datasets, training on every commit, model versions compared like builds. "
+                    "Authenticate with `Authorization: Bearer TOKEN` (`s2 user token NAME` issues one). "
+                    "Lists are paged: pass a page's `next_cursor` back as `?cursor=`. Errors are `application/problem+json`.",
+    )
+    problems.install(app)
+    app.add_middleware(MetricsMiddleware)
+    for module in (datasets, branches, commits, examples, edits, imports, runs, models, users):
+        app.include_router(module.router, prefix=API)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs():
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title="s2 API",
+                                   swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/swagger-ui/swagger-ui.css",
+                                   swagger_favicon_url="/static/swagger-ui/favicon-32x32.png")
+
+    @app.get("/healthz", tags=["service"], summary="Liveness and database reachability",
+             responses={503: {"description": "The database cannot be reached"}})
+    def healthz():
+        from sqlalchemy import text
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from server.api.deps import read
+
+        try:
+            read(lambda db: db.execute(text("SELECT 1")))
+        except SQLAlchemyError as exc:
+            return problems.problem(503, f"database unreachable: {exc.__class__.__name__}", "database")
+        return {"status": "ok"}
+
+    @app.get("/metrics", tags=["service"], summary="Prometheus metrics", response_class=Response,
+             responses={200: {"content": {"text/plain": {}}}})
+    def metrics() -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        from server.api.metrics import render
+
+        return Response(render(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,32 @@
+"""Datasets: create, list, describe."""
+from fastapi import APIRouter, status
+
+from server.api.deps import CurrentUser, read, write
+from server.api.pagination import Cursor, Limit, Page, page_after
+from server.api.schemas import DatasetCreate
+from server.auth.policy import require_engineer, require_reader
+from server.datasets import service
+from server.datasets.schemas import DatasetRead
+
+router = APIRouter(tags=["datasets"])
+
+
+@router.get("/datasets", summary="List datasets (labelers see those assigned to them)")
+def list_datasets(who: CurrentUser, cursor: Cursor = None, limit: Limit = 100) -> Page[DatasetRead]:
+    found = read(service.list_datasets)
+    if who.role == "labeler":
+        found = [d for d in found if d.name in who.datasets]
+    return page_after(found, cursor, limit, lambda d: d.name)
+
+
+@router.post("/datasets", status_code=status.HTTP_201_CREATED, summary="Create an empty dataset with branch main")
+def create_dataset(body: DatasetCreate, who: CurrentUser) -> DatasetRead:
+    require_engineer(who, "create datasets")
+    return write(who, "dataset.create", body.name, lambda db: service.create_dataset(
+        db, name=body.name, modality=body.modality, labels=body.labels, author=who.name))
+
+
+@router.get("/datasets/{name}", summary="Describe a dataset")
+def get_dataset(name: str, who: CurrentUser) -> DatasetRead:
+    require_reader(who, name)
+    return read(lambda db: service.dataset_read(service.get_dataset(db, name)))

@@ -1,0 +1,62 @@
+"""Staged label edits: a branch's index. Each edit carries the example version its editor saw."""
+from fastapi import APIRouter, Query
+
+from server.api.deps import CurrentUser, blob_store, read, write
+from server.api.pagination import Cursor, Limit, Page, page_after
+from server.api.schemas import Dropped, EditBatch, EditIn
+from server.auth.policy import require_branch_editor, require_reader
+from server.datasets.examples import branch_of
+from server.datasets.schemas import StagedRead
+from server.datasets.staging import list_staged, stage_edits, unstage
+from server.errors import InvalidInput
+
+router = APIRouter(tags=["edits"])
+BRANCH = Query(None, description="Default: the dataset's default branch")
+CONFLICT = {409: {"description": "The example changed since you loaded it; the body names its current label and version"}}
+
+
+def _stage(name: str, branch: str | None, who, items: list[tuple[str, EditIn]]) -> list[StagedRead]:
+    br, protected = read(lambda db: branch_of(db, name, branch))
+    require_branch_editor(who, name, br, protected)
+    for key, edit in items:
+        if edit.remove == (edit.label is not None):
+            raise InvalidInput(f"edit of '{key}': give a label, or remove=true without one")
+    store = blob_store()
+    versions = {key: e.version for key, e in items if e.version is not None}
+    edits = [(key, e.label, e.remove) for key, e in items]
+    target = f"{name}/{br}"
+    return write(who, "edits.stage", target, lambda db: stage_edits(
+        db, store, dataset=name, branch=br, edits=edits, author=who.name, expected_versions=versions),
+        detail=lambda staged: {"keys": [s.key for s in staged][:100], "count": len(staged)})
+
+
+@router.get("/datasets/{name}/edits", summary="The staged (uncommitted) edits of a branch, by key")
+def list_edits(name: str, who: CurrentUser, branch: str | None = BRANCH, cursor: Cursor = None, limit: Limit = 100) -> Page[StagedRead]:
+    require_reader(who, name)
+    found = read(lambda db: list_staged(db, dataset=name, branch=branch))
+    return page_after(found, cursor, limit, lambda s: s.key)
+
+
+@router.post("/datasets/{name}/edits", summary="Stage many edits at once (all or none)", responses=CONFLICT)
+def stage_many(name: str, body: EditBatch, who: CurrentUser, branch: str | None = BRANCH) -> list[StagedRead]:
+    return _stage(name, branch, who, [(e.key, e) for e in body.edits])
+
+
+@router.put("/datasets/{name}/edits/{key:path}", summary="Stage one edit; durable when this answers", responses=CONFLICT)
+def stage_one(name: str, key: str, body: EditIn, who: CurrentUser, branch: str | None = BRANCH) -> StagedRead:
+    return _stage(name, branch, who, [(key, body)])[0]
+
+
+@router.delete("/datasets/{name}/edits/{key:path}", summary="Drop one staged edit")
+def unstage_one(name: str, key: str, who: CurrentUser, branch: str | None = BRANCH) -> Dropped:
+    br, protected = read(lambda db: branch_of(db, name, branch))
+    require_branch_editor(who, name, br, protected)
+    return Dropped(dropped=write(who, "edits.unstage", f"{name}/{br}", lambda db: unstage(db, dataset=name, branch=br, keys=[key])))
+
+
+@router.delete("/datasets/{name}/edits", summary="Drop every staged edit of a branch")
+def unstage_all(name: str, who: CurrentUser, branch: str | None = BRANCH) -> Dropped:
+    br, protected = read(lambda db: branch_of(db, name, branch))
+    require_branch_editor(who, name, br, protected)
+    return Dropped(dropped=write(who, "edits.unstage", f"{name}/{br}", lambda db: unstage(db, dataset=name, branch=br, keys=None)))
+

@@ -1,0 +1,58 @@
+"""Model versions: list, describe, compare, promote; pinned evaluation sets."""
+from fastapi import APIRouter, Query
+
+from server.api.deps import CurrentUser, blob_store, read, write
+from server.api.pagination import Cursor, Limit, Page, page_following
+from server.api.schemas import EvalPinCreate, PromoteRequest
+from server.auth.policy import require_engineer, require_reader
+from server.config import get_settings
+from server.errors import InvalidInput
+from server.registry import compare as comparing
+from server.registry import service
+from server.runs.schemas import ModelRead
+
+router = APIRouter(tags=["models"])
+
+
+def _dataset_of(ref: str) -> str:
+    if "@" not in ref:
+        raise InvalidInput(f"invalid model reference {ref!r}: use DATASET@VERSION (e.g. digits@3), DATASET@latest or DATASET@production")
+    return ref.split("@", 1)[0]
+
+
+@router.get("/datasets/{name}/models", summary="A dataset's model versions, newest first")
+def list_models(name: str, who: CurrentUser, cursor: Cursor = None, limit: Limit = 50) -> Page[ModelRead]:
+    require_reader(who, name)
+    found = read(lambda db: service.list_models(db, dataset=name))
+    return page_following(found, cursor, limit, lambda m: m.id)
+
+
+@router.get("/models/{ref}", summary="One model version: DATASET@N, DATASET@latest or DATASET@STAGE")
+def get_model(ref: str, who: CurrentUser) -> ModelRead:
+    require_reader(who, _dataset_of(ref))
+    return read(lambda db: service.model_read(db, service.get_model(db, ref)))
+
+
+@router.get("/compare", summary="Compare two model versions like builds (the `s2 compare --json` shape)")
+def compare(who: CurrentUser, a: str = Query(description="Model A, e.g. digits@1"),
+            b: str = Query(description="Model B, e.g. digits@2")) -> dict:
+    require_reader(who, _dataset_of(a))
+    require_reader(who, _dataset_of(b))
+    store = blob_store()
+    return read(lambda db: comparing.compare(db, store, ref_a=a, ref_b=b))
+
+
+@router.post("/models/{ref}/promote", summary="Move a model to a stage (production refuses a regression on a pinned eval set: 409)")
+def promote(ref: str, body: PromoteRequest, who: CurrentUser) -> dict:
+    require_engineer(who, "promote models")
+    limit = get_settings().promote_max_regression
+    return write(who, "model.promote", ref, lambda db: comparing.promote(
+        db, ref=ref, stage=body.stage, max_regression=limit, force=body.force, by=who.name),
+        detail=lambda r: {"stage": r["stage"], "replaced": r["replaced"], "force": body.force})
+
+
+@router.post("/datasets/{name}/eval-pins", summary="Pin an evaluation set that every model of the dataset is scored on")
+def pin_eval(name: str, body: EvalPinCreate, who: CurrentUser) -> dict:
+    require_engineer(who, "pin evaluation sets")
+    return write(who, "eval.pin", f"{name}/{body.name}", lambda db: service.pin_eval(
+        db, dataset=name, name=body.name, source=body.source, rev=body.rev, only_eval_split=body.only_eval_split))

@@ -1,0 +1,96 @@
+"""Training runs: submit, list, follow live (Server-Sent Events), cancel; watch rules."""
+import asyncio
+import json
+from typing import Literal
+
+from fastapi import APIRouter, Query, Request, status
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from server.api.deps import CurrentUser, blob_store, read, write
+from server.api.pagination import Cursor, Limit, Page, cursor_int, page_from
+from server.api.schemas import RunCreate, WatchSet
+from server.auth.policy import require_engineer, require_reader
+from server.errors import Forbidden
+from server.runs import service
+from server.runs.schemas import RunRead
+
+router = APIRouter(tags=["runs"])
+State = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+def _readable_run(who, run_id: int) -> RunRead:
+    run = read(lambda db: service.run_read(db, service.get_run(db, run_id)))
+    require_reader(who, run.dataset)
+    return run
+
+
+@router.post("/datasets/{name}/runs", status_code=status.HTTP_201_CREATED, summary="Train a revision (retrain) now")
+def submit(name: str, body: RunCreate, who: CurrentUser) -> RunRead:
+    require_engineer(who, "start training")
+    store = blob_store()
+    return write(who, "run.submit", name, lambda db: service.submit_run(
+        db, store, dataset=name, rev=body.rev, spec=body.spec, requested_by=who.name), detail=lambda r: {"run": r.id})
+
+
+@router.get("/runs", summary="Training runs, newest first")
+def list_runs(who: CurrentUser, dataset: str | None = None, state: State | None = None,
+              cursor: Cursor = None, limit: Limit = 50) -> Page[RunRead]:
+    if dataset is not None:
+        require_reader(who, dataset)
+    elif who.role == "labeler":
+        raise Forbidden(f"labeler '{who.name}' may list the runs of an assigned dataset only: add ?dataset=NAME")
+    before = cursor_int(cursor)
+    found = read(lambda db: service.list_runs(db, dataset=dataset, limit=limit + 1, before=before, state=state))
+    return page_from(found, limit, lambda r: r.id)
+
+
+@router.get("/runs/{run_id}", summary="One run: state, progress, error, model")
+def get_run(run_id: int, who: CurrentUser) -> RunRead:
+    return _readable_run(who, run_id)
+
+
+@router.post("/runs/{run_id}/cancel", summary="Cancel a run (a queued one at once, a running one at its next step)")
+def cancel(run_id: int, who: CurrentUser) -> RunRead:
+    require_engineer(who, "cancel training")
+    return write(who, "run.cancel", str(run_id), lambda db: service.cancel_run(db, run_id))
+
+
+@router.get("/runs/{run_id}/events", summary="Follow a run live: Server-Sent Events until it ends",
+            response_class=StreamingResponse, responses={200: {"content": {"text/event-stream": {}}}})
+async def events(run_id: int, who: CurrentUser, request: Request,
+                 interval: float = Query(0.5, ge=0.05, le=10, description="Seconds between checks")) -> StreamingResponse:
+    first = await run_in_threadpool(_readable_run, who, run_id)
+
+    async def stream():
+        run, last, idle = first, None, 0.0
+        while True:
+            body = run.model_dump_json()
+            if body != last:
+                yield f"event: run\nid: {run_id}\ndata: {body}\n\n"
+                last, idle = body, 0.0
+            if run.state in service.TERMINAL:
+                yield f"event: end\ndata: {json.dumps({'state': run.state, 'model': run.model})}\n\n"
+                return
+            if idle >= 15:
+                yield ": still running\n\n"  # keeps proxies from closing a quiet stream
+                idle = 0.0
+            await asyncio.sleep(interval)
+            idle += interval
+            if await request.is_disconnected():
+                return
+            run = await run_in_threadpool(_readable_run, who, run_id)
+
+    return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+@router.put("/datasets/{name}/watches/{branch:path}", summary="Train every new head of a branch with this spec")
+def watch(name: str, branch: str, body: WatchSet, who: CurrentUser) -> dict:
+    require_engineer(who, "watch branches")
+    return write(who, "watch.set", f"{name}/{branch}", lambda db: service.watch(db, dataset=name, branch=branch, spec=body.spec))
+
+
+@router.delete("/datasets/{name}/watches/{branch:path}", status_code=status.HTTP_204_NO_CONTENT, summary="Stop training a branch")
+def unwatch(name: str, branch: str, who: CurrentUser) -> None:
+    require_engineer(who, "unwatch branches")
+    write(who, "watch.unset", f"{name}/{branch}", lambda db: service.unwatch(db, dataset=name, branch=branch))

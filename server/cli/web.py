@@ -1,0 +1,106 @@
+"""`s2 serve`, `s2 up`: the web service, alone or with a worker and a demo on the embedded store."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import click
+
+from server.cli.common import fail
+from server.cli.main import cli
+
+
+def _check_port(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            fail(f"cannot listen on {host}:{port}: {exc.strerror or exc} (choose another with --port)")
+
+
+def _serve(host: str, port: int, workers: int, log_level: str) -> None:
+    import uvicorn
+
+    uvicorn.run("server.api.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level=log_level, access_log=False, proxy_headers=True, timeout_graceful_shutdown=5)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
+@click.option("--port", "-p", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", "-w", default=1, show_default=True, type=click.IntRange(1, 64), help="Server processes.")
+@click.option("--log-level", default="warning", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
+def serve(host: str, port: int, workers: int, log_level: str) -> None:
+    """Run the API server only (production: point it at PostgreSQL, Redis and S3 with S2_* settings).
+
+    The database is migrated to the newest schema (`alembic upgrade head`) before it listens.
+    """
+    from server.db import get_engine
+
+    _check_port(host, port)
+    get_engine()
+    click.echo(f"s2 API on http://{host}:{port} (docs: http://{host}:{port}/docs)", err=True)
+    _serve(host, port, workers, log_level)
+
+
+def _admin_token() -> tuple[str, bool]:
+    """The embedded store's admin token: kept in S2_HOME/admin-token (mode 600), made on first use."""
+    from server.auth.service import authenticate, ensure_admin, issue_token
+    from server.config import get_settings
+    from server.db import run_in_transaction
+    from server.errors import Unauthorized
+
+    path = get_settings().home / "admin-token"
+    if path.exists():
+        token = path.read_text().strip()
+        try:
+            if run_in_transaction(lambda db: authenticate(db, token)).role == "admin":
+                return token, False
+        except Unauthorized:
+            pass
+    issued = run_in_transaction(ensure_admin) or run_in_transaction(lambda db: issue_token(db, user="admin", label="s2 up"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(issued.token + "\n")
+    return issued.token, True
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", "-p", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--demo/--no-demo", default=True, show_default=True, help="On an empty store, build and train the digits demo.")
+def up(host: str, port: int, demo: bool) -> None:
+    """Run the whole platform on the embedded store: API server, a training worker, and a demo dataset.
+
+    State lives in S2_HOME (default ./.s2). Prints the URL and an admin token; Ctrl-C stops everything.
+    """
+    from server.cli.common import author
+    from server.db import get_engine
+
+    _check_port(host, port)
+    get_engine()
+    token, fresh = _admin_token()
+    worker = subprocess.Popen([sys.executable, "-c", "from server.cli.main import main; main()", "worker", "--loglevel", "WARNING"],
+                              start_new_session=True)
+    try:
+        if demo:
+            from server.demo import DEMO, build_demo
+
+            click.echo("building the demo dataset (scikit-learn digits) ...", err=True)
+            run_id = build_demo(author())
+            if run_id is not None:
+                click.echo(f"demo: dataset '{DEMO}' imported; training run {run_id} queued (s2 run {run_id})", err=True)
+        click.echo(f"s2 is up: http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+        click.echo(f"admin token{' (new)' if fresh else ''}: {token}")
+        click.echo(f"  try: s2 --server http://{host}:{port} --token {token[:10]}... datasets", err=True)
+        _serve(host, port, 1, "warning")
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGTERM)
+            try:
+                worker.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, signal.SIGKILL)

@@ -1,0 +1,88 @@
+"""Turning uploaded files (tables, images, archives) into an import source, safely.
+
+Nothing an upload names can land outside its own temporary folder: file names are plain
+names, archive members are relative paths without '..', links or devices, and the total
+unpacked size is bounded (no zip bombs).
+"""
+import shutil
+import tarfile
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from server.errors import InvalidInput, TooLarge
+
+TABLES = (".csv", ".jsonl", ".parquet")
+ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz")
+
+
+def check_file_name(name: str | None) -> str:
+    """A plain file name: no folders, no '..', no hidden or control characters."""
+    if not name or "/" in name or "\\" in name or name in (".", "..") or name.startswith(".") \
+            or any(ord(ch) < 32 for ch in name) or len(name) > 255:
+        raise InvalidInput(f"upload file name {name!r} is not allowed: send plain names like data.csv or images.zip")
+    return name
+
+
+def is_archive(name: str) -> bool:
+    """Whether a file name is one of the archive kinds we unpack."""
+    return name.lower().endswith(ARCHIVES)
+
+
+def _member_path(root: Path, archive: str, member: str) -> Path | None:
+    parts = PurePosixPath(member.replace("\\", "/")).parts
+    if not parts or member.startswith("/") or any(p in ("..",) for p in parts) or ":" in parts[0]:
+        raise InvalidInput(f"upload '{archive}': member {member!r} points outside the archive")
+    if any(p.startswith(".") or p == "__MACOSX" for p in parts):
+        return None  # hidden files and macOS resource forks are not examples
+    return root.joinpath(*parts)
+
+
+def unpack(archive: Path, root: Path, limit: int) -> None:
+    """Extract archive under root, refusing escaping paths, links and more than limit bytes unpacked."""
+    name, total = archive.name, 0
+    try:
+        if name.lower().endswith(".zip"):
+            with zipfile.ZipFile(archive) as zf:
+                for info in zf.infolist():
+                    target = _member_path(root, name, info.filename)
+                    if target is None or info.is_dir():
+                        continue
+                    if (info.external_attr >> 16) & 0o170000 == 0o120000:
+                        raise InvalidInput(f"upload '{name}': member {info.filename!r} is a symbolic link; links are not allowed")
+                    total += info.file_size
+                    if total > limit:
+                        raise TooLarge(f"upload '{name}' unpacks to more than the {limit} byte limit")
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    with zf.open(info) as src, open(target, "wb") as dst:
+                        shutil.copyfileobj(src, dst)
+            return
+        with tarfile.open(archive) as tf:
+            for member in tf:
+                target = _member_path(root, name, member.name)
+                if target is None or member.isdir():
+                    continue
+                if not member.isfile():
+                    raise InvalidInput(f"upload '{name}': member {member.name!r} is a link or device; only files are allowed")
+                total += member.size
+                if total > limit:
+                    raise TooLarge(f"upload '{name}' unpacks to more than the {limit} byte limit")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with tf.extractfile(member) as src, open(target, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
+        raise InvalidInput(f"upload '{name}' is not a readable archive: {exc}") from None
+
+
+def choose_source(root: Path, labels: list[str]) -> Path:
+    """The import source inside an unpacked upload: its one table file, else an ImageFolder."""
+    tables = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in TABLES)
+    if len(tables) > 1:
+        raise InvalidInput(f"upload holds several tables ({', '.join(p.name for p in tables)}): send one per import")
+    if tables:
+        return tables[0]
+    entries = [p for p in root.iterdir() if not p.name.startswith(".")]
+    if len(entries) == 1 and entries[0].is_dir() and entries[0].name not in labels:
+        return choose_source(entries[0], labels)  # an archive of one folder holding the label folders
+    if not any(p.is_dir() for p in entries):
+        raise InvalidInput("upload holds no table (.csv, .jsonl, .parquet) and no label folders (LABEL/FILE): nothing to import")
+    return root

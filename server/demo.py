@@ -1,0 +1,48 @@
+"""The demo dataset `s2 up` builds on an empty store: scikit-learn's bundled digits, trained once."""
+import logging
+import tempfile
+from pathlib import Path
+
+from server.db import run_in_transaction
+
+log = logging.getLogger(__name__)
+DEMO = "digits"
+DEMO_SPEC = {"epochs": 8}
+
+
+def write_digits(root: Path) -> Path:
+    """The 1,797 bundled 8x8 digits as an ImageFolder of grayscale PNGs: root/<digit>/d0000.png."""
+    import numpy as np
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    for i, (pixels, target) in enumerate(zip(digits.images, digits.target)):
+        folder = root / str(target)
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((pixels * 15).astype(np.uint8), mode="L").save(folder / f"d{i:04d}.png")
+    return root
+
+
+def build_demo(author: str) -> int | None:
+    """On a store without datasets, create `digits`, import it and queue one training; returns the run id."""
+    from server.blobs import default_blob_store
+    from server.datasets.commits import upsert_rows
+    from server.datasets.importing import read_source
+    from server.datasets.service import create_dataset, get_branch, get_dataset, list_datasets
+    from server.runs.service import submit_run
+
+    if run_in_transaction(list_datasets):
+        return None
+    store = default_blob_store()
+    run_in_transaction(lambda db: create_dataset(db, name=DEMO, modality="image", labels=[str(d) for d in range(10)], author=author))
+    with tempfile.TemporaryDirectory(prefix="s2-demo-") as tmp:
+        rows = read_source(write_digits(Path(tmp)), "image", [str(d) for d in range(10)], store)
+
+    def commit(db):
+        ds = get_dataset(db, DEMO)
+        upsert_rows(db, store, dataset=ds, branch=get_branch(db, ds, None), rows=rows,
+                    message="import scikit-learn's bundled digits", author=author)
+        return submit_run(db, store, dataset=DEMO, rev=None, spec=DEMO_SPEC, requested_by=author).id
+
+    return run_in_transaction(commit)
