@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -48,20 +49,29 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{_template["name"]}" WITH (FORCE)'))
 
 
+@contextmanager
+def private_pg_database():
+    """A new PostgreSQL database copied from the migrated template, dropped afterwards."""
+    name = f"s2t_{uuid.uuid4().hex[:12]}"
+    with _admin().connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{_pg_template()}"'))
+    url = f"{PG_HOST}/{name}"
+    try:
+        yield url
+    finally:
+        get_engine(url).dispose()
+        with _admin().connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path):
     """A private, migrated database: a SQLite file, or a new PostgreSQL database dropped afterwards."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 's2.db'}"
         return
-    name = f"s2t_{uuid.uuid4().hex[:12]}"
-    with _admin().connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{_pg_template()}"'))
-    url = f"{PG_HOST}/{name}"
-    yield url
-    get_engine(url).dispose()
-    with _admin().connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with private_pg_database() as url:
+        yield url
 
 
 @pytest.fixture

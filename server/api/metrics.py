@@ -3,6 +3,7 @@ import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+API = "/api/v1"
 REGISTRY = CollectorRegistry(auto_describe=True)
 REQUESTS = Counter("s2_http_requests", "HTTP requests answered", ["method", "route", "status"], registry=REGISTRY)
 LATENCY = Histogram("s2_http_request_duration_seconds", "Time to answer an HTTP request", ["method", "route"],
@@ -31,8 +32,9 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, recording_send)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = getattr(scope.get("route"), "path", None) or "unmatched"
+            if template != "unmatched" and scope["path"].startswith(API) and not template.startswith(API):
+                template = API + template  # routes of included routers know their path below the prefix only
             REQUESTS.labels(scope["method"], template, str(status[0])).inc()
             LATENCY.labels(scope["method"], template).observe(time.perf_counter() - start)
 
