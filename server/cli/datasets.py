@@ -4,16 +4,9 @@ from pathlib import Path
 
 import click
 
-from server.cli.common import author, blobs, fail, print_json
+from server.cli.common import fail, print_json
 from server.cli.main import cli
-from server.db import run_in_transaction
-
-
-def after_commit(commit_id: str) -> None:
-    """Checkpoint the new commit if its delta chain grew long (its own transaction; safe to lose)."""
-    from server.datasets.commits import compact_after
-
-    compact_after(blobs(), commit_id)
+from server.client import backend
 
 
 @cli.group()
@@ -27,9 +20,7 @@ def dataset() -> None:
 @click.option("--labels", required=True, help="Comma-separated label set, e.g. cat,dog.")
 def dataset_create(name: str, modality: str, labels: str) -> None:
     """Create an empty dataset NAME with branch main."""
-    from server.datasets.service import create_dataset
-
-    ds = run_in_transaction(lambda db: create_dataset(db, name=name, modality=modality, labels=labels.split(","), author=author()))
+    ds = backend().create_dataset(name, modality, labels.split(","))
     click.echo(f"created dataset {ds.name} ({ds.modality}; labels {', '.join(ds.labels)})")
 
 
@@ -37,9 +28,7 @@ def dataset_create(name: str, modality: str, labels: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def dataset_list(as_json: bool) -> None:
     """List datasets."""
-    from server.datasets.service import list_datasets
-
-    found = run_in_transaction(list_datasets)
+    found = backend().list_datasets()
     if as_json:
         print_json([d.model_dump(mode="json") for d in found])
     for d in [] if as_json else found:
@@ -53,16 +42,14 @@ def dataset_list(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (listing only).")
 def branch(name: str, new: str | None, from_rev: str | None, as_json: bool) -> None:
     """Create branch NEW in dataset NAME, or list branches when NEW is omitted."""
-    from server.datasets.service import create_branch, list_branches
-
     if new is None:
-        found = run_in_transaction(lambda db: list_branches(db, dataset=name))
+        found = backend().list_branches(name)
         if as_json:
             print_json([b.model_dump() for b in found])
         for b in [] if as_json else found:
             click.echo(f"{b.name}\t{b.head[:12]}{'  (protected)' if b.protected else ''}")
         return
-    made = run_in_transaction(lambda db: create_branch(db, dataset=name, name=new, from_rev=from_rev))
+    made = backend().create_branch(name, new, from_rev)
     click.echo(f"created branch {made.name} at {made.head[:12]}")
 
 
@@ -72,9 +59,7 @@ def branch(name: str, new: str | None, from_rev: str | None, as_json: bool) -> N
 @click.argument("rev")
 def tag(name: str, tag_name: str, rev: str) -> None:
     """Tag revision REV of dataset NAME as TAG (tags never move)."""
-    from server.datasets.service import create_tag
-
-    commit_id = run_in_transaction(lambda db: create_tag(db, dataset=name, name=tag_name, rev=rev))
+    commit_id = backend().create_tag(name, tag_name, rev)
     click.echo(f"tagged {commit_id[:12]} as {tag_name}")
 
 
@@ -100,15 +85,12 @@ def _read_edits(path: Path) -> list[tuple[str, str | None, bool]]:
 @click.option("--branch", "-b", help="Branch to stage on (default: the default branch).")
 def label(name: str, key: str | None, label: str | None, edits_file: Path | None, branch: str | None) -> None:
     """Stage a label edit (KEY LABEL), or many (--file EDITS.csv); `s2 commit` records them."""
-    from server.datasets.staging import stage_edits
-
     if edits_file is not None and key is not None:
         fail("give either KEY LABEL or --file, not both")
     if edits_file is None and (key is None or label is None):
         fail("give KEY LABEL, or --file EDITS.csv")
     edits = _read_edits(edits_file) if edits_file is not None else [(key, label, False)]
-    store, who = blobs(), author()
-    staged = run_in_transaction(lambda db: stage_edits(db, store, dataset=name, branch=branch, edits=edits, author=who))
+    staged = backend().stage(name, branch, edits)
     click.echo(f"staged {len(staged)} edit(s); record them with: s2 commit {name} -m MESSAGE")
 
 
@@ -118,11 +100,7 @@ def label(name: str, key: str | None, label: str | None, edits_file: Path | None
 @click.option("--branch", "-b", help="Branch to stage on (default: the default branch).")
 def rm(name: str, keys: tuple[str, ...], branch: str | None) -> None:
     """Stage the removal of examples KEYS."""
-    from server.datasets.staging import stage_edits
-
-    store, who = blobs(), author()
-    edits = [(k, None, True) for k in keys]
-    run_in_transaction(lambda db: stage_edits(db, store, dataset=name, branch=branch, edits=edits, author=who))
+    backend().stage(name, branch, [(k, None, True) for k in keys])
     click.echo(f"staged removal of {len(keys)} example(s)")
 
 
@@ -132,9 +110,7 @@ def rm(name: str, keys: tuple[str, ...], branch: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def status(name: str, branch: str | None, as_json: bool) -> None:
     """Show the staged (uncommitted) edits on a branch."""
-    from server.datasets.staging import list_staged
-
-    staged = run_in_transaction(lambda db: list_staged(db, dataset=name, branch=branch))
+    staged = backend().list_staged(name, branch)
     if as_json:
         print_json([s.model_dump() for s in staged])
         return
@@ -150,11 +126,9 @@ def status(name: str, branch: str | None, as_json: bool) -> None:
 @click.option("--branch", "-b", help="Branch (default: the default branch).")
 def unstage(name: str, keys: tuple[str, ...], all_: bool, branch: str | None) -> None:
     """Drop staged edits of KEYS (or --all)."""
-    from server.datasets.staging import unstage as drop
-
     if not keys and not all_:
         fail("give the KEYS to unstage, or --all")
-    n = run_in_transaction(lambda db: drop(db, dataset=name, branch=branch, keys=None if all_ else list(keys)))
+    n = backend().unstage(name, branch, None if all_ else list(keys))
     click.echo(f"dropped {n} staged edit(s)")
 
 
@@ -164,13 +138,9 @@ def unstage(name: str, keys: tuple[str, ...], all_: bool, branch: str | None) ->
 @click.option("--branch", "-b", help="Branch (default: the default branch).")
 def commit(name: str, message: str, branch: str | None) -> None:
     """Commit the staged edits of a branch; prints the new commit id last."""
-    from server.datasets.staging import commit_staged
-
-    store, who = blobs(), author()
-    made = run_in_transaction(lambda db: commit_staged(db, store, dataset=name, branch=branch, message=message, author=who))
+    made = backend().commit(name, branch, message)
     if made is None:
         fail(f"nothing to commit on dataset '{name}': the staged edits match the branch head already (they were dropped)")
-    after_commit(made.id)
     click.echo(f"committed {made.changes} change(s); {made.rows} examples")
     click.echo(made.id)
 
@@ -182,12 +152,7 @@ def commit(name: str, message: str, branch: str | None) -> None:
 @click.option("-m", "--message", help="Merge commit message.")
 def merge(name: str, source: str, into: str, message: str | None) -> None:
     """Merge revision SRC into branch BRANCH, three-way by key; conflicts are listed, never guessed."""
-    from server.datasets.diff import merge as do_merge
-
-    store, who = blobs(), author()
-    how, head = run_in_transaction(lambda db: do_merge(db, store, dataset=name, source=source, into=into, author=who, message=message))
-    if how == "merge":
-        after_commit(head.id)
+    how, head, changes = backend().merge(name, source, into, message)
     click.echo({"up-to-date": f"{into} already contains {source}", "fast-forward": f"fast-forwarded {into} to {source}",
-                "merge": f"merged {source} into {into}: {head.changes} change(s)"}[how])
-    click.echo(head.id)
+                "merge": f"merged {source} into {into}: {changes} change(s)"}[how])
+    click.echo(head)

@@ -9,13 +9,19 @@ from server.errors import S2Error
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="s2", prog_name="s2")
-def cli() -> None:
+@click.option("--server", metavar="URL", help="Run against an s2 server (default: S2_SERVER; unset: the local store).")
+@click.option("--token", metavar="TOKEN", help="API token for --server (default: S2_TOKEN).")
+def cli(server: str | None, token: str | None) -> None:
     """s2: versioned labeled datasets (GitHub for Software 2.0).
 
     State lives in S2_HOME (default ./.s2: a SQLite file and a blob folder), or in
-    S2_DATABASE_URL / S2_BLOB_URL. REV is a commit id (or a 7+ digit prefix), a branch,
-    a tag, or REV~N (N first-parent steps back).
+    S2_DATABASE_URL / S2_BLOB_URL; with --server URL --token T (or S2_SERVER, S2_TOKEN)
+    every command runs against an s2 server instead. REV is a commit id (or a 7+ digit
+    prefix), a branch, a tag, or REV~N (N first-parent steps back).
     """
+    from server.client import configure
+
+    configure(server, token)
 
 
 def main() -> None:

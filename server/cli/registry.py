@@ -1,9 +1,9 @@
 """`s2 runs`, `run`, `cancel`, `models`, `compare`, `promote`, `worker`."""
 import click
 
-from server.cli.common import blobs, print_json
+from server.cli.common import print_json
 from server.cli.main import cli
-from server.db import run_in_transaction
+from server.client import backend
 
 
 @cli.command()
@@ -12,9 +12,7 @@ from server.db import run_in_transaction
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def runs(name: str | None, limit: int, as_json: bool) -> None:
     """List training runs, newest first (of dataset NAME if given)."""
-    from server.runs.service import list_runs
-
-    found = run_in_transaction(lambda db: list_runs(db, dataset=name, limit=limit))
+    found = backend().list_runs(name, limit)
     if as_json:
         print_json([r.model_dump(mode="json") for r in found])
         return
@@ -28,9 +26,7 @@ def runs(name: str | None, limit: int, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def run(run_id: int, as_json: bool) -> None:
     """Show one training run: state, progress, error and the tail of its log."""
-    from server.runs.service import get_run, run_read
-
-    r = run_in_transaction(lambda db: run_read(db, get_run(db, run_id)))
+    r = backend().get_run(run_id)
     if as_json:
         print_json(r.model_dump(mode="json"))
         return
@@ -44,9 +40,7 @@ def run(run_id: int, as_json: bool) -> None:
 @click.argument("run_id", type=int)
 def cancel(run_id: int) -> None:
     """Cancel a training run (a running one stops at its next step)."""
-    from server.runs.service import cancel_run
-
-    r = run_in_transaction(lambda db: cancel_run(db, run_id))
+    r = backend().cancel_run(run_id)
     click.echo(f"run {r.id}: {'cancelled' if r.state == 'cancelled' else 'cancelling'}")
 
 
@@ -55,9 +49,7 @@ def cancel(run_id: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def models(name: str, as_json: bool) -> None:
     """List the model versions of dataset NAME, newest first."""
-    from server.registry.service import list_models
-
-    found = run_in_transaction(lambda db: list_models(db, dataset=name))
+    found = backend().list_models(name)
     if as_json:
         print_json([m.model_dump(mode="json") for m in found])
         return
@@ -71,10 +63,7 @@ def models(name: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def compare(model_a: str, model_b: str, as_json: bool) -> None:
     """Compare two model versions: metric deltas, per class, flipped examples, the data change between them."""
-    from server.registry.compare import compare as do_compare
-
-    store = blobs()
-    result = run_in_transaction(lambda db: do_compare(db, store, ref_a=model_a, ref_b=model_b))
+    result = backend().compare(model_a, model_b)
     if as_json:
         print_json(result)
         return
@@ -96,11 +85,7 @@ def compare(model_a: str, model_b: str, as_json: bool) -> None:
 @click.option("--max-regression", type=float, help="Accuracy it may lose against production (default S2_PROMOTE_MAX_REGRESSION).")
 def promote(model: str, stage: str, force: bool, max_regression: float | None) -> None:
     """Move MODEL (DATASET@N) to a stage; production refuses a model that regresses."""
-    from server.config import get_settings
-    from server.registry.compare import promote as do_promote
-
-    limit = get_settings().promote_max_regression if max_regression is None else max_regression
-    done = run_in_transaction(lambda db: do_promote(db, ref=model, stage=stage, max_regression=limit, force=force))
+    done = backend().promote(model, stage, force, max_regression)
     click.echo(f"{done['model']} is now {stage}" + (f" (replacing {done['replaced']})" if done["replaced"] else ""))
 
 

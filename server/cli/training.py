@@ -1,15 +1,14 @@
 """`s2 dataset watch|pin-eval`, `train`, `runs`, `cancel`, `models`, `compare`, `promote`, `worker`."""
 import json
 import sys
-import time
 from pathlib import Path
 
 import click
 
-from server.cli.common import blobs, fail, print_json
+from server.cli.common import fail, print_json
 from server.cli.datasets import dataset
 from server.cli.main import cli
-from server.db import run_in_transaction
+from server.client import backend
 
 
 def _read_spec(path: Path | None) -> dict | None:
@@ -36,14 +35,12 @@ SPEC_OPTION = click.option("--spec", "spec_file", type=click.Path(path_type=Path
 @click.option("--off", is_flag=True, help="Stop watching the branch.")
 def dataset_watch(name: str, branch: str, spec_file: Path | None, off: bool) -> None:
     """Train every commit on a branch from now on."""
-    from server.runs.service import unwatch, watch
-
     if off:
-        run_in_transaction(lambda db: unwatch(db, dataset=name, branch=branch))
+        backend().unwatch(name, branch)
         click.echo(f"stopped watching {name}/{branch}")
         return
     spec = _read_spec(spec_file)
-    rule = run_in_transaction(lambda db: watch(db, dataset=name, branch=branch, spec=spec))
+    rule = backend().watch(name, branch, spec)
     click.echo(f"watching {name}/{branch}: every new commit trains {rule['spec']['template']}")
 
 
@@ -55,10 +52,7 @@ def dataset_watch(name: str, branch: str, spec_file: Path | None, off: bool) -> 
 @click.option("--all", "all_examples", is_flag=True, help="Use every example of the revision, not only its eval split.")
 def dataset_pin_eval(name: str, eval_name: str, rev: str, source: str | None, all_examples: bool) -> None:
     """Pin evaluation set EVAL: every model of NAME is scored on it, so versions stay comparable."""
-    from server.registry.service import pin_eval
-
-    pin = run_in_transaction(lambda db: pin_eval(db, dataset=name, name=eval_name, source=source, rev=rev,
-                                                 only_eval_split=not all_examples and source is None))
+    pin = backend().pin_eval(name, eval_name, rev, source, not all_examples and source is None)
     click.echo(f"pinned eval set {eval_name}: {pin['source']}@{pin['commit'][:12]}")
 
 
@@ -73,22 +67,17 @@ def _progress_line(run) -> str:
     return f"run {run.id}: epoch {p.get('epoch', 0)}/{p.get('epochs', '?')}, step {p.get('step', 0)}/{p.get('total_steps', '?')}{loss}{eta}"
 
 
-def wait_for_run(run_id: int, poll_s: float = 0.3):
-    """Poll a run until it ends, showing its progress on stderr; returns its final view."""
-    from server.runs.service import get_run, run_read
-
-    shown, tty = "", sys.stderr.isatty()
-    while True:
-        run = run_in_transaction(lambda db: run_read(db, get_run(db, run_id)))
+def wait_for_run(run_id: int):
+    """Follow a run until it ends, showing its progress on stderr; returns its final view."""
+    shown, tty, run = "", sys.stderr.isatty(), None
+    for run in backend().follow_run(run_id):
         line = _progress_line(run)
         if line != shown:
             click.echo(("\r\033[K" if tty else "") + line, err=True, nl=not tty)
             shown = line
-        if run.state in ("succeeded", "failed", "cancelled"):
-            if tty:
-                click.echo("", err=True)
-            return run
-        time.sleep(poll_s)
+    if tty:
+        click.echo("", err=True)
+    return run if run is not None and run.state in ("succeeded", "failed", "cancelled") else backend().get_run(run_id)
 
 
 @cli.command()
@@ -99,11 +88,7 @@ def wait_for_run(run_id: int, poll_s: float = 0.3):
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (the run; with --wait, the model version).")
 def train(name: str, rev: str | None, spec_file: Path | None, wait: bool, as_json: bool) -> None:
     """Train a revision of NAME into a model version."""
-    from server.registry.service import get_model, model_read
-    from server.runs.service import submit_run
-
-    spec, store = _read_spec(spec_file), blobs()
-    run = run_in_transaction(lambda db: submit_run(db, store, dataset=name, rev=rev, spec=spec))
+    run = backend().submit_run(name, rev, _read_spec(spec_file))
     if not wait:
         print_json(run.model_dump(mode="json")) if as_json else click.echo(f"queued run {run.id} for {name}@{run.dataset_commit[:12]}")
         return
@@ -111,7 +96,7 @@ def train(name: str, rev: str | None, spec_file: Path | None, wait: bool, as_jso
     final = wait_for_run(run.id)
     if final.state != "succeeded":
         fail(f"run {final.id} {final.state}" + (f": {final.error}" if final.error else ""))
-    model = run_in_transaction(lambda db: model_read(db, get_model(db, final.model)))
+    model = backend().get_model(final.model)
     if as_json:
         print_json(model.model_dump(mode="json"))
     else:

@@ -1,9 +1,9 @@
-"""`s2 user`: users, roles, API tokens and dataset assignments."""
+"""`s2 user`: users, roles, API tokens and dataset assignments (local store, or a server as an admin)."""
 import click
 
 from server.cli.common import print_json
 from server.cli.main import cli
-from server.db import run_in_transaction
+from server.client import backend
 
 ROLE = click.Choice(["admin", "engineer", "labeler"])
 
@@ -19,16 +19,7 @@ def user() -> None:
 @click.option("--dataset", "-d", "datasets", multiple=True, help="Assign a dataset (repeatable; labelers see only these).")
 def user_add(name: str, role: str, datasets: tuple[str, ...]) -> None:
     """Add user NAME and print their first API token (last line; shown this once)."""
-    from server.auth.service import assign, create_user, issue_token, record
-
-    def work(db):
-        create_user(db, name=name, role=role)
-        for ds in datasets:
-            assign(db, user=name, dataset=ds)
-        record(db, "cli", "user.create", name, {"role": role, "datasets": list(datasets)})
-        return issue_token(db, user=name, label="first token")
-
-    issued = run_in_transaction(work)
+    issued = backend().add_user(name, role, list(datasets))
     click.echo(f"added {role} {name}; their token (shown once, keep it secret):", err=True)
     click.echo(issued.token)
 
@@ -38,14 +29,7 @@ def user_add(name: str, role: str, datasets: tuple[str, ...]) -> None:
 @click.option("--label", help="What the token is for, e.g. laptop or ci.")
 def user_token(name: str, label: str | None) -> None:
     """Issue another API token for NAME (last line; shown this once)."""
-    from server.auth.service import issue_token, record
-
-    def work(db):
-        issued = issue_token(db, user=name, label=label)
-        record(db, "cli", "token.issue", name, {"token_id": issued.id})
-        return issued
-
-    issued = run_in_transaction(work)
+    issued = backend().issue_token(name, label)
     click.echo(f"token {issued.id} for {name} (shown once; revoke with: s2 user revoke {issued.id}):", err=True)
     click.echo(issued.token)
 
@@ -54,15 +38,7 @@ def user_token(name: str, label: str | None) -> None:
 @click.argument("token_id", type=int)
 def user_revoke(token_id: int) -> None:
     """Revoke API token TOKEN_ID: it stops working at once."""
-    from server.auth.schemas import Principal
-    from server.auth.service import record, revoke_token
-
-    def work(db):
-        done = revoke_token(db, token_id=token_id, by=Principal(name="cli", role="admin"))
-        record(db, "cli", "token.revoke", str(token_id))
-        return done
-
-    done = run_in_transaction(work)
+    done = backend().revoke_token(token_id)
     click.echo(f"revoked token {done.id} ({done.prefix}...) of {done.user}")
 
 
@@ -70,9 +46,7 @@ def user_revoke(token_id: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def user_list(as_json: bool) -> None:
     """List users, their roles and assigned datasets."""
-    from server.auth.service import list_users
-
-    found = run_in_transaction(lambda db: list_users(db, limit=100_000))
+    found = backend().list_users()
     if as_json:
         print_json([u.model_dump(mode="json") for u in found])
         return
@@ -84,9 +58,7 @@ def user_list(as_json: bool) -> None:
 @click.argument("name")
 def user_tokens(name: str) -> None:
     """List NAME's tokens (ids and first characters; secrets are never stored)."""
-    from server.auth.service import list_tokens
-
-    for t in run_in_transaction(lambda db: list_tokens(db, user=name)):
+    for t in backend().list_tokens(name):
         state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "active"
         click.echo(f"{t.id}\t{t.prefix}...\t{state}\t{t.label or ''}")
 
@@ -97,13 +69,7 @@ def user_tokens(name: str) -> None:
 @click.option("--remove", is_flag=True, help="Unassign instead.")
 def user_assign(name: str, dataset: str, remove: bool) -> None:
     """Assign user NAME to DATASET (labelers read and edit only assigned datasets)."""
-    from server.auth.service import assign, record
-
-    def work(db):
-        record(db, "cli", "member.remove" if remove else "member.add", f"{dataset}/{name}")
-        return assign(db, user=name, dataset=dataset, assigned=not remove)
-
-    done = run_in_transaction(work)
+    done = backend().assign(name, dataset, remove)
     click.echo(f"{name} is assigned to: {', '.join(done.datasets) or 'no dataset'}")
 
 
@@ -113,11 +79,5 @@ def user_assign(name: str, dataset: str, remove: bool) -> None:
 @click.option("--disable/--enable", default=None, help="A disabled user's tokens stop working.")
 def user_set(name: str, role: str | None, disable: bool | None) -> None:
     """Change NAME's role, or disable or enable them."""
-    from server.auth.service import record, set_role
-
-    def work(db):
-        record(db, "cli", "user.update", name, {"role": role, "disabled": disable})
-        return set_role(db, name=name, role=role, disabled=disable)
-
-    done = run_in_transaction(work)
+    done = backend().set_user(name, role, disable)
     click.echo(f"{done.name}: {done.role}{' (disabled)' if done.disabled else ''}")

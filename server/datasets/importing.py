@@ -217,3 +217,17 @@ def _parquet_records(path: Path) -> Iterator[tuple[str, dict]]:
         for record in batch.to_pylist():
             number += 1
             yield f"'{path}' row {number}", record
+
+
+def table_image_paths(table: Path) -> list[str]:
+    """The image files a table names by relative path (what must travel with it to a server)."""
+    readers = {".csv": _csv_records, ".jsonl": _jsonl_records, ".parquet": _parquet_records}
+    reader = readers.get(table.suffix.lower())
+    if reader is None:
+        raise InvalidInput(f"import source '{table}': unsupported file type '{table.suffix}' (use a folder, .csv, .jsonl or .parquet)")
+    paths = []
+    for _where, record in reader(table):
+        value = record.get("image")
+        if isinstance(value, str) and value:
+            paths.append(value)
+    return sorted(set(paths))

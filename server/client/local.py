@@ -1,0 +1,300 @@
+"""The CLI's backend on the local store: each method is one unit of work over the services."""
+from pathlib import Path
+
+from server.db import run_in_transaction
+
+
+def _author() -> str:
+    from server.cli.common import author
+
+    return author()
+
+
+def _blobs():
+    from server.blobs import default_blob_store
+
+    return default_blob_store()
+
+
+class LocalBackend:
+    """Direct access to the configured database and blob store."""
+
+    remote = False
+
+    # datasets and refs
+    def create_dataset(self, name: str, modality: str, labels: list[str]):
+        from server.datasets.service import create_dataset
+
+        return run_in_transaction(lambda db: create_dataset(db, name=name, modality=modality, labels=labels, author=_author()))
+
+    def list_datasets(self):
+        from server.datasets.service import list_datasets
+
+        return run_in_transaction(list_datasets)
+
+    def list_branches(self, name: str):
+        from server.datasets.service import list_branches
+
+        return run_in_transaction(lambda db: list_branches(db, dataset=name))
+
+    def create_branch(self, name: str, new: str, from_rev: str | None):
+        from server.datasets.service import create_branch
+
+        return run_in_transaction(lambda db: create_branch(db, dataset=name, name=new, from_rev=from_rev))
+
+    def create_tag(self, name: str, tag: str, rev: str) -> str:
+        from server.datasets.service import create_tag
+
+        return run_in_transaction(lambda db: create_tag(db, dataset=name, name=tag, rev=rev))
+
+    # edits and commits
+    def stage(self, name: str, branch: str | None, edits: list[tuple[str, str | None, bool]]):
+        from server.datasets.staging import stage_edits
+
+        store, who = _blobs(), _author()
+        return run_in_transaction(lambda db: stage_edits(db, store, dataset=name, branch=branch, edits=edits, author=who))
+
+    def list_staged(self, name: str, branch: str | None):
+        from server.datasets.staging import list_staged
+
+        return run_in_transaction(lambda db: list_staged(db, dataset=name, branch=branch))
+
+    def unstage(self, name: str, branch: str | None, keys: list[str] | None) -> int:
+        from server.datasets.staging import unstage
+
+        return run_in_transaction(lambda db: unstage(db, dataset=name, branch=branch, keys=keys))
+
+    def commit(self, name: str, branch: str | None, message: str):
+        """The new commit, or None when every staged edit matched the head."""
+        from server.datasets.commits import compact_after
+        from server.datasets.staging import commit_staged
+
+        store, who = _blobs(), _author()
+        made = run_in_transaction(lambda db: commit_staged(db, store, dataset=name, branch=branch, message=message, author=who))
+        if made is not None:
+            compact_after(store, made.id)
+        return made
+
+    def merge(self, name: str, source: str, into: str, message: str | None) -> tuple[str, str, int]:
+        """(outcome, new head id, changes)."""
+        from server.datasets.commits import compact_after
+        from server.datasets.diff import merge
+
+        store, who = _blobs(), _author()
+        how, head = run_in_transaction(lambda db: merge(db, store, dataset=name, source=source, into=into, author=who, message=message))
+        if how == "merge":
+            compact_after(store, head.id)
+        return how, head.id, head.changes if how == "merge" else 0
+
+    # history
+    def log(self, name: str, rev: str | None, limit: int | None):
+        from server.datasets.service import log
+
+        return run_in_transaction(lambda db: log(db, dataset=name, rev=rev, limit=limit))
+
+    def diff(self, name: str, rev_a: str, rev_b: str) -> dict:
+        from server.datasets.diff import diff
+
+        store = _blobs()
+        return run_in_transaction(lambda db: diff(db, store, dataset=name, rev_a=rev_a, rev_b=rev_b)).as_json()
+
+    def blame(self, name: str, key: str, rev: str | None):
+        from server.datasets.service import blame
+
+        return run_in_transaction(lambda db: blame(db, dataset=name, key=key, rev=rev))
+
+    def show(self, name: str, key: str, rev: str | None) -> dict:
+        from server.datasets.examples import get_example
+
+        store = _blobs()
+        ex = run_in_transaction(lambda db: get_example(db, store, dataset=name, key=key, rev=rev))
+        return {"key": ex.key, "label": ex.label, "split": ex.split, "input": ex.input, "meta": ex.meta}
+
+    # moving data in and out
+    def import_(self, name: str, source: Path, branch: str | None, message: str | None) -> dict:
+        """Import source as one commit: {"commit", "examples", "changes", "rows"} (changes 0: nothing new)."""
+        from server.cli.common import progress
+        from server.datasets.commits import compact_after, upsert_rows
+        from server.datasets.history import resolve_rev
+        from server.datasets.importing import read_source
+        from server.datasets.service import commit_read, get_branch, get_dataset
+        from server.errors import NothingToCommit
+
+        store, who = _blobs(), _author()
+        ds = run_in_transaction(lambda db: get_dataset(db, name))
+        with progress(f"reading {source.name}") as bar:
+            rows = read_source(source, ds.modality, ds.labels, store, tick=bar.update)
+
+        def commit_rows(db):
+            dataset = get_dataset(db, name)
+            return commit_read(upsert_rows(db, store, dataset=dataset, branch=get_branch(db, dataset, branch), rows=rows,
+                                           message=message or f"import {source.name}", author=who))
+
+        try:
+            made = run_in_transaction(commit_rows)
+        except NothingToCommit:
+            head = run_in_transaction(lambda db: resolve_rev(db, get_dataset(db, name), branch or ds.default_branch))
+            return {"commit": head.id, "examples": len(rows), "changes": 0, "rows": head.row_count}
+        compact_after(store, made.id)
+        return {"commit": made.id, "examples": len(rows), "changes": made.changes, "rows": made.rows}
+
+    def export(self, name: str, rev: str, out: Path, fmt: str) -> tuple[int, str]:
+        """Write rev to out; returns (examples, commit id)."""
+        from server.cli.common import progress
+        from server.datasets.exporting import check_target, export_rows, iter_rows
+        from server.datasets.history import resolve_rev
+        from server.datasets.service import get_dataset
+        from server.datasets.snapshot import iter_snapshot
+
+        store = _blobs()
+        check_target(out)
+
+        def write(db):
+            ds = get_dataset(db, name)
+            commit = resolve_rev(db, ds, rev)
+            with progress(f"exporting {commit.id[:12]}", total=commit.row_count) as bar:
+                return export_rows(iter_rows(iter_snapshot(db, store, commit.pk)), out=out, fmt=fmt, modality=ds.modality,
+                                   labels=list(ds.labels), blobs=store, tick=bar.update), commit.id
+
+        return run_in_transaction(write)
+
+    def fsck(self) -> dict:
+        from server.cli.common import progress
+        from server.datasets.fsck import check_store
+
+        store = _blobs()
+        with progress("checking blobs", unit="blob") as bar:
+            return run_in_transaction(lambda db: check_store(db, store, tick=bar.update)).model_dump()
+
+    # training
+    def watch(self, name: str, branch: str, spec: dict | None) -> dict:
+        from server.runs.service import watch
+
+        return run_in_transaction(lambda db: watch(db, dataset=name, branch=branch, spec=spec))
+
+    def unwatch(self, name: str, branch: str) -> None:
+        from server.runs.service import unwatch
+
+        run_in_transaction(lambda db: unwatch(db, dataset=name, branch=branch))
+
+    def pin_eval(self, name: str, eval_name: str, rev: str, source: str | None, only_eval_split: bool) -> dict:
+        from server.registry.service import pin_eval
+
+        return run_in_transaction(lambda db: pin_eval(db, dataset=name, name=eval_name, source=source, rev=rev,
+                                                      only_eval_split=only_eval_split))
+
+    def submit_run(self, name: str, rev: str | None, spec: dict | None):
+        from server.runs.service import submit_run
+
+        store, who = _blobs(), _author()
+        return run_in_transaction(lambda db: submit_run(db, store, dataset=name, rev=rev, spec=spec, requested_by=who))
+
+    def get_run(self, run_id: int):
+        from server.runs.service import get_run, run_read
+
+        return run_in_transaction(lambda db: run_read(db, get_run(db, run_id)))
+
+    def follow_run(self, run_id: int, poll_s: float = 0.05):
+        """Yield the run each time it changes, until it ends (polls quickly, then backs off to 0.5 s)."""
+        import time
+
+        last, delay = None, poll_s
+        while True:
+            run = self.get_run(run_id)
+            if run != last:
+                yield run
+                last, delay = run, poll_s
+            if run.state in ("succeeded", "failed", "cancelled"):
+                return
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.5)
+
+    def list_runs(self, name: str | None, limit: int):
+        from server.runs.service import list_runs
+
+        return run_in_transaction(lambda db: list_runs(db, dataset=name, limit=limit))
+
+    def cancel_run(self, run_id: int):
+        from server.runs.service import cancel_run
+
+        return run_in_transaction(lambda db: cancel_run(db, run_id))
+
+    def get_model(self, ref: str):
+        from server.registry.service import get_model, model_read
+
+        return run_in_transaction(lambda db: model_read(db, get_model(db, ref)))
+
+    def list_models(self, name: str):
+        from server.registry.service import list_models
+
+        return run_in_transaction(lambda db: list_models(db, dataset=name))
+
+    def compare(self, ref_a: str, ref_b: str) -> dict:
+        from server.registry.compare import compare
+
+        store = _blobs()
+        return run_in_transaction(lambda db: compare(db, store, ref_a=ref_a, ref_b=ref_b))
+
+    def promote(self, ref: str, stage: str, force: bool, max_regression: float | None) -> dict:
+        from server.config import get_settings
+        from server.registry.compare import promote
+
+        limit = get_settings().promote_max_regression if max_regression is None else max_regression
+        who = _author()
+        return run_in_transaction(lambda db: promote(db, ref=ref, stage=stage, max_regression=limit, force=force, by=who))
+
+    # users (the local store is administered directly; the audit trail names the CLI user)
+    def _admin_write(self, action: str, target: str, work, detail: dict | None = None):
+        from server.auth.service import record
+
+        def unit(db):
+            result = work(db)
+            record(db, _author(), action, target, detail)
+            return result
+
+        return run_in_transaction(unit)
+
+    def add_user(self, name: str, role: str, datasets: list[str]):
+        from server.auth.service import assign, create_user, issue_token
+
+        def work(db):
+            create_user(db, name=name, role=role)
+            for ds in datasets:
+                assign(db, user=name, dataset=ds)
+            return issue_token(db, user=name, label="first token")
+
+        return self._admin_write("user.create", name, work, {"role": role, "datasets": datasets})
+
+    def issue_token(self, name: str, label: str | None):
+        from server.auth.service import issue_token
+
+        return self._admin_write("token.issue", name, lambda db: issue_token(db, user=name, label=label))
+
+    def revoke_token(self, token_id: int):
+        from server.auth.schemas import Principal
+        from server.auth.service import revoke_token
+
+        return self._admin_write("token.revoke", str(token_id),
+                                 lambda db: revoke_token(db, token_id=token_id, by=Principal(name=_author(), role="admin")))
+
+    def list_users(self):
+        from server.auth.service import list_users
+
+        return run_in_transaction(lambda db: list_users(db, limit=1_000_000))
+
+    def list_tokens(self, name: str):
+        from server.auth.service import list_tokens
+
+        return run_in_transaction(lambda db: list_tokens(db, user=name))
+
+    def assign(self, name: str, dataset: str, remove: bool):
+        from server.auth.service import assign
+
+        return self._admin_write("member.remove" if remove else "member.add", f"{dataset}/{name}",
+                                 lambda db: assign(db, user=name, dataset=dataset, assigned=not remove))
+
+    def set_user(self, name: str, role: str | None, disabled: bool | None):
+        from server.auth.service import set_role
+
+        return self._admin_write("user.update", name, lambda db: set_role(db, name=name, role=role, disabled=disabled),
+                                 {"role": role, "disabled": disabled})

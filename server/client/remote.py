@@ -1,0 +1,280 @@
+"""The CLI's backend on an s2 server: every command is one or a few REST calls."""
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+from urllib.parse import quote
+
+from server.client.http import Http
+from server.errors import InvalidInput, NothingToCommit
+
+API = "/api/v1"
+
+
+def q(segment: str) -> str:
+    """A path segment, escaped ('/' too)."""
+    return quote(segment, safe="")
+
+
+def qk(key: str) -> str:
+    """An example key in a path (its '/' kept: keys are paths)."""
+    return quote(key, safe="/")
+
+
+class RemoteBackend:
+    """The same methods as LocalBackend, over HTTP."""
+
+    remote = True
+
+    def __init__(self, url: str, token: str | None):
+        self.http = Http(url, token)
+
+    def _call(self, method: str, path: str, **kw):
+        return self.http.call(method, API + path, **kw)
+
+    def _all(self, path: str, query: dict | None = None, limit: int | None = None) -> list[dict]:
+        return list(self.http.pages(API + path, query, limit))
+
+    # datasets and refs
+    def create_dataset(self, name, modality, labels):
+        from server.datasets.schemas import DatasetRead
+
+        return DatasetRead.model_validate(self._call("POST", "/datasets", json_body={"name": name, "modality": modality, "labels": labels}))
+
+    def list_datasets(self):
+        from server.datasets.schemas import DatasetRead
+
+        return [DatasetRead.model_validate(d) for d in self._all("/datasets")]
+
+    def list_branches(self, name):
+        from server.datasets.schemas import BranchRead
+
+        return [BranchRead.model_validate(b) for b in self._all(f"/datasets/{q(name)}/branches")]
+
+    def create_branch(self, name, new, from_rev):
+        from server.datasets.schemas import BranchRead
+
+        return BranchRead.model_validate(self._call("POST", f"/datasets/{q(name)}/branches", json_body={"name": new, "from": from_rev}))
+
+    def create_tag(self, name, tag, rev):
+        return self._call("POST", f"/datasets/{q(name)}/tags", json_body={"name": tag, "rev": rev})["commit"]
+
+    # edits and commits
+    def stage(self, name, branch, edits):
+        from server.datasets.schemas import StagedRead
+
+        body = {"edits": [{"key": k, "label": None if remove else label, "remove": remove} for k, label, remove in edits]}
+        return [StagedRead.model_validate(s) for s in self._call("POST", f"/datasets/{q(name)}/edits", json_body=body, query={"branch": branch})]
+
+    def list_staged(self, name, branch):
+        from server.datasets.schemas import StagedRead
+
+        return [StagedRead.model_validate(s) for s in self._all(f"/datasets/{q(name)}/edits", {"branch": branch})]
+
+    def unstage(self, name, branch, keys):
+        if keys is None:
+            return self._call("DELETE", f"/datasets/{q(name)}/edits", query={"branch": branch})["dropped"]
+        return sum(self._call("DELETE", f"/datasets/{q(name)}/edits/{qk(k)}", query={"branch": branch})["dropped"] for k in keys)
+
+    def commit(self, name, branch, message):
+        from server.datasets.schemas import CommitRead
+
+        try:
+            return CommitRead.model_validate(self._call("POST", f"/datasets/{q(name)}/commits", json_body={"message": message, "branch": branch}))
+        except NothingToCommit as exc:
+            if "matched the head" in str(exc):
+                return None
+            raise
+
+    def merge(self, name, source, into, message):
+        done = self._call("POST", f"/datasets/{q(name)}/merges", json_body={"source": source, "into": into, "message": message})
+        return done["outcome"], done["head"], done["changes"]
+
+    # history
+    def log(self, name, rev, limit):
+        from server.datasets.schemas import CommitRead
+
+        return [CommitRead.model_validate(c) for c in self._all(f"/datasets/{q(name)}/commits", {"rev": rev}, limit)]
+
+    def diff(self, name, rev_a, rev_b):
+        return self._call("GET", f"/datasets/{q(name)}/diff", query={"a": rev_a, "b": rev_b})
+
+    def blame(self, name, key, rev):
+        from server.datasets.schemas import BlameEntry
+
+        return [BlameEntry.model_validate(e) for e in self._call("GET", f"/datasets/{q(name)}/blame/{qk(key)}", query={"rev": rev})]
+
+    def show(self, name, key, rev):
+        ex = self._call("GET", f"/datasets/{q(name)}/examples/{qk(key)}", query={"rev": rev})
+        return {k: ex[k] for k in ("key", "label", "split", "input", "meta")}
+
+    # moving data in and out
+    def import_(self, name, source: Path, branch, message):
+        """Upload source (a folder is zipped; a table travels with the image files it names)."""
+        source = Path(source)
+        if not source.exists():
+            raise InvalidInput(f"import source '{source}' does not exist")
+        with tempfile.TemporaryDirectory(prefix="s2-upload-") as tmp:
+            if source.is_dir():
+                files = [_zip_folder(source, Path(tmp) / f"{source.name or 'upload'}.zip")]
+            else:
+                files = _table_with_images(source, Path(tmp))
+            query = {"branch": branch, "message": message or f"import {source.name}"}
+            return self.http.upload(f"{API}/datasets/{q(name)}/imports", files, query)
+
+    def export(self, name, rev, out: Path, fmt):
+        from server.datasets.exporting import check_target, images_dir_of
+
+        out = Path(out)
+        check_target(out)
+        with tempfile.TemporaryDirectory(prefix=".s2-export-", dir=out.parent if out.parent.exists() else None) as tmp:
+            got = Path(tmp) / "download"
+            kind = self.http.download(f"{API}/datasets/{q(name)}/export", got, {"rev": rev, "format": fmt})
+            commit = self.show_commit(name, rev)
+            if "zip" not in kind:
+                out.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(got), out)
+                return self._count(name, commit), commit
+            unpacked = Path(tmp) / "unpacked"
+            with zipfile.ZipFile(got) as zf:
+                zf.extractall(unpacked)  # our own server's archive of one export
+            main = next(p for p in unpacked.iterdir() if not p.name.endswith("-images"))
+            side = [p for p in unpacked.iterdir() if p.name.endswith("-images")]
+            out.parent.mkdir(parents=True, exist_ok=True)
+            if side:
+                shutil.move(str(side[0]), images_dir_of(out))
+            if out.is_dir():
+                out.rmdir()  # an empty folder the user made for us
+            shutil.move(str(main), out)
+            return self._count(name, commit), commit
+
+    def show_commit(self, name, rev) -> str:
+        return self._call("GET", f"/datasets/{q(name)}/commits/{q(rev)}")["id"]
+
+    def _count(self, name, commit) -> int:
+        return self._call("GET", f"/datasets/{q(name)}/commits/{q(commit)}")["rows"]
+
+    def fsck(self):
+        report = self._call("POST", "/fsck")
+        report.pop("ok", None)
+        return report
+
+    # training
+    def watch(self, name, branch, spec):
+        return self._call("PUT", f"/datasets/{q(name)}/watches/{qk(branch)}", json_body={"spec": spec})
+
+    def unwatch(self, name, branch):
+        self._call("DELETE", f"/datasets/{q(name)}/watches/{qk(branch)}")
+
+    def pin_eval(self, name, eval_name, rev, source, only_eval_split):
+        return self._call("POST", f"/datasets/{q(name)}/eval-pins",
+                          json_body={"name": eval_name, "rev": rev, "source": source, "only_eval_split": only_eval_split})
+
+    def submit_run(self, name, rev, spec):
+        from server.runs.schemas import RunRead
+
+        return RunRead.model_validate(self._call("POST", f"/datasets/{q(name)}/runs", json_body={"rev": rev, "spec": spec}))
+
+    def get_run(self, run_id):
+        from server.runs.schemas import RunRead
+
+        return RunRead.model_validate(self._call("GET", f"/runs/{run_id}"))
+
+    def follow_run(self, run_id):
+        """Yield the run each time it changes, until it ends (Server-Sent Events)."""
+        from server.runs.schemas import RunRead
+
+        for event, data in self.http.events(f"{API}/runs/{run_id}/events"):
+            if event == "run":
+                yield RunRead.model_validate(data)
+
+    def list_runs(self, name, limit):
+        from server.runs.schemas import RunRead
+
+        return [RunRead.model_validate(r) for r in self._all("/runs", {"dataset": name}, limit)]
+
+    def cancel_run(self, run_id):
+        from server.runs.schemas import RunRead
+
+        return RunRead.model_validate(self._call("POST", f"/runs/{run_id}/cancel"))
+
+    def get_model(self, ref):
+        from server.runs.schemas import ModelRead
+
+        return ModelRead.model_validate(self._call("GET", f"/models/{q(ref)}"))
+
+    def list_models(self, name):
+        from server.runs.schemas import ModelRead
+
+        return [ModelRead.model_validate(m) for m in self._all(f"/datasets/{q(name)}/models")]
+
+    def compare(self, ref_a, ref_b):
+        return self._call("GET", "/compare", query={"a": ref_a, "b": ref_b})
+
+    def promote(self, ref, stage, force, max_regression):
+        if max_regression is not None:
+            raise InvalidInput("--max-regression is the server's setting (S2_PROMOTE_MAX_REGRESSION) when using --server")
+        return self._call("POST", f"/models/{q(ref)}/promote", json_body={"stage": stage, "force": force})
+
+    # users
+    def add_user(self, name, role, datasets):
+        from server.auth.schemas import TokenIssued
+
+        return TokenIssued.model_validate(self._call("POST", "/users", json_body={"name": name, "role": role, "datasets": datasets})["token"])
+
+    def issue_token(self, name, label):
+        from server.auth.schemas import TokenIssued
+
+        return TokenIssued.model_validate(self._call("POST", f"/users/{q(name)}/tokens", json_body={"label": label}))
+
+    def revoke_token(self, token_id):
+        from server.auth.schemas import TokenRead
+
+        return TokenRead.model_validate(self._call("DELETE", f"/tokens/{token_id}"))
+
+    def list_users(self):
+        from server.auth.schemas import UserRead
+
+        return [UserRead.model_validate(u) for u in self._all("/users")]
+
+    def list_tokens(self, name):
+        from server.auth.schemas import TokenRead
+
+        return [TokenRead.model_validate(t) for t in self._all(f"/users/{q(name)}/tokens")]
+
+    def assign(self, name, dataset, remove):
+        from server.auth.schemas import UserRead
+
+        return UserRead.model_validate(self._call("DELETE" if remove else "PUT", f"/datasets/{q(dataset)}/members/{q(name)}"))
+
+    def set_user(self, name, role, disabled):
+        from server.auth.schemas import UserRead
+
+        body = {k: v for k, v in {"role": role, "disabled": disabled}.items() if v is not None}
+        return UserRead.model_validate(self._call("PATCH", f"/users/{q(name)}", json_body=body))
+
+
+def _zip_folder(folder: Path, target: Path) -> Path:
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_STORED) as zf:  # images are compressed already
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and not any(part.startswith(".") for part in path.relative_to(folder).parts):
+                zf.write(path, path.relative_to(folder).as_posix())
+    return target
+
+
+def _table_with_images(table: Path, tmp: Path) -> list[Path]:
+    """The table alone, or (when it names image files) a zip of it with those files at their relative paths."""
+    from server.datasets.importing import table_image_paths
+
+    images = table_image_paths(table)
+    if not images:
+        return [table]
+    target = tmp / f"{table.stem}.zip"
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_STORED) as zf:
+        zf.write(table, table.name)
+        for rel in images:
+            path = table.parent / rel
+            if not path.is_file():
+                raise InvalidInput(f"import source '{table}': image file '{rel}' does not exist")
+            zf.write(path, rel)
+    return [target]
