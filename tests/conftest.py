@@ -158,20 +158,30 @@ class Worker:
 
 @pytest.fixture(params=["redis"])
 def broker_url(request: pytest.FixtureRequest, tmp_path: Path):
-    """A private broker: a fresh Redis database (flushed), or the embedded filesystem broker."""
+    """A private broker: a Redis database no other test run holds (flushed), or the embedded filesystem broker.
+
+    Test runs side by side on one machine (two checkouts, a benchmark) each lease their own
+    Redis database, so no worker consumes another run's tasks and no flush empties another's queue.
+    """
     if request.param == "filesystem":
         yield "filesystem://"
         return
     import redis
 
-    client = redis.Redis.from_url("redis://127.0.0.1:6379/7")
+    leases = redis.Redis.from_url("redis://127.0.0.1:6379/0")
     try:
-        client.ping()
+        leases.ping()
     except redis.ConnectionError as exc:
         pytest.exit(f"Redis is not reachable at 127.0.0.1:6379: {exc}", returncode=3)
+    lease = f"{os.getpid()}:{uuid.uuid4().hex}"
+    number = next((n for n in range(1, 16) if leases.set(f"s2-test-db-lease:{n}", lease, nx=True, ex=3600)), None)
+    assert number is not None, "every Redis database 1-15 is leased by another test run (keys s2-test-db-lease:N in db 0)"
+    client = redis.Redis.from_url(f"redis://127.0.0.1:6379/{number}")
     client.flushdb()
-    yield "redis://127.0.0.1:6379/7"
+    yield f"redis://127.0.0.1:6379/{number}"
     client.flushdb()
+    if leases.get(f"s2-test-db-lease:{number}") == lease.encode():
+        leases.delete(f"s2-test-db-lease:{number}")
 
 
 @pytest.fixture

@@ -19,25 +19,25 @@ class TrainSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     template: str | None = None  # None: the modality's default template
-    epochs: int = Field(10, ge=1)
-    batch_size: int = Field(64, ge=1)
+    epochs: int = Field(10, ge=1, le=100_000)
+    batch_size: int = Field(64, ge=1, le=1 << 20)
     learning_rate: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.01, ge=0)  # AdamW's decoupled decay
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1)  # numpy and torch seeds are 32-bit safe
     max_time_s: float | None = Field(None, gt=0)  # wall-clock budget for fit; stops after the current step
     early_stopping_patience: int | None = Field(None, ge=1)  # epochs without eval/loss improvement
     accelerator: Literal["auto", "cpu", "gpu"] = "auto"
     devices: int | str = "auto"  # as Lightning takes it: "auto", a count, or "0,1"
-    num_nodes: int = Field(1, ge=1)
+    num_nodes: int = Field(1, ge=1, le=4096)
     strategy: Literal["auto", "ddp", "ddp_fork"] = "auto"  # auto: ddp_fork for several devices, see train._strategy
     precision: Literal["32-true", "16-mixed", "bf16-mixed"] = "32-true"  # mixed precision pays off on GPUs
-    num_workers: int = Field(0, ge=0)  # DataLoader worker processes
-    decode_cache_mb: int = Field(512, ge=0)  # decoded inputs kept between epochs, per loader (and worker)
+    num_workers: int = Field(0, ge=0, le=256)  # DataLoader worker processes
+    decode_cache_mb: int = Field(512, ge=0, le=1 << 20)  # decoded inputs kept between epochs, per loader (and worker)
     eval_fraction: float = Field(0.2, gt=0, lt=1)  # share of keys (by key hash) held out as "eval"
-    image_size: int = Field(32, ge=4)  # images are resized to image_size x image_size
+    image_size: int = Field(32, ge=4, le=4096)  # images are resized to image_size x image_size
     image_channels: Literal[1, 3] = 3  # 1: grayscale, 3: RGB
-    text_buckets: int = Field(1 << 15, ge=16)  # hashed-token vocabulary size (ids 0 and 1 are reserved)
-    max_len: int = Field(256, ge=1)  # words kept per text
+    text_buckets: int = Field(1 << 15, ge=16, le=1 << 24)  # hashed-token vocabulary size (ids 0 and 1 are reserved)
+    max_len: int = Field(256, ge=1, le=1 << 16)  # words kept per text
     embed_dim: int = Field(64, ge=4)  # text embedding width
     hidden_dim: int = Field(128, ge=1)  # tabular MLP width
     dropout: float = Field(0.1, ge=0, lt=1)

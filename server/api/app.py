@@ -7,6 +7,8 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.staticfiles import StaticFiles
 
 from server.api import problems
+from server.api.inputs import RefuseNul
+from server.api.limits import BodyLimitMiddleware
 from server.api.metrics import MetricsMiddleware
 
 STATIC = Path(__file__).parent / "static"
@@ -35,9 +37,12 @@ def create_app() -> FastAPI:
                     "Lists are paged: pass a page's `next_cursor` back as `?cursor=`. Errors are `application/problem+json`.",
     )
     problems.install(app)
-    app.add_middleware(MetricsMiddleware)
+    problems.document(app)
+    app.add_middleware(RefuseNul)
+    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(MetricsMiddleware)  # outermost: it times and counts the 413s too
     for module in (datasets, branches, commits, examples, edits, imports, runs, models, users):
-        app.include_router(module.router, prefix=API)
+        app.include_router(module.router, prefix=API, responses=problems.COMMON)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/docs", include_in_schema=False)
@@ -48,7 +53,7 @@ def create_app() -> FastAPI:
                                    swagger_favicon_url="/static/swagger-ui/favicon-32x32.png")
 
     @app.get("/healthz", tags=["service"], summary="Liveness and database reachability",
-             responses={503: {"description": "The database cannot be reached"}})
+             responses=problems.responses(503))
     def healthz():
         from sqlalchemy import text
         from sqlalchemy.exc import SQLAlchemyError

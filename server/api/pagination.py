@@ -28,10 +28,16 @@ def decode_cursor(cursor: str | None) -> object:
     """The position a cursor stands for (None when no cursor was given)."""
     if cursor is None:
         return None
+    from server.api.inputs import find_nul
+
+    foreign = InvalidInput(f"cursor {cursor!r} is not one this API gave out: pass next_cursor from the previous page as is")
     try:
-        return json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, UnicodeDecodeError):
-        raise InvalidInput(f"cursor {cursor!r} is not one this API gave out: pass next_cursor from the previous page as is") from None
+        raise foreign from None
+    if value is None or find_nul(value) is not None:  # positions we never give out
+        raise foreign
+    return value
 
 
 def cursor_str(cursor: str | None) -> str | None:

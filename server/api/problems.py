@@ -4,6 +4,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from server import errors
@@ -26,6 +27,62 @@ STATUS = [  # most specific first
 TITLES = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
           413: "Content Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Content", 500: "Internal Server Error",
           503: "Service Unavailable"}
+
+
+WHEN = {401: "No API token, or one that names no active token",
+        403: "The caller's role or dataset assignment does not allow this",
+        404: "Something the request names (dataset, branch, revision, example, run, model, user) does not exist",
+        409: "The change collides with the current state (a name taken, a stale edit, a merge conflict, a moved branch, "
+             "nothing to commit, a regression)",
+        413: "Over the upload size limit",
+        422: "The request is malformed: `errors` lists every invalid field",
+        503: "A service the server depends on (the database, the blob store) is unavailable"}
+
+
+class Issue(BaseModel):
+    """One invalid field of a request."""
+
+    field: str = Field(description="Where it is, e.g. body.labels or query.limit")
+    message: str
+
+
+class Problem(BaseModel):
+    """An error as RFC 9457 problem details; some add machine-readable fields (a stale edit names the current `version`)."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str = Field(description="The kind of problem, e.g. https://s2.dev/problems/not-found")
+    title: str
+    status: int
+    detail: str = Field(description="What went wrong and what to do about it")
+    instance: str | None = Field(default=None, description="The path the request was made to")
+    errors: list[Issue] | None = Field(default=None, description="Every invalid field (invalid-request problems only)")
+
+
+def responses(*codes: int) -> dict[int, dict]:
+    """OpenAPI `responses` entries for error statuses: each a problem+json body."""
+    ref = {"$ref": "#/components/schemas/Problem"}
+    return {code: {"description": WHEN[code], "content": {PROBLEM: {"schema": ref}}} for code in codes}
+
+
+COMMON = responses(401, 403, 404, 422)  # any route of the API: authentication, roles, named things, validation
+CONFLICT = responses(409)
+
+
+def document(app: FastAPI) -> None:
+    """Put the Problem schema that the error responses refer to into the app's OpenAPI components."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = build()
+            found = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.update(found.pop("$defs", {}))
+            components["Problem"] = found
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi
 
 
 def problem(status: int, detail: str, kind: str = "about:blank", request: Request | None = None, **extra) -> JSONResponse:
@@ -68,6 +125,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 400:  # a body FastAPI could not parse (not UTF-8, broken multipart): as invalid JSON is, a 422
+            message = "the request body could not be parsed: send UTF-8 JSON, or multipart/form-data for uploads"
+            return problem(422, f"body: {message}", "invalid-request", request, errors=[{"field": "body", "message": message}])
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no endpoint {request.url.path}: see /docs for the API"
         if exc.status_code == 405:

@@ -1,13 +1,22 @@
 """Request and response bodies of the HTTP API that the domain services do not already define."""
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from server.api.inputs import MESSAGE, find_nul
 
 
 class Body(BaseModel):
-    """Request bodies refuse unknown fields: a typo is an error, not silently ignored."""
+    """Request bodies refuse unknown fields (a typo is an error, not silently ignored) and NUL characters."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: object) -> object:
+        if (where := find_nul(data)) is not None:
+            raise ValueError(f"{where or 'value'} {MESSAGE}")
+        return data
 
 
 class DatasetCreate(Body):

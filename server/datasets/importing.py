@@ -34,7 +34,9 @@ def check_image(data: bytes, where: str) -> None:
     try:
         with Image.open(io.BytesIO(data)) as img:
             img.load()
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+    except UnidentifiedImageError:
+        raise InvalidInput(f"{where}: not a readable image (not a format Pillow recognises: PNG, JPEG, GIF, BMP, TIFF, WebP, ...)") from None
+    except (OSError, ValueError, SyntaxError) as exc:
         raise InvalidInput(f"{where}: not a readable image ({exc})") from None
 
 

@@ -1,5 +1,6 @@
 """Staged edits (a branch's index) and committing them atomically."""
 import hashlib
+import json
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -27,12 +28,15 @@ def example_version(head: Row | None, staged: StagedEdit | None) -> str:
     It changes when another editor stages the example and when a commit changes it, so an
     edit carrying an old token is refused instead of silently overwriting newer work.
     """
-    return _version_token(head, staged.version if staged else 0)
+    return _version_token(head, (staged.label, staged.remove, staged.author, staged.version) if staged else None)
 
 
-def _version_token(head: Row | None, staged_version: int) -> str:
-    seen = "" if head is None else f"{head.input}|{head.label}"
-    return f"{hashlib.sha1(seen.encode()).hexdigest()[:10]}.{staged_version}"
+def _version_token(head: Row | None, staged: tuple[str | None, bool, str, int] | None) -> str:
+    # The staged edit's content is part of the token, not only its counter: the counter starts
+    # again at 1 when an edit is unstaged (or committed away) and another is staged, and that
+    # must not make an editor's old token match someone else's newer edit.
+    seen = json.dumps([None if head is None else [head.input, head.label], None if staged is None else list(staged[:3])])
+    return f"{hashlib.sha1(seen.encode()).hexdigest()[:10]}.{staged[3] if staged else 0}"
 
 
 def stage_edits(
@@ -88,19 +92,32 @@ def stage_edits(
                                .values(remove=remove, label=label, author=author, version=version, updated_at=utcnow())
                                .execution_options(synchronize_session=False)).rowcount
             if moved != 1:
-                raise Conflict(f"example '{key}' was staged by someone else at the same moment on branch '{br.name}'; "
-                               "reload it and edit again", extra={"key": key})
+                raise _raced(db, br, key, existing[key])
         result.append(StagedRead(key=key, remove=remove, label=label, author=author, version=version,
-                                 example_version=_version_token(existing[key], version)))
+                                 example_version=_version_token(existing[key], (label, remove, author, version))))
     try:
         with db.begin_nested():  # a concurrent first edit of the same key: a Conflict, not a 500
             if fresh:
                 db.execute(insert(StagedEdit), fresh)
             db.flush()
     except IntegrityError:
-        raise Conflict(f"an example in this edit was staged by someone else at the same moment on branch '{br.name}'; "
-                       "reload it and edit again") from None
+        key = next(k for k in (e["key"] for e in fresh) if db.scalar(
+            select(StagedEdit.id).where(StagedEdit.branch_id == br.id, StagedEdit.key == k)) is not None)
+        raise _raced(db, br, key, existing[key]) from None
     return result
+
+
+def _raced(db: Session, br, key: str, head: Row) -> Conflict:
+    """The Conflict for an edit that lost a race to a concurrent one, naming the winner's label and version."""
+    row = db.execute(select(StagedEdit.label, StagedEdit.remove, StagedEdit.author, StagedEdit.version)
+                     .where(StagedEdit.branch_id == br.id, StagedEdit.key == key)).first()
+    if row is None:  # the winner unstaged it (or committed it away)
+        return Conflict(f"example '{key}' changed at the same moment on branch '{br.name}'; reload it and edit again",
+                        extra={"key": key})
+    label, remove, author, version = row
+    return Conflict(f"example '{key}' was staged by {author} at the same moment on branch '{br.name}'; its label is now "
+                    f"{'removed' if remove else repr(label)}", extra={"key": key, "version": _version_token(head, (label, remove, author, version)),
+                                                                   "label": label, "removed": remove, "by": author})
 
 
 def list_staged(db: Session, *, dataset: str, branch: str | None) -> list[StagedRead]:

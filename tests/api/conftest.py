@@ -88,3 +88,29 @@ def api(s2env: dict[str, str], broker_url: str, cli, tmp_path: Path, monkeypatch
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+@pytest.fixture
+def api_factory(s2env: dict[str, str], broker_url: str, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Instead of `api`: start(**S2_SETTINGS) starts a real `s2 serve` with extra settings (e.g. S2_UPLOAD_MAX_BYTES="1000")."""
+    from server.config import get_settings
+
+    monkeypatch.setenv("S2_BROKER_URL", broker_url)
+    get_settings.cache_clear()
+    env = {**s2env, "S2_BROKER_URL": broker_url}
+    admin_token = cli.last_line("user", "add", "root", "--role", "admin")
+    procs: list[subprocess.Popen] = []
+
+    def start(**settings: str) -> Api:
+        port, log_path = free_port(), tmp_path / f"server{len(procs)}.log"
+        procs.append(start_server({**env, **settings}, log_path, port))
+        return Api(f"http://127.0.0.1:{port}", admin_token, log_path)
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

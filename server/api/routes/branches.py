@@ -1,6 +1,7 @@
 """Branches, tags and merges: the refs of a dataset."""
 from fastapi import APIRouter, status
 
+from server.api import problems
 from server.api.deps import CurrentUser, blob_store, read, write
 from server.api.pagination import Cursor, Limit, Page, page_after
 from server.api.schemas import BranchCreate, BranchUpdate, MergeRead, MergeRequest, TagCreate, TagRead
@@ -19,7 +20,8 @@ def list_branches(name: str, who: CurrentUser, cursor: Cursor = None, limit: Lim
     return page_after(found, cursor, limit, lambda b: b.name)
 
 
-@router.post("/datasets/{name}/branches", status_code=status.HTTP_201_CREATED, summary="Create a branch")
+@router.post("/datasets/{name}/branches", status_code=status.HTTP_201_CREATED, summary="Create a branch",
+             responses=problems.CONFLICT)
 def create_branch(name: str, body: BranchCreate, who: CurrentUser) -> BranchRead:
     require_engineer(who, "create branches")
     return write(who, "branch.create", f"{name}/{body.name}",
@@ -40,7 +42,8 @@ def list_tags(name: str, who: CurrentUser, cursor: Cursor = None, limit: Limit =
     return page_after([TagRead(name=n, commit=c) for n, c in found], cursor, limit, lambda t: t.name)
 
 
-@router.post("/datasets/{name}/tags", status_code=status.HTTP_201_CREATED, summary="Tag a revision (tags never move)")
+@router.post("/datasets/{name}/tags", status_code=status.HTTP_201_CREATED, summary="Tag a revision (tags never move)",
+             responses=problems.CONFLICT)
 def create_tag(name: str, body: TagCreate, who: CurrentUser) -> TagRead:
     require_engineer(who, "create tags")
     commit = write(who, "tag.create", f"{name}/{body.name}",
@@ -48,7 +51,8 @@ def create_tag(name: str, body: TagCreate, who: CurrentUser) -> TagRead:
     return TagRead(name=body.name, commit=commit)
 
 
-@router.post("/datasets/{name}/merges", summary="Merge a revision into a branch (three-way by key; conflicts are a 409)")
+@router.post("/datasets/{name}/merges", summary="Merge a revision into a branch (three-way by key; conflicts are a 409)",
+             responses=problems.CONFLICT)
 def merge_into(name: str, body: MergeRequest, who: CurrentUser) -> MergeRead:
     require_engineer(who, "merge")
     store = blob_store()

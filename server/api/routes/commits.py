@@ -1,6 +1,7 @@
 """Commits: history, committing staged edits, diffs and blame."""
 from fastapi import APIRouter, Query, status
 
+from server.api import problems
 from server.api.deps import CurrentUser, blob_store, read, write
 from server.api.pagination import Cursor, Limit, Page, page_following
 from server.api.schemas import CommitCreate, DiffOut
@@ -25,7 +26,7 @@ def log(name: str, who: CurrentUser, rev: str | None = Query(None, description="
 
 
 @router.post("/datasets/{name}/commits", status_code=status.HTTP_201_CREATED,
-             summary="Commit the staged edits of a branch (409 when nothing is staged)")
+             summary="Commit the staged edits of a branch (409 when nothing is staged)", responses=problems.CONFLICT)
 def commit(name: str, body: CommitCreate, who: CurrentUser) -> CommitRead:
     branch, protected = read(lambda db: branch_of(db, name, body.branch))
     require_branch_editor(who, name, branch, protected)
@@ -41,7 +42,7 @@ def commit(name: str, body: CommitCreate, who: CurrentUser) -> CommitRead:
     return made
 
 
-@router.get("/datasets/{name}/commits/{rev}", summary="One commit (REV: id, 7+ digit prefix, branch, tag, REV~N)")
+@router.get("/datasets/{name}/commits/{rev:path}", summary="One commit (REV: id, 7+ digit prefix, branch, tag, REV~N)")
 def show_commit(name: str, rev: str, who: CurrentUser) -> CommitRead:
     require_reader(who, name)
     return read(lambda db: service.commit_read(resolve_rev(db, service.get_dataset(db, name), rev)))

@@ -1,6 +1,7 @@
 """Datasets: create, list, describe."""
 from fastapi import APIRouter, status
 
+from server.api import problems
 from server.api.deps import CurrentUser, read, write
 from server.api.pagination import Cursor, Limit, Page, page_after
 from server.api.schemas import DatasetCreate
@@ -19,7 +20,8 @@ def list_datasets(who: CurrentUser, cursor: Cursor = None, limit: Limit = 100) -
     return page_after(found, cursor, limit, lambda d: d.name)
 
 
-@router.post("/datasets", status_code=status.HTTP_201_CREATED, summary="Create an empty dataset with branch main")
+@router.post("/datasets", status_code=status.HTTP_201_CREATED, summary="Create an empty dataset with branch main",
+             responses=problems.CONFLICT)
 def create_dataset(body: DatasetCreate, who: CurrentUser) -> DatasetRead:
     require_engineer(who, "create datasets")
     return write(who, "dataset.create", body.name, lambda db: service.create_dataset(

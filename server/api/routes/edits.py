@@ -1,6 +1,7 @@
 """Staged label edits: a branch's index. Each edit carries the example version its editor saw."""
 from fastapi import APIRouter, Query
 
+from server.api import problems
 from server.api.deps import CurrentUser, blob_store, read, write
 from server.api.pagination import Cursor, Limit, Page, page_after
 from server.api.schemas import Dropped, EditBatch, EditIn
@@ -12,7 +13,8 @@ from server.errors import InvalidInput
 
 router = APIRouter(tags=["edits"])
 BRANCH = Query(None, description="Default: the dataset's default branch")
-CONFLICT = {409: {"description": "The example changed since you loaded it; the body names its current label and version"}}
+CONFLICT = {409: {**problems.CONFLICT[409],
+                  "description": "The example changed since you loaded it; the body names its current label and version"}}
 
 
 def _stage(name: str, branch: str | None, who, items: list[tuple[str, EditIn]]) -> list[StagedRead]:

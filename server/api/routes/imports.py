@@ -3,10 +3,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from fastapi import APIRouter, File, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, File, Query, Response, UploadFile, status
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
+from server.api import problems
 from server.api.deps import CurrentUser, blob_store, read, write
 from server.api.schemas import ImportRead
 from server.auth.policy import require_engineer, require_reader
@@ -40,8 +41,8 @@ def _save(files: list[UploadFile], root: Path, limit: int) -> None:
              description="Send one table (.csv/.jsonl/.parquet) with the images it names, image files, or an archive "
                          "(.zip/.tar/.tar.gz) of a table or of LABEL/FILE folders. A bad file is named in the error; "
                          "nothing is committed unless every example is valid.",
-             responses={413: {"description": "Over the upload size limit"}})
-def upload(name: str, who: CurrentUser, request: Request, response: Response,
+             responses={**problems.responses(413), **problems.CONFLICT})
+def upload(name: str, who: CurrentUser, response: Response,
            files: list[UploadFile] = File(description="The files to import"),
            branch: str | None = Query(None, description="Default: the default branch"),
            message: str | None = Query(None, description="Commit message (default: 'upload FILES')")) -> ImportRead:
@@ -52,8 +53,6 @@ def upload(name: str, who: CurrentUser, request: Request, response: Response,
 
     require_engineer(who, "import data")
     limit = get_settings().upload_max_bytes
-    if int(request.headers.get("content-length") or 0) > limit:
-        raise TooLarge(f"upload is larger than the {limit} byte limit")
     store = blob_store()
     ds = read(lambda db: get_dataset(db, name))
     modality, labels = ds.modality, list(ds.labels)

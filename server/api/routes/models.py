@@ -1,6 +1,7 @@
 """Model versions: list, describe, compare, promote; pinned evaluation sets."""
 from fastapi import APIRouter, Query
 
+from server.api import problems
 from server.api.deps import CurrentUser, blob_store, read, write
 from server.api.pagination import Cursor, Limit, Page, page_following
 from server.api.schemas import EvalPinCreate, PromoteRequest
@@ -42,7 +43,8 @@ def compare(who: CurrentUser, a: str = Query(description="Model A, e.g. digits@1
     return read(lambda db: comparing.compare(db, store, ref_a=a, ref_b=b))
 
 
-@router.post("/models/{ref}/promote", summary="Move a model to a stage (production refuses a regression on a pinned eval set: 409)")
+@router.post("/models/{ref}/promote", summary="Move a model to a stage (production refuses a regression on a pinned eval set: 409)",
+             responses=problems.CONFLICT)
 def promote(ref: str, body: PromoteRequest, who: CurrentUser) -> dict:
     require_engineer(who, "promote models")
     limit = get_settings().promote_max_regression

@@ -2,6 +2,7 @@
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel
 
+from server.api import problems
 from server.api.deps import CurrentUser, blob_store, read, write
 from server.api.pagination import Cursor, Limit, Page, cursor_int, cursor_str, page_from
 from server.api.schemas import TokenCreate, UserCreate, UserUpdate
@@ -37,7 +38,8 @@ def list_users(who: CurrentUser, cursor: Cursor = None, limit: Limit = 100) -> P
     return page_from(read(lambda db: service.list_users(db, after=after, limit=limit + 1)), limit, lambda u: u.name)
 
 
-@router.post("/users", status_code=status.HTTP_201_CREATED, summary="Add a user with a role; returns their first token once (admin)")
+@router.post("/users", status_code=status.HTTP_201_CREATED, summary="Add a user with a role; returns their first token once (admin)",
+             responses=problems.CONFLICT)
 def create_user(body: UserCreate, who: CurrentUser) -> UserCreated:
     require_admin(who, "add users")
 

@@ -1,0 +1,99 @@
+"""The `s2` CLI against a remote server (--server URL --token T): same commands, same output, HTTP only."""
+import json
+from pathlib import Path
+
+from tests.conftest import CLI
+from tests.factories import write_digits_folder, write_image_csv
+
+DIGITS = [str(d) for d in range(10)]
+SPEC = {"epochs": 6, "image_size": 16, "image_channels": 1, "batch_size": 32, "learning_rate": 0.003}
+
+
+class Remote(CLI):
+    """A CLI whose S2_* settings are only its own (the test process's are not merged in)."""
+
+    def run(self, *args, input=None):
+        import subprocess
+
+        from tests.conftest import S2_BIN
+
+        return subprocess.run([str(S2_BIN), *map(str, args)], env=self.env, cwd=self.cwd, input=input,
+                              capture_output=True, text=True, timeout=300)
+
+
+def remote(s2env: dict[str, str], tmp_path: Path, api, token: str) -> "Remote":
+    """The CLI with no usable local store at all: whatever works went over HTTP."""
+    env = {**s2env, "S2_HOME": str(tmp_path / "client-home"), "S2_DATABASE_URL": "postgresql+psycopg2://nobody@127.0.0.1:1/none",
+           "S2_SERVER": api.url, "S2_TOKEN": token}
+    return Remote(env, tmp_path)
+
+
+def test_the_versioning_commands_work_remotely_with_the_same_output(api, s2env, tmp_path):
+    """import, branch, label, status, commit, merge, log, diff, blame, show, export, tag over HTTP only."""
+    eng = remote(s2env, tmp_path, api, api.add_user("eve", "engineer"))
+    eng.ok("dataset", "create", "digits", "--modality", "image", "--labels", ",".join(DIGITS))
+    first = eng.last_line("import", "digits", write_digits_folder(tmp_path / "folder", limit=120))
+    assert len(first) == 64
+    assert "digits\timage" in eng.ok("dataset", "list")
+    eng.ok("branch", "digits", "fix")
+    key = "0/d0000.png"
+    assert json.loads(eng.ok("show", "digits", key))["label"] == "0"
+    eng.ok("label", "digits", key, "6", "--branch", "fix")
+    assert "\t6\teve" in eng.ok("status", "digits", "--branch", "fix")
+    fixed = eng.last_line("commit", "digits", "-m", "a six, not a zero", "--branch", "fix")
+    assert eng.last_line("merge", "digits", "fix", "--into", "main") == fixed
+    assert json.loads(eng.ok("diff", "digits", first, "main", "--json")) == {
+        "added": [], "removed": [], "relabeled": [{"key": key, "from": "0", "to": "6"}], "modified": []}
+    log = json.loads(eng.ok("log", "digits", "--json"))
+    assert [c["id"] for c in log[:2]] == [fixed, first] and log[0]["author"] == "eve"
+    assert "a six, not a zero" in eng.ok("blame", "digits", key)
+    eng.ok("tag", "digits", "v1", "main")
+    eng.ok("export", "digits", "v1", tmp_path / "out", "--format", "imagefolder")
+    assert len(list((tmp_path / "out").rglob("*.png"))) == 120 and (tmp_path / "out" / "6" / "d0000.png").exists()
+    # A table travels with the images it names.
+    table = write_image_csv(tmp_path / "csvsrc", {"extra/a.png": "1", "extra/b.png": "2"})
+    eng.ok("import", "digits", table, "-m", "two more")
+    assert json.loads(eng.ok("show", "digits", "extra/b.png"))["label"] == "2"
+    # Errors are one line on stderr, as locally.
+    assert "no example 'ghost'" in eng.fails("label", "digits", "ghost", "1", "--branch", "fix")
+    assert "protected" in eng.fails("label", "digits", key, "1")
+    assert "unknown API token" in eng.fails("--token", "s2_wrong", "dataset", "list")
+
+
+def test_training_and_the_registry_work_remotely(api, s2env, tmp_path, workers):
+    """train --wait follows the run over Server-Sent Events; runs, models, compare, promote over HTTP."""
+    workers()
+    eng = remote(s2env, tmp_path, api, api.add_user("eve", "engineer"))
+    eng.ok("dataset", "create", "digits", "--modality", "image", "--labels", ",".join(DIGITS))
+    eng.ok("import", "digits", write_digits_folder(tmp_path / "folder", limit=400))
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(SPEC))
+    proc = eng.run("train", "digits", "--spec", spec, "--wait", "--json")
+    assert proc.returncode == 0, proc.stderr
+    model = json.loads(proc.stdout)
+    assert model["id"] == "digits@1" and model["metrics"]["accuracy"] > 0.5
+    assert "epoch" in proc.stderr  # live progress reached the terminal
+    second = json.loads(eng.ok("train", "digits", "--spec", spec, "--wait", "--json"))
+    assert second["id"] == "digits@2"
+    assert [r["state"] for r in json.loads(eng.ok("runs", "--json"))] == ["succeeded", "succeeded"]
+    assert [m["id"] for m in json.loads(eng.ok("models", "digits", "--json"))] == ["digits@2", "digits@1"]
+    compared = json.loads(eng.ok("compare", "digits@1", "digits@2", "--json"))
+    assert set(compared["metrics"]["accuracy"]) == {"a", "b", "delta"} and compared["data_diff"]["relabeled"] == []
+    assert "digits@1 is now production" in eng.ok("promote", "digits@1", "--stage", "production")
+    labeler = Remote({**eng.env, "S2_TOKEN": api.add_user("lou", "labeler", ("digits",))}, tmp_path)
+    assert "may not promote" in labeler.fails("promote", "digits@2")
+    assert "digits@1" in labeler.ok("models", "digits")
+
+
+def test_user_administration_works_remotely(api, s2env, tmp_path):
+    """An admin adds users, issues and revokes tokens with the same `s2 user` commands."""
+    admin = remote(s2env, tmp_path, api, api.admin_token)
+    token = admin.last_line("user", "add", "lou", "--role", "labeler")
+    assert token.startswith("s2_")
+    assert "lou\tlabeler" in admin.ok("user", "list")
+    lou = Remote({**admin.env, "S2_TOKEN": token}, tmp_path)
+    assert lou.ok("dataset", "list") == ""
+    token_id = admin.ok("user", "tokens", "lou").split("\t")[0]
+    admin.ok("user", "revoke", token_id)
+    assert "revoked" in lou.fails("dataset", "list")
+    assert "needs an admin" in Remote({**admin.env, "S2_TOKEN": api.add_user("eve", "engineer")}, tmp_path).fails("user", "list")

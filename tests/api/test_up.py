@@ -1,0 +1,89 @@
+"""`s2 up`: the whole platform on the embedded store (SQLite, filesystem broker), with the demo trained once."""
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.api.conftest import free_port
+from tests.conftest import S2_BIN
+
+
+def processes_using(home: Path) -> list[int]:
+    """Pids of live processes whose environment points S2_HOME at home."""
+    wanted = f"S2_HOME={home}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and entry.name != str(os.getpid()):
+            try:
+                if wanted in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+def start_up(env: dict[str, str], port: int, log: Path) -> tuple[subprocess.Popen, str, str]:
+    """Start `s2 up` and return it with the URL and admin token it printed."""
+    proc = subprocess.Popen([str(S2_BIN), "up", "--port", str(port)], env=env, stdout=subprocess.PIPE,
+                            stderr=open(log, "ab"), text=True)
+    url = token = None
+    deadline = time.monotonic() + 120
+    while token is None and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        assert line, f"s2 up ended early: {log.read_text()}"
+        if line.startswith("s2 is up: "):
+            url = line.split()[3]
+        if line.startswith("admin token"):
+            token = line.rsplit(" ", 1)[1].strip()
+    assert url == f"http://127.0.0.1:{port}" and token, log.read_text()
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return proc, url, token
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError(f"s2 up never answered: {log.read_text()}")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Ctrl-C, as a user would."""
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=60)
+
+
+def test_up_runs_server_worker_and_a_trained_demo_then_stops_cleanly(tmp_path):
+    """First start: the digits demo is imported and trained; the token works; Ctrl-C stops the worker too."""
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("S2_")} | {"S2_HOME": str(home)}
+    proc, url, token = start_up(env, free_port(), tmp_path / "up.log")
+    try:
+        api = httpx.Client(base_url=f"{url}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        assert [d["name"] for d in api.get("/datasets").json()["items"]] == ["digits"]
+        assert api.get("/datasets/digits/commits/main").json()["rows"] == 1797
+        deadline = time.monotonic() + 300
+        while not (models := api.get("/datasets/digits/models").json()["items"]) and time.monotonic() < deadline:
+            run = api.get("/runs").json()["items"][0]
+            assert run["state"] in ("queued", "running"), run
+            time.sleep(1)
+        assert models and models[0]["id"] == "digits@1" and models[0]["metrics"]["accuracy"] > 0.8
+        assert httpx.get(f"{url}/docs").status_code == 200
+        assert (home / "admin-token").stat().st_mode & 0o777 == 0o600
+    finally:
+        stop(proc)
+    deadline = time.monotonic() + 30
+    while processes_using(home) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert processes_using(home) == [], "s2 up left processes behind"
+
+    # A second start keeps the store: same token, no second demo, no second training.
+    proc, url, again = start_up(env, free_port(), tmp_path / "up2.log")
+    try:
+        assert again == token
+        api = httpx.Client(base_url=f"{url}/api/v1", headers={"Authorization": f"Bearer {token}"})
+        assert len(api.get("/runs").json()["items"]) == 1
+        assert len(api.get("/datasets/digits/commits").json()["items"]) == 2
+    finally:
+        stop(proc)
