@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     token: SecretStr | None = Field(default=None, description="API token for the CLI's remote mode")
     upload_max_bytes: int = Field(default=2 << 30, description="Largest upload the API accepts (bytes)")
     page_max: int = 1000  # the most items one page of a list may hold
+    auth_cache_s: float = 2.0  # how long a server process trusts a token it checked (revocation lag bound)
+    api_threads: int = 8  # threads serving the API's blocking work per server process (more only adds GIL contention)
 
     @property
     def resolved_database_url(self) -> str:

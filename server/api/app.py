@@ -18,9 +18,15 @@ API = "/api/v1"
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     """Migrate the database to head before the first request (`alembic upgrade head`)."""
+    import anyio.to_thread
+
+    from server.config import get_settings
     from server.db import get_engine
 
     get_engine()
+    # Blocking work (database, blobs) runs in this many threads; more than a few only adds
+    # contention for the GIL and the connection pool, and requests then wait longer in total.
+    anyio.to_thread.current_default_thread_limiter().total_tokens = get_settings().api_threads
     yield
 
 
