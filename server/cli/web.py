@@ -95,7 +95,7 @@ def up(host: str, port: int, demo: bool) -> None:
                 click.echo(f"demo: dataset '{DEMO}' imported; training run {run_id} queued (s2 run {run_id})", err=True)
         click.echo(f"s2 is up: http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
         click.echo(f"admin token{' (new)' if fresh else ''}: {token}")
-        click.echo(f"  try: s2 --server http://{host}:{port} --token {token[:10]}... datasets", err=True)
+        click.echo(f"  try: s2 --server http://{host}:{port} --token TOKEN dataset list   (or export S2_SERVER, S2_TOKEN)", err=True)
         _serve(host, port, 1, "warning")
     finally:
         if worker.poll() is None:
