@@ -71,28 +71,8 @@ def start_server(env: dict[str, str], log_path: Path, port: int, *args: str) -> 
 
 
 @pytest.fixture
-def api(s2env: dict[str, str], broker_url: str, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """A real uvicorn server (`s2 serve`) on loopback, its store on PostgreSQL, runs sent to Redis."""
-    from server.config import get_settings
-
-    monkeypatch.setenv("S2_BROKER_URL", broker_url)
-    get_settings.cache_clear()
-    env = {**s2env, "S2_BROKER_URL": broker_url}
-    admin_token = cli.last_line("user", "add", "root", "--role", "admin")
-    port = free_port()
-    proc = start_server(env, tmp_path / "server.log", port)
-    yield Api(f"http://127.0.0.1:{port}", admin_token, tmp_path / "server.log")
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-@pytest.fixture
 def api_factory(s2env: dict[str, str], broker_url: str, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """Instead of `api`: start(**S2_SETTINGS) starts a real `s2 serve` with extra settings (e.g. S2_UPLOAD_MAX_BYTES="1000")."""
+    """start(**S2_SETTINGS) starts a real `s2 serve` with extra settings (e.g. S2_UPLOAD_MAX_BYTES="1000"); all stop at the end."""
     from server.config import get_settings
 
     monkeypatch.setenv("S2_BROKER_URL", broker_url)
@@ -114,3 +94,9 @@ def api_factory(s2env: dict[str, str], broker_url: str, cli, tmp_path: Path, mon
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture
+def api(api_factory) -> Api:
+    """A real uvicorn server (`s2 serve`) on loopback, its store on PostgreSQL, runs sent to Redis."""
+    return api_factory()
