@@ -102,7 +102,7 @@ class RemoteBackend:
     def blame(self, name, key, rev):
         from server.datasets.schemas import BlameEntry
 
-        return [BlameEntry.model_validate(e) for e in self._call("GET", f"/datasets/{q(name)}/blame/{qk(key)}", query={"rev": rev})]
+        return [BlameEntry.model_validate(e) for e in self._all(f"/datasets/{q(name)}/blame/{qk(key)}", {"rev": rev})]
 
     def show(self, name, key, rev):
         ex = self._call("GET", f"/datasets/{q(name)}/examples/{qk(key)}", query={"rev": rev})

@@ -96,6 +96,11 @@ def test_every_list_pages_completely_in_a_stable_order(api):
         by_root = assert_paged(c, "/audit", 3, "id", actor="root")
         assert by_root == [e["id"] for e in c.get("/audit", params={"limit": 1000}).json()["items"] if e["actor"] == "root"]
 
+        for text in ("one", "two", "three"):  # blame: one entry per commit that changed the example
+            assert c.post("/datasets/d1/imports", files=text_csv([["k", "a", text]])).status_code == 201
+        blamed = assert_paged(c, "/datasets/d1/blame/k", 2, "commit")
+        assert blamed == [x["id"] for x in c.get("/datasets/d1/commits", params={"limit": 1000}).json()["items"][:3]][::-1]
+
     lee = api.add_user("lee", "labeler", ("d1", "d3"))
     with api.client(lee) as c:  # a labeler's pages hold only their datasets
         assert assert_paged(c, "/datasets", 1, "name") == ["d1", "d3"]
@@ -124,7 +129,8 @@ def test_bad_cursors_and_limits_are_422_problems(api):
         assert c.post("/datasets/d/imports", files=text_csv([["k1", "a", "t"], ["k2", "b", "t"]])).status_code == 201
         assert c.post("/datasets/d/runs", json={}).status_code == 201
         lists = ["/datasets", "/datasets/d/branches", "/datasets/d/tags", "/datasets/d/commits", "/datasets/d/examples",
-                 "/datasets/d/edits?branch=main", "/datasets/d/models", "/runs", "/users", "/users/root/tokens", "/audit"]
+                 "/datasets/d/edits?branch=main", "/datasets/d/models", "/datasets/d/blame/k1", "/runs", "/users",
+                 "/users/root/tokens", "/audit"]
         for path in lists:
             for cursor in ["!!!not-a-cursor", "zzzz", "eyJh", forged({"key": "k1"}), forged([1, 2]), forged(1.5)]:
                 r = c.get(path, params={"cursor": cursor})

@@ -57,6 +57,8 @@ def diff_revs(name: str, who: CurrentUser, a: str = Query(description="From revi
 
 
 @router.get("/datasets/{name}/blame/{key:path}", summary="Every commit that changed an example, oldest first")
-def blame(name: str, key: str, who: CurrentUser, rev: str | None = None) -> list[BlameEntry]:
+def blame(name: str, key: str, who: CurrentUser, rev: str | None = None, cursor: Cursor = None,
+          limit: Limit = 100) -> Page[BlameEntry]:
     require_reader(who, name)
-    return read(lambda db: service.blame(db, dataset=name, key=key, rev=rev))
+    found = read(lambda db: service.blame(db, dataset=name, key=key, rev=rev))
+    return page_following(found, cursor, limit, lambda e: e.commit)
