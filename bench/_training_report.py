@@ -102,7 +102,7 @@ def breakdown(a: dict, epochs: int) -> None:
             ("read + decode the PNGs (plain: once, up front; s2: per item inside train())", "", col(p, "decode_s")),
             (f"training, {epochs} epochs (1 in its column), each + eval (s2: train(): Lightning fit, scoring, weights)",
              "train", col(p, "train_s")),
-            ("model registered → CLI exits (it polls every 0.3 s)", "tail", "—"),
+            ("model registered → CLI exits (it polls every 50 ms, backing off to 0.2 s)", "tail", "—"),
             ("total", "total", col(p, "seconds")),
             ("eval accuracy", "accuracy", col(p, "accuracy"))):
         cells = [col(runs, key) if key else "" for runs in (t, t1, m)]

@@ -195,7 +195,7 @@ class LocalBackend:
         return run_in_transaction(lambda db: run_read(db, get_run(db, run_id)))
 
     def follow_run(self, run_id: int, poll_s: float = 0.05):
-        """Yield the run each time it changes, until it ends (polls quickly, then backs off to 0.5 s)."""
+        """Yield the run each time it changes, until it ends (polls every 50 ms, backing off to 0.2 s while nothing changes)."""
         import time
 
         last, delay = None, poll_s
@@ -207,7 +207,7 @@ class LocalBackend:
             if run.state in ("succeeded", "failed", "cancelled"):
                 return
             time.sleep(delay)
-            delay = min(delay * 1.5, 0.5)
+            delay = min(delay * 1.2, 0.2)  # the end is seen within 0.2 s; a wait costs 5 reads/s at most
 
     def list_runs(self, name: str | None, limit: int):
         from server.runs.service import list_runs

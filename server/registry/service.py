@@ -11,7 +11,6 @@ from server.blobs import BlobStore
 from server.datasets.history import resolve_rev
 from server.datasets.models import Dataset, utcnow
 from server.datasets.service import get_dataset
-from server.datasets.snapshot import read_table
 from server.db import session_scope
 from server.errors import InvalidInput, NotFound
 from server.runs.models import EvalPin, ModelVersion, TrainingRun
@@ -36,6 +35,8 @@ def to_training_snapshot(db: Session, blobs: BlobStore, ds: Dataset, commit_id: 
     With eval_fraction, only the revision's eval split (as the trainer draws it) is kept.
     """
     from trainer.data import TrainingSnapshot, assign_split
+
+    from server.datasets.snapshot import read_table  # Arrow: only where a snapshot is read, not to list models
 
     table = read_table(db, blobs, resolve_rev(db, ds, commit_id).pk)
     index = {label: i for i, label in enumerate(ds.labels)}
