@@ -120,11 +120,13 @@ def _raced(db: Session, br, key: str, head: Row) -> Conflict:
                                                                    "label": label, "removed": remove, "by": author})
 
 
-def list_staged(db: Session, *, dataset: str, branch: str | None) -> list[StagedRead]:
-    """The branch's uncommitted edits, by key."""
+def list_staged(db: Session, *, dataset: str, branch: str | None, blobs: BlobStore | None = None) -> list[StagedRead]:
+    """The branch's uncommitted edits, by key; with blobs, each with the example_version an editor sends back."""
     br = get_branch(db, get_dataset(db, dataset), branch)
-    edits = db.scalars(select(StagedEdit).where(StagedEdit.branch_id == br.id).order_by(StagedEdit.key))
-    return [StagedRead(key=e.key, remove=e.remove, label=e.label, author=e.author, version=e.version) for e in edits]
+    edits = list(db.scalars(select(StagedEdit).where(StagedEdit.branch_id == br.id).order_by(StagedEdit.key)))
+    heads = lookup(db, blobs, br.head_pk, [e.key for e in edits]) if blobs is not None and edits else {}
+    return [StagedRead(key=e.key, remove=e.remove, label=e.label, author=e.author, version=e.version,
+                       example_version=example_version(heads[e.key], e) if e.key in heads else None) for e in edits]
 
 
 def unstage(db: Session, *, dataset: str, branch: str | None, keys: list[str] | None) -> int:

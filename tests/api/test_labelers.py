@@ -60,6 +60,7 @@ def test_second_labeler_with_a_stale_version_gets_409_with_current_label(api, cl
         assert retry.status_code == 200, retry.text
         now = staged_edits(a)["k1"]
         assert (now["label"], now["remove"], now["author"], now["version"]) == ("c", False, "lab1", 2)
+        assert now["example_version"] == retry.json()["example_version"] == example(a, "k1")["version"]  # editable from the list
 
         # What a 200 acknowledged is in the database: the CLI reads it there, past the server.
         on_disk = {e["key"]: e for e in json.loads(cli.ok("status", "ds", "--branch", "work", "--json"))}

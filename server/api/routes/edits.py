@@ -44,7 +44,8 @@ def _stage(name: str, branch: str | None, who, items: list[tuple[str, EditIn]]) 
 @router.get("/datasets/{name}/edits", summary="The staged (uncommitted) edits of a branch, by key")
 def list_edits(name: str, who: CurrentUser, branch: str | None = BRANCH, cursor: Cursor = None, limit: Limit = 100) -> Page[StagedRead]:
     require_reader(who, name)
-    found = read(lambda db: list_staged(db, dataset=name, branch=branch))
+    store = blob_store()
+    found = read(lambda db: list_staged(db, dataset=name, branch=branch, blobs=store))
     return page_after(found, cursor, limit, lambda s: s.key)
 
 
