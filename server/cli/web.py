@@ -42,7 +42,19 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
     _check_port(host, port)
     get_engine()
     click.echo(f"s2 API on http://{host}:{port} (docs: http://{host}:{port}/docs)", err=True)
-    _serve(host, port, workers, log_level)
+    if workers == 1:
+        _serve(host, port, workers, log_level)
+        return
+    import shutil
+    import tempfile
+
+    # Several processes: prometheus_client keeps each one's counts in files here, summed at scrape.
+    folder = tempfile.mkdtemp(prefix="s2-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder  # read by prometheus_client in the worker processes
+    try:
+        _serve(host, port, workers, log_level)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _admin_token() -> tuple[str, bool]:
