@@ -37,37 +37,38 @@ def _member_path(root: Path, archive: str, member: str) -> Path | None:
     return root.joinpath(*parts)
 
 
+def _members(archive: Path, stack):
+    """(name, size, kind, open) for each member of a zip or tar: kind is "file", "dir" or "other" (links, devices)."""
+    if archive.name.lower().endswith(".zip"):
+        zf = stack.enter_context(zipfile.ZipFile(archive))
+        for info in zf.infolist():
+            link = (info.external_attr >> 16) & 0o170000 == 0o120000
+            yield info.filename, info.file_size, "dir" if info.is_dir() else "other" if link else "file", lambda i=info: zf.open(i)
+        return
+    tf = stack.enter_context(tarfile.open(archive))
+    for member in tf:
+        kind = "dir" if member.isdir() else "file" if member.isfile() else "other"
+        yield member.name, member.size, kind, lambda m=member: tf.extractfile(m)
+
+
 def unpack(archive: Path, root: Path, limit: int) -> None:
     """Extract archive under root, refusing escaping paths, links and more than limit bytes unpacked."""
+    from contextlib import ExitStack
+
     name, total = archive.name, 0
     try:
-        if name.lower().endswith(".zip"):
-            with zipfile.ZipFile(archive) as zf:
-                for info in zf.infolist():
-                    target = _member_path(root, name, info.filename)
-                    if target is None or info.is_dir():
-                        continue
-                    if (info.external_attr >> 16) & 0o170000 == 0o120000:
-                        raise InvalidInput(f"upload '{name}': member {info.filename!r} is a symbolic link; links are not allowed")
-                    total += info.file_size
-                    if total > limit:
-                        raise TooLarge(f"upload '{name}' unpacks to more than the {limit} byte limit")
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    with zf.open(info) as src, open(target, "wb") as dst:
-                        shutil.copyfileobj(src, dst)
-            return
-        with tarfile.open(archive) as tf:
-            for member in tf:
-                target = _member_path(root, name, member.name)
-                if target is None or member.isdir():
+        with ExitStack() as stack:
+            for member, size, kind, open_member in _members(archive, stack):
+                target = _member_path(root, name, member)
+                if target is None or kind == "dir":
                     continue
-                if not member.isfile():
-                    raise InvalidInput(f"upload '{name}': member {member.name!r} is a link or device; only files are allowed")
-                total += member.size
+                if kind != "file":
+                    raise InvalidInput(f"upload '{name}': member {member!r} is a link or device; only files are allowed")
+                total += size
                 if total > limit:
                     raise TooLarge(f"upload '{name}' unpacks to more than the {limit} byte limit")
                 target.parent.mkdir(parents=True, exist_ok=True)
-                with tf.extractfile(member) as src, open(target, "wb") as dst:
+                with open_member() as src, open(target, "wb") as dst:
                     shutil.copyfileobj(src, dst)
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
         raise InvalidInput(f"upload '{name}' is not a readable archive: {exc}") from None
