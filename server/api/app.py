@@ -11,7 +11,6 @@ from server.api.inputs import RefuseNul
 from server.api.limits import BodyLimitMiddleware
 from server.api.metrics import MetricsMiddleware
 
-STATIC = Path(__file__).parent / "static"
 API = "/api/v1"
 
 
@@ -28,6 +27,13 @@ async def lifespan(app: FastAPI):
     # contention for the GIL and the connection pool, and requests then wait longer in total.
     anyio.to_thread.current_default_thread_limiter().total_tokens = get_settings().api_threads
     yield
+
+
+def swagger_assets() -> Path:
+    """Swagger UI's files, installed as package data of fastapi-offline (served by us, never from a CDN)."""
+    import fastapi_offline
+
+    return Path(fastapi_offline.__file__).parent / "static"
 
 
 def create_app() -> FastAPI:
@@ -49,14 +55,14 @@ def create_app() -> FastAPI:
     app.add_middleware(MetricsMiddleware)  # outermost: it times and counts the 413s too
     for module in (datasets, branches, commits, examples, edits, imports, runs, models, users):
         app.include_router(module.router, prefix=API, responses=problems.COMMON)
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/static/swagger-ui", StaticFiles(directory=swagger_assets()), name="swagger-ui")
 
     @app.get("/docs", include_in_schema=False)
     def docs():
         return get_swagger_ui_html(openapi_url=app.openapi_url, title="s2 API",
                                    swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
                                    swagger_css_url="/static/swagger-ui/swagger-ui.css",
-                                   swagger_favicon_url="/static/swagger-ui/favicon-32x32.png")
+                                   swagger_favicon_url="/static/swagger-ui/favicon.png")
 
     @app.get("/healthz", tags=["service"], summary="Liveness and database reachability",
              responses=problems.responses(503))

@@ -8,7 +8,9 @@ def test_server_answers_health_docs_and_metrics(api):
     docs = httpx.get(f"{api.url}/docs")
     assert docs.status_code == 200 and "/static/swagger-ui/swagger-ui-bundle.js" in docs.text
     assert "cdn" not in docs.text.lower()  # every asset is served by us
-    assert httpx.get(f"{api.url}/static/swagger-ui/swagger-ui-bundle.js").status_code == 200
+    bundle = httpx.get(f"{api.url}/static/swagger-ui/swagger-ui-bundle.js")
+    assert bundle.status_code == 200 and "SwaggerUIBundle" in bundle.text
+    assert httpx.get(f"{api.url}/static/swagger-ui/swagger-ui.css").status_code == 200
     with api.admin as c:
         assert c.get("/me").json()["role"] == "admin"
     metrics = httpx.get(f"{api.url}/metrics").text
