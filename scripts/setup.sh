@@ -14,4 +14,7 @@ echo "setting up .venv (first run takes a few minutes)..." >&2
 # torch first and pinned: this machine has a local CPU build; an unpinned torch pulls CUDA wheels.
 .venv/bin/python -c 'import torch' 2>/dev/null || .venv/bin/pip install -q "torch==2.13.0" >&2
 .venv/bin/pip install -q -e '.[dev]' >&2
+# Byte-compile our packages: with PYTHONDONTWRITEBYTECODE set (as on CI) Python would
+# otherwise recompile them on every start of the CLI.
+.venv/bin/python -m compileall -q server workers trainer labeling >/dev/null
 echo "$want" > "$stamp"

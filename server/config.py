@@ -1,15 +1,48 @@
 """The one Settings object: every knob of s2, read from S2_* environment variables."""
+import os
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+ENV_PREFIX = "S2_"
 
 
-class Settings(BaseSettings):
-    """Where s2 keeps its state; everything defaults to the embedded store under S2_HOME."""
+class SettingsInvalid(ValueError):
+    """An S2_* variable holds a value its setting cannot take."""
 
-    model_config = SettingsConfigDict(env_prefix="S2_", extra="ignore")
+
+class Settings(BaseModel):
+    """Where s2 keeps its state; everything defaults to the embedded store under S2_HOME.
+
+    A plain pydantic model filled from the environment by `from_env` (pydantic-settings did
+    the same, but importing it cost every CLI command about a tenth of a second).
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        """Settings from `S2_<FIELD>` variables (names case-insensitive).
+
+        Raises SettingsInvalid naming the first variable whose value does not fit.
+        """
+        environ = os.environ if environ is None else environ
+        values, names = {}, {}
+        for name, value in environ.items():
+            upper = name.upper()
+            if upper.startswith(ENV_PREFIX):
+                field = upper[len(ENV_PREFIX):].lower()
+                if field in cls.model_fields:
+                    values[field], names[field] = value, name
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = str(err["loc"][0]) if err["loc"] else ""
+            raise SettingsInvalid(f"{names.get(field, ENV_PREFIX + field.upper())}={values.get(field)!r}: "
+                                  f"{err['msg']}") from None
 
     home: Path = Field(default=Path(".s2"), description="Embedded store: SQLite file and blob folder")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default sqlite:///$S2_HOME/s2.db")
@@ -67,4 +100,4 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings, read once."""
-    return Settings()
+    return Settings.from_env()

@@ -262,3 +262,14 @@ def test_help_for_every_command():
         result = runner.invoke(group, [*path, "--help"])
         assert result.exit_code == 0 and "Usage:" in result.output and " ".join(path) in result.output, (path, result.output)
         assert len(result.output.splitlines()) >= 3, path
+
+
+def test_a_bad_setting_names_the_variable_in_one_line(cli, monkeypatch):
+    cli.ok("dataset", "create", "ds", "--modality", "text", "--labels", "a,b")
+    cli.env["S2_PAGE_MAX"] = "lots"
+    assert cli.fails("log", "ds").startswith("s2: error: S2_PAGE_MAX='lots': Input should be a valid integer")
+    del cli.env["S2_PAGE_MAX"]
+    cli.env["s2_page_max"] = "-"  # names are case-insensitive, as they were with pydantic-settings
+    assert cli.fails("log", "ds").startswith("s2: error: s2_page_max='-': ")
+    del cli.env["s2_page_max"]
+    assert "create dataset ds" in cli.ok("log", "ds")

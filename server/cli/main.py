@@ -28,6 +28,7 @@ def main() -> None:
     """Run the CLI, turning every domain error into one line on stderr and exit status 1."""
     from server.blobs import BlobCorrupt, BlobMissing
     from server.cli import datasets, history, io, registry, training, users, web  # noqa: F401  (registers the commands)
+    from server.config import SettingsInvalid
     from server.db import DatabaseUnavailable
 
     try:
@@ -39,7 +40,7 @@ def main() -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except (S2Error, DatabaseUnavailable, BlobCorrupt, BlobMissing) as exc:
+    except (S2Error, SettingsInvalid, DatabaseUnavailable, BlobCorrupt, BlobMissing) as exc:
         fail(str(exc))
     except KeyboardInterrupt:
         fail("interrupted", code=130)
