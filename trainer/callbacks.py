@@ -46,7 +46,11 @@ class RunMonitor(L.Callback):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # validation has already run for this epoch (Lightning 2 validates before on_train_epoch_end)
-        metrics = trainer.callback_metrics
+        # Callbacks run before the module's on_train_epoch_end, which logs train/loss: ask the module for it
+        metrics = {**trainer.callback_metrics}
+        epoch_loss = getattr(pl_module, "train_epoch_loss", None)
+        if epoch_loss is not None and (loss := epoch_loss()) is not None:
+            metrics["train/loss"] = loss
         for name in CURVES:
             if name in metrics:
                 self.curves[name].append(float(metrics[name]))

@@ -43,11 +43,12 @@ class ExampleDataset(Dataset):
 
 def make_loader(
     snapshot: TrainingSnapshot, rows: list[int], targets: list[int], encode: Callable[[bytes, str], Tensor],
-    spec: TrainSpec, shuffle: bool = False,
+    spec: TrainSpec, shuffle: bool = False, dataset: ExampleDataset | None = None,
 ) -> DataLoader:
-    """A DataLoader over the given rows with the spec's batch size and workers."""
+    """A DataLoader over the given rows (or over dataset, already made for them) with the spec's batch size and workers."""
+    dataset = dataset if dataset is not None else ExampleDataset(snapshot, rows, targets, encode, spec.decode_cache_mb << 20)
     return DataLoader(
-        ExampleDataset(snapshot, rows, targets, encode, spec.decode_cache_mb << 20), batch_size=spec.batch_size, shuffle=shuffle,
+        dataset, batch_size=spec.batch_size, shuffle=shuffle,
         num_workers=spec.num_workers, persistent_workers=spec.num_workers > 0, collate_fn=collate,
     )
 
@@ -62,6 +63,15 @@ class SnapshotDataModule(L.LightningDataModule):
         self.train_rows, self.eval_rows = sides["train"], sides["eval"]
         self.data_info = self._data_info()
         self.encode = make_encoder(spec, self.data_info)
+        self._datasets: dict[str, ExampleDataset] = {}
+
+    def dataset(self, side: str) -> ExampleDataset:
+        """The train or eval side's dataset, made once: what it decoded stays for every later pass (scoring too)."""
+        if side not in self._datasets:
+            rows = self.train_rows if side == "train" else self.eval_rows
+            self._datasets[side] = ExampleDataset(self.snapshot, rows, self.targets(rows), self.encode,
+                                                  self.spec.decode_cache_mb << 20)
+        return self._datasets[side]
 
     def _data_info(self) -> dict[str, Any]:
         if TEMPLATES[self.spec.template].modality != "tabular":
@@ -77,8 +87,10 @@ class SnapshotDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         # Lightning re-seeds the default generator via seed_everything, so the shuffle order is reproducible
         rows = self.train_rows
-        return make_loader(self.snapshot, rows, self.targets(rows), self.encode, self.spec, shuffle=True)
+        return make_loader(self.snapshot, rows, self.targets(rows), self.encode, self.spec, shuffle=True,
+                           dataset=self.dataset("train"))
 
     def val_dataloader(self) -> DataLoader:
-        return make_loader(self.snapshot, self.eval_rows, self.targets(self.eval_rows), self.encode, self.spec)
+        rows = self.eval_rows
+        return make_loader(self.snapshot, rows, self.targets(rows), self.encode, self.spec, dataset=self.dataset("eval"))
 

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from trainer.data import TrainingSnapshot
-from trainer.datamodule import make_loader
+from trainer.datamodule import ExampleDataset, make_loader
 from trainer.spec import TrainSpec
 
 ScoredSet = tuple[TrainingSnapshot, list[int], list[int]]  # snapshot, rows to score, targets in training label order
@@ -73,12 +73,17 @@ def predictions_parquet(rows: dict[str, list[Any]]) -> bytes:
 
 
 def score_sets(net: nn.Module, sets: dict[str, ScoredSet], encode: Callable[[bytes, str], Tensor], spec: TrainSpec,
-               labels: list[str], device: torch.device) -> tuple[dict[str, dict], dict[str, list[Any]]]:
-    """Metrics per named set, and the predictions table's columns over all of them."""
+               labels: list[str], device: torch.device,
+               datasets: dict[str, ExampleDataset] | None = None) -> tuple[dict[str, dict], dict[str, list[Any]]]:
+    """Metrics per named set, and the predictions table's columns over all of them.
+
+    datasets: already made datasets for some sets (their decoded inputs are reused instead of decoded again).
+    """
     metrics: dict[str, dict] = {}
     table: dict[str, list[Any]] = {"eval_set": [], "key": [], "label": [], "predicted": [], "probabilities": [], "loss": []}
     for name, (snap, rows, targets) in sets.items():
-        probs, losses = score(net, make_loader(snap, rows, targets, encode, spec), device)
+        loader = make_loader(snap, rows, targets, encode, spec, dataset=(datasets or {}).get(name))
+        probs, losses = score(net, loader, device)
         predicted = probs.argmax(1) if len(rows) else np.zeros(0, np.int64)
         metrics[name] = classification_metrics(np.asarray(targets, np.int64), predicted, losses, labels)
         table["eval_set"] += [name] * len(rows)

@@ -1,21 +1,28 @@
-"""The LightningModule: a template's nn.Module plus cross-entropy steps, metrics and AdamW."""
+"""The LightningModule: a template's nn.Module plus cross-entropy steps, epoch metrics and AdamW."""
 from __future__ import annotations
 
 import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchmetrics.classification import MulticlassAccuracy
 
 
 class ClassifierModule(L.LightningModule):
-    """Single-label classification; logs train/loss, eval/loss and eval/accuracy per epoch."""
+    """Single-label classification; logs train/loss, eval/loss and eval/accuracy once per epoch.
+
+    Steps only add to running sums kept on the device (no host sync, no per-step `self.log`:
+    Lightning's logging machinery costs more per call than a small model's whole step). At
+    epoch end the sums are added up across ranks and logged, so the epoch means are exact
+    (weighted by batch size) however the data is split between devices.
+    """
 
     def __init__(self, net: nn.Module, num_classes: int, learning_rate: float, weight_decay: float):
         super().__init__()
         self.net = net
         self.learning_rate, self.weight_decay = learning_rate, weight_decay
-        self.eval_accuracy = MulticlassAccuracy(num_classes, average="micro")  # syncs across DDP ranks itself
+        self._train_sums: Tensor | None = None  # [loss * n, n] of this epoch, on the device
+        self._eval_sums: Tensor | None = None  # [loss * n, correct, n]
+        self._train_loss: tuple[int, float] | None = None  # (epoch, mean loss) once reduced
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
@@ -23,16 +30,47 @@ class ClassifierModule(L.LightningModule):
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch
         loss = F.cross_entropy(self.net(x), y)
-        # on_epoch: Lightning averages over the epoch weighted by batch_size and reduces across ranks
-        self.log("train/loss", loss, on_step=False, on_epoch=True, sync_dist=True, batch_size=len(y))
+        n = torch.tensor(float(len(y)), device=loss.device)
+        step = torch.stack([loss.detach() * n, n])
+        self._train_sums = step if self._train_sums is None else self._train_sums + step
         return loss
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x, y = batch
         logits = self.net(x)
-        self.log("eval/loss", F.cross_entropy(logits, y), on_epoch=True, sync_dist=True, batch_size=len(y))
-        self.eval_accuracy(logits, y)
-        self.log("eval/accuracy", self.eval_accuracy, on_epoch=True, batch_size=len(y))
+        n = torch.tensor(float(len(y)), device=logits.device)
+        step = torch.stack([F.cross_entropy(logits, y) * n, (logits.argmax(1) == y).sum().float(), n])
+        self._eval_sums = step if self._eval_sums is None else self._eval_sums + step
+
+    def on_train_epoch_start(self) -> None:
+        self._train_sums, self._train_loss = None, None
+
+    def on_validation_epoch_start(self) -> None:
+        self._eval_sums = None
+
+    def _total(self, sums: Tensor | None, width: int) -> Tensor:
+        """sums added up over every rank (each rank must call this at the same point)."""
+        local = sums if sums is not None else torch.zeros(width, device=self.device)
+        return self.trainer.strategy.reduce(local.clone(), reduce_op="sum")
+
+    def train_epoch_loss(self) -> float | None:
+        """Mean training loss of the current epoch over all ranks; reduced once per epoch, then remembered."""
+        epoch = self.current_epoch
+        if self._train_loss is None or self._train_loss[0] != epoch:
+            total, n = self._total(self._train_sums, 2).tolist()
+            self._train_loss = (epoch, total / n if n else float("nan"))
+        return None if self._train_loss[1] != self._train_loss[1] else self._train_loss[1]
+
+    def on_validation_epoch_end(self) -> None:
+        loss_sum, correct, n = self._total(self._eval_sums, 3).tolist()
+        if n:  # values are global already: no sync_dist needed
+            self.log("eval/loss", loss_sum / n)
+            self.log("eval/accuracy", correct / n)
+
+    def on_train_epoch_end(self) -> None:
+        loss = self.train_epoch_loss()
+        if loss is not None:
+            self.log("train/loss", loss)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.AdamW(self.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)

@@ -172,7 +172,7 @@ def train(
         trainer, state = _fit(spec, module, dm, progress, should_stop)
         device = trainer.strategy.root_device  # with ddp_fork the parent evaluates on rank 0's device
         sets = {"eval": (snapshot, dm.eval_rows, dm.targets(dm.eval_rows)), **pinned}
-        metrics, table = score_sets(net, sets, dm.encode, spec, labels, device)
+        metrics, table = score_sets(net, sets, dm.encode, spec, labels, device, datasets={"eval": dm.dataset("eval")})
         net.cpu()
         if device.type == "cuda":
             torch.cuda.empty_cache()  # a worker process lives on; give the memory back to the next run
