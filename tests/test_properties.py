@@ -1,6 +1,7 @@
 """Property tests of the versioning invariants (hypothesis), each on SQLite and PostgreSQL."""
 import itertools
 import json
+from collections import Counter
 
 import pytest
 from hypothesis import HealthCheck, event, example, given, settings, strategies as st
@@ -47,6 +48,15 @@ FORKED = [
     ("branch", 1), ("upsert", 1, {"k04": ("alpha", None, None)}),  # b2 at the import (older than main); add k04
     ("relabel", 0, [(0, "b")], [1]), ("merge", 1, 0), ("merge", 0, 1),  # b1: k00 -> b, remove k01; b2 -> main; b1 -> main
 ]
+
+
+def stored_label_counts(name: str, rev: str) -> dict[str, int]:
+    """The label counts the commit row carries (kept up to date from each delta, never read from the snapshot)."""
+    return run_in_transaction(lambda db: resolve_rev(db, get_dataset(db, name), rev).label_counts)
+
+
+def counted(state: dict[str, tuple]) -> dict[str, int]:
+    return dict(Counter(label for _, label, _ in state.values() if label is not None))
 
 
 def snapshot(blobs, name: str, rev: str) -> dict[str, tuple]:
@@ -167,6 +177,8 @@ def test_diff_applied_to_a_gives_b(s2env, blobs, ops, picks):
     h = History(blobs, f"d{next(_names)}")
     for op in ops:
         h.apply(op)
+    for c in h.commits:
+        assert stored_label_counts(h.name, c) == counted(h.states[c]), f"label counts of {c[:12]} drifted from its snapshot"
     heads = sorted(set(h.heads.values()))
     pairs = list(itertools.permutations(heads, 2))
     pairs += [(h.commits[i % len(h.commits)], h.commits[j % len(h.commits)]) for i, j in picks]
@@ -225,6 +237,7 @@ def test_merge_of_disjoint_edits_keeps_both(s2env, blobs, plan, adds):
     ours, theirs = head_of(name, "main"), head_of(name, "side")
     how, made = do_merge(blobs, name, "side", "main")
     assert snapshot(blobs, name, "main") == expected
+    assert stored_label_counts(name, "main") == counted(expected)
     assert head_of(name, "main") == made.id and head_of(name, "side") == theirs
     if how == "merge":
         assert made.parents == [ours, theirs]

@@ -3,7 +3,7 @@ import pytest
 from sqlalchemy import func, select
 
 from server.config import get_settings
-from server.datasets.commits import compact
+from server.datasets.commits import compact, label_counts
 from server.datasets.diff import diff, merge
 from server.datasets.history import resolve_rev
 from server.datasets.models import Change, Commit
@@ -40,6 +40,22 @@ def test_relabel_commit_stores_only_changed_rows_and_no_inputs(blobs):
     assert run_in_transaction(stored) == 2
     assert len(list(blobs.iter_ids())) == blob_count  # a relabel writes labels, not inputs
     assert labels_at(blobs, "main")["k001"] == "c"
+
+
+def test_label_counts_follow_commits_and_are_filled_in_for_older_ones(blobs):
+    seed(blobs, 30)  # labels cycle a, b, c: 10 each
+    relabel(blobs, "ds", {"k000": "b", "k003": "b"}, remove=("k001",))  # a -2, b +2 -1 (k001 was b)
+
+    def counts(db, forget: bool = False):
+        commit = resolve_rev(db, get_dataset(db, "ds"), "main")
+        if forget:  # as a commit written before migration 0004 has it
+            commit.label_counts = None
+            db.flush()
+        return label_counts(db, blobs, commit)
+    assert run_in_transaction(counts) == {"a": 8, "b": 11, "c": 10}
+    assert run_in_transaction(lambda db: counts(db, forget=True)) == {"a": 8, "b": 11, "c": 10}  # read from the snapshot
+    stored = run_in_transaction(lambda db: resolve_rev(db, get_dataset(db, "ds"), "main").label_counts)
+    assert stored == {"a": 8, "b": 11, "c": 10}  # and kept
 
 
 def test_revision_syntax(blobs):

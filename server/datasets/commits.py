@@ -28,6 +28,33 @@ def effective_delta(updates: dict[str, Row | None], before: dict[str, Row]) -> d
     return delta
 
 
+def next_label_counts(counts: dict[str, int] | None, delta: dict[str, Row | None],
+                      before: dict[str, Row]) -> dict[str, int] | None:
+    """The parent's label counts moved by the delta (None stays None: the parent's are not known yet)."""
+    if counts is None:
+        return None
+    counts = dict(counts)
+    for key, row in delta.items():
+        old = before.get(key)
+        if old is not None and old.label is not None:
+            counts[old.label] -= 1
+        if row is not None and row.label is not None:
+            counts[row.label] = counts.get(row.label, 0) + 1
+    return {label: n for label, n in sorted(counts.items()) if n}
+
+
+def label_counts(db: Session, blobs: BlobStore, commit: Commit) -> dict[str, int]:
+    """Examples per label in commit's snapshot; read from the snapshot once for commits older than the column."""
+    if commit.label_counts is None:
+        from collections import Counter
+
+        from server.datasets.snapshot import read_table
+
+        labels = read_table(db, blobs, commit.pk).column("label").to_pylist()
+        commit.label_counts = dict(sorted(Counter(label for label in labels if label is not None).items()))
+    return commit.label_counts
+
+
 def _delta_digest(delta: dict[str, Row | None]) -> str:
     digest = hashlib.sha256()
     for key in sorted(delta):
@@ -83,6 +110,7 @@ def write_commit(
         checkpoint_blob=None,
         chain_rows=(0 if parent.checkpoint_blob else parent.chain_rows) + len(delta),
         chain_length=(0 if parent.checkpoint_blob else parent.chain_length) + 1,
+        label_counts=next_label_counts(parent.label_counts, delta, before),
     )
     db.add(commit)
     db.flush()

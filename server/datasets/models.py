@@ -46,6 +46,9 @@ class Commit(Base):
     checkpoint_blob: Mapped[str | None] = mapped_column(String(64))
     chain_rows: Mapped[int] = mapped_column(Integer)  # delta rows since the nearest checkpoint
     chain_length: Mapped[int] = mapped_column(Integer)  # commits since the nearest checkpoint
+    # Examples per label in the snapshot (unlabeled ones not counted); None for commits made
+    # before migration 0004 until something asks (label_counts() fills it in).
+    label_counts: Mapped[dict[str, int] | None] = mapped_column(JSON)
 
 
 class Change(Base):

@@ -84,7 +84,8 @@ def create_dataset(db: Session, *, name: str, modality: str, labels: list[str], 
     message = f"create dataset {name}"
     root = Commit(id=commit_id_of(name, [], author, message, when, ""), dataset_id=ds.id, parent_ids=[],
                   first_parent_pk=None, generation=0, author=author, message=message, created_at=when,
-                  change_count=0, row_count=0, checkpoint_blob=None, chain_rows=0, chain_length=0)
+                  change_count=0, row_count=0, checkpoint_blob=None, chain_rows=0, chain_length=0,
+                  label_counts={})
     db.add(root)
     db.flush()
     db.add(Branch(dataset_id=ds.id, name="main", head_pk=root.pk, protected=False))

@@ -64,14 +64,14 @@ def _new_run(db: Session, ds: Dataset, commit_id: str, spec, branch: str | None,
 
 def submit_run(db: Session, blobs, *, dataset: str, rev: str | None, spec: dict | None, requested_by: str | None = None) -> RunRead:
     """Queue a training of rev (default: the default branch) with spec, refusing what cannot train."""
-    from server.datasets.snapshot import read_table
+    from server.datasets.commits import label_counts
 
     ds = get_dataset(db, dataset)
     commit = resolve_rev(db, ds, rev or ds.default_branch)
     resolved = parse_spec(spec, ds.modality)
     if commit.row_count == 0:
         raise InvalidInput(f"revision '{rev or ds.default_branch}' of dataset '{dataset}' has no examples to train on")
-    labels = {label for label in read_table(db, blobs, commit.pk).column("label").to_pylist() if label is not None}
+    labels = label_counts(db, blobs, commit)  # kept per commit: no snapshot read
     if len(labels) < 2:
         raise InvalidInput(f"revision '{rev or ds.default_branch}' of dataset '{dataset}' has {len(labels)} labeled class(es); training needs at least two")
     if resolved.accelerator == "gpu":
