@@ -1,4 +1,5 @@
 """The `s2` command line: entry point, error reporting, shared helpers."""
+import gc
 import sys
 
 import click
@@ -44,3 +45,8 @@ def main() -> None:
         fail(str(exc))
     except KeyboardInterrupt:
         fail("interrupted", code=130)
+    finally:
+        # Interpreter teardown garbage-collects every object of every module loaded (SQLAlchemy,
+        # pydantic, Celery): 0.1-0.15 s after a command's work is done. Frozen objects are left to
+        # the process's exit instead; atexit handlers still run, so connections still close cleanly.
+        gc.freeze()
