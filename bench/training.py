@@ -4,7 +4,9 @@
 
 On scikit-learn's digits (1,797 8x8 PNGs, imported as an ImageFolder) with PostgreSQL and Redis:
 (a) the same cnn_small, data and hyper-parameters trained by a plain PyTorch loop vs through s2
-    (`s2 train --wait`, and `s2 commit` on a watched branch) with a warm `s2 worker`: overhead in s and x;
+    (`s2 train --wait`, and `s2 commit` on a watched branch) with a warm `s2 worker`: overhead in s and x,
+    on the standard job (cnn_small at its defaults: 32x32 RGB, batch 64, 10 epochs; the ratio goal) and on a
+    small one (16x16 gray, 6 epochs and 1: fits the fixed cost and the per-epoch cost);
 (b) commit -> run `running` latency over Redis vs Celery's own send -> task start for a no-op task;
 (c) samples/s of the trainer's data path vs the same tensors in memory vs cnn_small's training step.
 Prints a markdown table with PASS/FAIL per goal; exit 0 when all pass, 1 otherwise, 2 when a command failed,
@@ -32,8 +34,8 @@ LABELS = [str(d) for d in range(10)]
 SPEC = {"template": "cnn_small", "epochs": 6, "image_size": 16, "image_channels": 1, "batch_size": 32,
         "learning_rate": 0.003}  # tests/test_training.py's digits spec
 LATENCY_SPEC = {**SPEC, "epochs": 1}  # (b) cancels each run as soon as it starts anyway
-DEFAULT_SPEC = {"template": "cnn_small"}  # (c) also at the defaults: 32x32 RGB, batch 64
-WATCHED, LATENCY = "watched", "latency"
+DEFAULT_SPEC = {"template": "cnn_small"}  # the standard job of (a), and (c) at the defaults: 32x32 RGB, batch 64, 10 epochs
+WATCHED, WATCHED_STD, LATENCY = "watched", "watched-std", "latency"
 TERMINAL = ("succeeded", "failed", "cancelled")
 
 
@@ -91,13 +93,30 @@ def s2_train(world: World, spec_file: Path) -> dict:
     return phases(t0, run_times(id=model["run"]), end=time.time())
 
 
-def bench_a(world: World, args, items, spec, spec_file: Path, short_file: Path) -> dict:
-    """Per repetition: plain loop and `s2 train --wait` at the spec's epochs and at 1 epoch (to split the
-    overhead into a fixed part and a per-epoch part), then a relabel committed on the watched branch."""
+def s2_commit(world: World, items, rep: int, branch: str) -> dict:
+    """Relabel one example on a watched branch and commit it; the phases until its model is registered."""
+    key, _, target = items[rep]
+    world.s2("label", DS, key, LABELS[(target + 1 + rep) % len(LABELS)], "--branch", branch)
+    t0 = time.time()
+    commit = world.s2("commit", DS, "-m", f"bench relabel {rep}", "--branch", branch).strip().splitlines()[-1]
+    run = wait_run(600, 0.25, lambda r: r["state"] in TERMINAL, commit_id=commit, branch=branch)
+    return phases(t0, run)
+
+
+def bench_a(world: World, args, items, spec, spec_file: Path, short_file: Path, std_spec, std_file: Path) -> dict:
+    """Per repetition: the standard job by the plain loop, `s2 train --wait` and a commit on its watched branch;
+    then the small job at the spec's epochs and at 1 epoch (to split the overhead into a fixed part and a
+    per-epoch part), and a relabel committed on the small job's watched branch."""
     from _training_ml import plain_train
 
-    out: dict[str, list] = {"plain": [], "plain1": [], "train": [], "train1": [], "commit": []}
+    out: dict[str, list] = {"plain": [], "plain1": [], "train": [], "train1": [], "commit": [],
+                            "plain_std": [], "train_std": [], "commit_std": []}
     for rep in range(args.reps):
+        log(f"(a) rep {rep + 1}/{args.reps}: standard job ({std_spec.epochs} epochs at the defaults): plain loop, "
+            f"s2 train --wait, s2 commit on '{WATCHED_STD}' ...")
+        out["plain_std"].append(plain_train(items, std_spec, len(LABELS)))
+        out["train_std"].append(s2_train(world, std_file))
+        out["commit_std"].append(s2_commit(world, items, args.reps + rep, WATCHED_STD))
         log(f"(a) rep {rep + 1}/{args.reps}: plain loop, {spec.epochs} epochs and 1 ...")
         out["plain"].append(plain_train(items, spec, len(LABELS)))
         out["plain1"].append(plain_train(items, spec, len(LABELS), epochs=1))
@@ -105,12 +124,7 @@ def bench_a(world: World, args, items, spec, spec_file: Path, short_file: Path) 
         out["train"].append(s2_train(world, spec_file))
         out["train1"].append(s2_train(world, short_file))
         log(f"(a) rep {rep + 1}/{args.reps}: s2 commit on watched branch '{WATCHED}' ...")
-        key, _, target = items[rep]
-        world.s2("label", DS, key, LABELS[(target + 1 + rep) % len(LABELS)], "--branch", WATCHED)
-        t0 = time.time()
-        commit = world.s2("commit", DS, "-m", f"bench relabel {rep}", "--branch", WATCHED).strip().splitlines()[-1]
-        run = wait_run(300, 0.25, lambda r: r["state"] in TERMINAL, commit_id=commit, branch=WATCHED)
-        out["commit"].append(phases(t0, run))
+        out["commit"].append(s2_commit(world, items, rep, WATCHED))
     return out
 
 
@@ -199,7 +213,7 @@ def bench_c(args, head: str) -> dict:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="1 repetition of (a), 1 epoch per (c) rate: under ~2 minutes")
+    p.add_argument("--quick", action="store_true", help="1 repetition of (a), 1 epoch per (c) rate: about 2.5 minutes")
     p.add_argument("--reps", type=int, help="repetitions of (a) (default 3; --quick 1)")
     p.add_argument("--samples", type=int, default=20, help="latency samples in (b) (default 20)")
     p.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads on both sides")
@@ -220,17 +234,19 @@ def main() -> int:
 
                 from trainer.spec import resolve_spec
 
-                spec = resolve_spec(SPEC, "image")
+                spec, std_spec = resolve_spec(SPEC, "image"), resolve_spec(DEFAULT_SPEC, "image")
                 log(f"setup in {world.tmp}: digits ImageFolder, dataset, branches, watch rules ...")
                 folder = write_digits_folder(world.tmp / "digits")
                 items = read_folder(folder, LABELS)
-                spec_file, short_file, latency_file = (world.tmp / f"{n}.json" for n in ("spec", "short", "latency"))
+                spec_file, short_file, latency_file, std_file = (world.tmp / f"{n}.json"
+                                                                 for n in ("spec", "short", "latency", "std"))
                 spec_file.write_text(json.dumps(SPEC))
+                std_file.write_text(json.dumps(DEFAULT_SPEC))
                 short_file.write_text(json.dumps({**SPEC, "epochs": 1}))
                 latency_file.write_text(json.dumps(LATENCY_SPEC))
                 world.s2("dataset", "create", DS, "--modality", "image", "--labels", ",".join(LABELS))
                 head = world.s2("import", DS, folder).strip().splitlines()[-1]
-                for branch, file in ((WATCHED, spec_file), (LATENCY, latency_file)):
+                for branch, file in ((WATCHED, spec_file), (WATCHED_STD, std_file), (LATENCY, latency_file)):
                     world.s2("branch", DS, branch, "--from", "main")
                     world.s2("dataset", "watch", DS, "--branch", branch, "--spec", file)
                 log("(c) data path throughput ...")
@@ -239,7 +255,7 @@ def main() -> int:
                 world.start_s2_worker()
                 world.s2("train", DS, "--spec", spec_file, "--wait", "--json")
                 plain_train(items, spec, len(LABELS), epochs=1)  # warm the plain side too
-                a = bench_a(world, args, items, spec, spec_file, short_file)
+                a = bench_a(world, args, items, spec, spec_file, short_file, std_spec, std_file)
                 log(f"(b) commit -> running latency x{args.samples} ...")
                 b = bench_b(world, args, items)
             except (CommandFailed, TimeoutError) as e:
@@ -251,7 +267,8 @@ def main() -> int:
         log(f"error: {e}")
         return 2
     args.cpu = {"wall": time.perf_counter() - start, "busy": busy_cpu_seconds() - busy, "own": own_cpu_seconds() - own}
-    return {"pass": 0, "fail": 1, "busy": 3}[report({"a": a, "b": b, "c": c}, args, spec, SPEC, LATENCY)]
+    return {"pass": 0, "fail": 1, "busy": 3}[report({"a": a, "b": b, "c": c}, args, spec, SPEC, LATENCY,
+                                                    std_spec, DEFAULT_SPEC)]
 
 
 if __name__ == "__main__":
