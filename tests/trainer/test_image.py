@@ -36,6 +36,9 @@ def test_cnn_small_learns_digits(run):
     assert result.epochs_run == 5 and result.device == "cpu"
     assert all(len(result.curves[c]) == 5 for c in ("train/loss", "eval/loss", "eval/accuracy"))
     assert result.curves["train/loss"][-1] < result.curves["train/loss"][0]
+    # the last epoch's validation saw the final weights: its curves points are the eval set's scores exactly
+    assert result.curves["eval/accuracy"][-1] == pytest.approx(m["accuracy"])
+    assert result.curves["eval/loss"][-1] == pytest.approx(m["loss"], rel=1e-5)
     assert result.spec["template"] == "cnn_small" and len(result.spec_hash) == 64
 
 
