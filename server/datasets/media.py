@@ -1,7 +1,26 @@
-"""Content types of example inputs, told from their first bytes (images) or the dataset's modality."""
+"""Example inputs served as media: which blobs a dataset may serve, and their content types."""
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.datasets.models import Change
+from server.datasets.service import get_dataset
+from server.errors import NotFound
 
 IMAGE_MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"GIF8", "image/gif"),
                (b"BM", "image/bmp"), (b"II*\x00", "image/tiff"), (b"MM\x00*", "image/tiff"))
+
+
+def input_modality(db: Session, dataset: str, blob_id: str) -> str:
+    """The dataset's modality if blob_id is the input of one of its examples at some revision; else NotFound.
+
+    The blob store is shared by every dataset and also holds checkpoints and model weights: a
+    reader of one dataset must not fetch another's inputs, or anything else, by its hash.
+    """
+    ds = get_dataset(db, dataset)
+    found = db.scalar(select(Change.commit_pk).where(Change.dataset_id == ds.id, Change.input == blob_id).limit(1))
+    if found is None:
+        raise NotFound(f"no input '{blob_id}' in dataset '{dataset}'")
+    return ds.modality
 
 
 def media_type(data: bytes, modality: str) -> str:

@@ -55,7 +55,8 @@ class Change(Base):
     """One row of a commit's delta against its first parent: the example's new state, or a removal."""
 
     __tablename__ = "changes"
-    __table_args__ = (Index("ix_changes_dataset_key", "dataset_id", "key"),)
+    __table_args__ = (Index("ix_changes_dataset_key", "dataset_id", "key"),
+                      Index("ix_changes_dataset_input", "dataset_id", "input"))
 
     commit_pk: Mapped[int] = mapped_column(ForeignKey("commits.pk", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(512), primary_key=True)

@@ -237,3 +237,9 @@ def test_exports_and_media_return_the_uploaded_data(api):
     with api.client(outsider) as c:
         assert_refused(c.get(f"/datasets/pets/media/{blob}"), 403, "pets")
         assert_refused(c.get("/datasets/pets/export", params={"rev": "main"}), 403, "pets")
+        # the blob store is shared: a dataset the labeler may read does not serve another's inputs by hash
+        assert_refused(c.get(f"/datasets/texts/media/{blob}"), 404, "texts")
+        text_blob = examples(c, "texts")["t1"]["input"]
+        assert c.get(f"/datasets/texts/media/{text_blob}").text == "héllo"
+    with api.admin as c:
+        assert_refused(c.get(f"/datasets/texts/media/{blob}"), 404, blob)  # not even for an admin

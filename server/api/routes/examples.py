@@ -6,7 +6,7 @@ from server.api.pagination import Cursor, Limit, Page, cursor_str, page_from
 from server.auth.policy import require_reader
 from server.blobs.base import BLOB_ID
 from server.datasets.examples import get_example, list_examples
-from server.datasets.media import media_type
+from server.datasets.media import input_modality, media_type
 from server.datasets.schemas import ExampleRead
 from server.datasets.service import get_dataset
 from server.errors import NotFound
@@ -38,11 +38,12 @@ def get(name: str, key: str, who: CurrentUser, rev: str | None = Query(None, des
                                                 304: {"description": "Not modified"}})
 def media(name: str, blob_id: str, who: CurrentUser, request: Request) -> Response:
     require_reader(who, name)
-    modality = read(lambda db: get_dataset(db, name).modality)
+    if not BLOB_ID.match(blob_id):
+        read(lambda db: get_dataset(db, name))  # an unknown dataset is named first
+        raise NotFound(f"no input '{blob_id}': an input id is 64 lowercase hex digits (an example's `input`)")
+    modality = read(lambda db: input_modality(db, name, blob_id))
     store = blob_store()
     etag = f'"{blob_id}"'
-    if not BLOB_ID.match(blob_id):
-        raise NotFound(f"no input '{blob_id}': an input id is 64 lowercase hex digits (an example's `input`)")
     if request.headers.get("if-none-match") == etag and store.exists(blob_id):
         return Response(status_code=304, headers={"ETag": etag, "Cache-Control": IMMUTABLE})
     if not store.exists(blob_id):
