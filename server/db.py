@@ -12,7 +12,7 @@ from server.config import get_settings
 
 # The newest Alembic revision; the app compares it with the database's before deciding
 # to run `alembic upgrade head`, so light commands skip loading Alembic at all.
-HEAD_REVISION = "0005_media_index"
+HEAD_REVISION = "0005_dataset_inputs"
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 

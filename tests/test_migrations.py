@@ -31,3 +31,29 @@ def test_migrations_create_every_model_table_and_downgrade_cleanly(db_url):
     for name, table in Base.metadata.tables.items():  # every ORM column exists in the migrated schema
         assert {c.name for c in table.columns} <= {c["name"] for c in inspect(engine).get_columns(name)}, name
     engine.dispose()
+
+
+def test_dataset_inputs_are_backfilled_from_the_deltas(blobs):
+    """0005 fills dataset_inputs from what was committed before it; commits after it keep the table up to date."""
+    from sqlalchemy import text
+
+    from server.db import get_engine
+    from tests.factories import make_dataset, relabel, text_rows, upsert
+
+    make_dataset()
+    upsert(blobs, "ds", text_rows(blobs, {f"k{i}": (f"text {i}", "a") for i in range(5)}))
+    relabel(blobs, "ds", {"k0": "b"})  # a relabel adds no input
+    engine = get_engine()
+
+    def inputs() -> set[str]:
+        with engine.connect() as conn:
+            return set(conn.scalars(text("SELECT blob_id FROM dataset_inputs")))
+    expected = {blobs.put(f"text {i}".encode()) for i in range(5)}
+    assert inputs() == expected
+    with engine.begin() as conn:
+        command.downgrade(_config(conn), "0004_label_counts")
+    assert "dataset_inputs" not in inspect(engine).get_table_names()
+    upgrade_to_head(engine)
+    assert inputs() == expected
+    upsert(blobs, "ds", text_rows(blobs, {"k9": ("text 9", "a"), "k1": ("text 1 rewritten", "a")}))
+    assert inputs() == expected | {blobs.put(b"text 9"), blobs.put(b"text 1 rewritten")}

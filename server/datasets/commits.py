@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from server.blobs import BlobStore
 from server.config import get_settings
-from server.datasets.models import Branch, Change, Commit, Dataset
+from server.datasets.models import Branch, Change, Commit, Dataset, DatasetInput
 from server.datasets.rows import Row
 from server.errors import BranchMoved, NothingToCommit
 
@@ -121,8 +121,24 @@ def write_commit(
     ]
     for start in range(0, len(rows), INSERT_CHUNK):
         db.execute(insert(Change), rows[start : start + INSERT_CHUNK])
+    record_inputs(db, dataset.id, {row.input for key, row in delta.items()
+                                   if row is not None and (key not in before or before[key].input != row.input)})
     move_branch(db, branch, expected_pk=parent.pk, new_pk=commit.pk)
     return commit
+
+
+def record_inputs(db: Session, dataset_id: int, blob_ids: set[str]) -> None:
+    """Note blob_ids as inputs of the dataset (those already noted are skipped, also when a concurrent commit races)."""
+    if not blob_ids:
+        return
+    if db.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as upsert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as upsert
+    ordered = sorted(blob_ids)  # one lock order for concurrent writers
+    for start in range(0, len(ordered), INSERT_CHUNK):
+        chunk = [{"dataset_id": dataset_id, "blob_id": b} for b in ordered[start : start + INSERT_CHUNK]]
+        db.execute(upsert(DatasetInput).on_conflict_do_nothing(), chunk)
 
 
 def move_branch(db: Session, branch: Branch, *, expected_pk: int, new_pk: int) -> None:

@@ -1,8 +1,7 @@
 """Example inputs served as media: which blobs a dataset may serve, and their content types."""
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.datasets.models import Change
+from server.datasets.models import DatasetInput
 from server.datasets.service import get_dataset
 from server.errors import NotFound
 
@@ -17,8 +16,7 @@ def input_modality(db: Session, dataset: str, blob_id: str) -> str:
     reader of one dataset must not fetch another's inputs, or anything else, by its hash.
     """
     ds = get_dataset(db, dataset)
-    found = db.scalar(select(Change.commit_pk).where(Change.dataset_id == ds.id, Change.input == blob_id).limit(1))
-    if found is None:
+    if db.get(DatasetInput, (ds.id, blob_id)) is None:
         raise NotFound(f"no input '{blob_id}' in dataset '{dataset}'")
     return ds.modality
 

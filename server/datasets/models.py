@@ -51,12 +51,21 @@ class Commit(Base):
     label_counts: Mapped[dict[str, int] | None] = mapped_column(JSON)
 
 
+class DatasetInput(Base):
+    """A blob that is (or was, at some revision) the input of one of the dataset's examples."""
+
+    __tablename__ = "dataset_inputs"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True)
+    blob_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
 class Change(Base):
     """One row of a commit's delta against its first parent: the example's new state, or a removal."""
 
     __tablename__ = "changes"
-    __table_args__ = (Index("ix_changes_dataset_key", "dataset_id", "key"),
-                      Index("ix_changes_dataset_input", "dataset_id", "input"))
+    __table_args__ = (Index("ix_changes_dataset_key", "dataset_id", "key"),)
 
     commit_pk: Mapped[int] = mapped_column(ForeignKey("commits.pk", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(512), primary_key=True)
