@@ -1,5 +1,6 @@
 """Fixtures: a private store (SQLite file or a fresh PostgreSQL database) per test, and the real CLI."""
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -95,6 +96,17 @@ def blobs(s2env):
     return default_blob_store()
 
 
+def stop_process(proc: subprocess.Popen, timeout: float = 15, sig: int = signal.SIGTERM) -> None:
+    """Send sig (default SIGTERM) and wait for proc to end; kill it if it takes longer than timeout."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class CLI:
     """Runs the real `s2` executable against the private store."""
 
@@ -142,13 +154,7 @@ class Worker:
 
     def stop(self, sig: int = 15) -> None:
         """Send sig (default SIGTERM) and wait for the process to end."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout=30, sig=sig)
         self.log.close()
 
     def output(self) -> str:

@@ -17,7 +17,7 @@ import pytest
 from server.blobs import BlobCorrupt, BlobMissing, blob_id_of, open_blob_store
 from server.blobs.s3 import BlobStoreError, S3BlobStore
 from server.config import get_settings
-from tests.conftest import CLI
+from tests.conftest import CLI, stop_process
 
 REGION = "us-east-1"
 KEY_ID, SECRET = "s2-test-key", "s2-test-secret"  # moto accepts any credentials
@@ -54,12 +54,7 @@ def moto_endpoint(tmp_path_factory):
             time.sleep(0.1)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=10)
 
 
 @pytest.fixture(scope="session")

@@ -41,12 +41,14 @@ class ExampleDataset(Dataset):
         return tensor, self.targets[i]
 
 
-def make_loader(
-    snapshot: TrainingSnapshot, rows: list[int], targets: list[int], encode: Callable[[bytes, str], Tensor],
-    spec: TrainSpec, shuffle: bool = False, dataset: ExampleDataset | None = None,
-) -> DataLoader:
-    """A DataLoader over the given rows (or over dataset, already made for them) with the spec's batch size and workers."""
-    dataset = dataset if dataset is not None else ExampleDataset(snapshot, rows, targets, encode, spec.decode_cache_mb << 20)
+def example_dataset(snapshot: TrainingSnapshot, rows: list[int], targets: list[int],
+                    encode: Callable[[bytes, str], Tensor], spec: TrainSpec) -> ExampleDataset:
+    """The rows as a dataset keeping decoded inputs up to the spec's decode cache budget."""
+    return ExampleDataset(snapshot, rows, targets, encode, spec.decode_cache_mb << 20)
+
+
+def make_loader(dataset: ExampleDataset, spec: TrainSpec, shuffle: bool = False) -> DataLoader:
+    """A DataLoader over dataset with the spec's batch size and workers."""
     return DataLoader(
         dataset, batch_size=spec.batch_size, shuffle=shuffle,
         num_workers=spec.num_workers, persistent_workers=spec.num_workers > 0, collate_fn=collate,
@@ -69,8 +71,7 @@ class SnapshotDataModule(L.LightningDataModule):
         """The train or eval side's dataset, made once: what it decoded stays for every later pass (scoring too)."""
         if side not in self._datasets:
             rows = self.train_rows if side == "train" else self.eval_rows
-            self._datasets[side] = ExampleDataset(self.snapshot, rows, self.targets(rows), self.encode,
-                                                  self.spec.decode_cache_mb << 20)
+            self._datasets[side] = example_dataset(self.snapshot, rows, self.targets(rows), self.encode, self.spec)
         return self._datasets[side]
 
     def _data_info(self) -> dict[str, Any]:
@@ -86,11 +87,8 @@ class SnapshotDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         # Lightning re-seeds the default generator via seed_everything, so the shuffle order is reproducible
-        rows = self.train_rows
-        return make_loader(self.snapshot, rows, self.targets(rows), self.encode, self.spec, shuffle=True,
-                           dataset=self.dataset("train"))
+        return make_loader(self.dataset("train"), self.spec, shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
-        rows = self.eval_rows
-        return make_loader(self.snapshot, rows, self.targets(rows), self.encode, self.spec, dataset=self.dataset("eval"))
+        return make_loader(self.dataset("eval"), self.spec)
 

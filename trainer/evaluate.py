@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from trainer.data import TrainingSnapshot
-from trainer.datamodule import ExampleDataset, make_loader
+from trainer.datamodule import ExampleDataset, example_dataset, make_loader
 from trainer.spec import TrainSpec
 
 ScoredSet = tuple[TrainingSnapshot, list[int], list[int]]  # snapshot, rows to score, targets in training label order
@@ -82,8 +82,10 @@ def score_sets(net: nn.Module, sets: dict[str, ScoredSet], encode: Callable[[byt
     metrics: dict[str, dict] = {}
     table: dict[str, list[Any]] = {"eval_set": [], "key": [], "label": [], "predicted": [], "probabilities": [], "loss": []}
     for name, (snap, rows, targets) in sets.items():
-        loader = make_loader(snap, rows, targets, encode, spec, dataset=(datasets or {}).get(name))
-        probs, losses = score(net, loader, device)
+        dataset = (datasets or {}).get(name)
+        if dataset is None:
+            dataset = example_dataset(snap, rows, targets, encode, spec)
+        probs, losses = score(net, make_loader(dataset, spec), device)
         predicted = probs.argmax(1) if len(rows) else np.zeros(0, np.int64)
         metrics[name] = classification_metrics(np.asarray(targets, np.int64), predicted, losses, labels)
         table["eval_set"] += [name] * len(rows)

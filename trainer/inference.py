@@ -10,7 +10,7 @@ from safetensors.torch import save as save_tensors
 from torch import nn
 
 from trainer.data import TrainingSnapshot
-from trainer.datamodule import make_loader
+from trainer.datamodule import example_dataset, make_loader
 from trainer.evaluate import score
 from trainer.features import make_encoder
 from trainer.spec import TrainSpec, load_spec
@@ -81,6 +81,6 @@ def predict(weights: bytes, snapshot: TrainingSnapshot, *, device: str | None = 
     if batch_size:
         spec = spec.model_copy(update={"batch_size": batch_size})
     rows = list(range(len(snapshot.keys)))
-    loader = make_loader(snapshot, rows, [-1] * len(rows), make_encoder(spec, data_info), spec)
+    loader = make_loader(example_dataset(snapshot, rows, [-1] * len(rows), make_encoder(spec, data_info), spec), spec)
     probs, _ = score(net, loader, device or ("cuda" if torch.cuda.is_available() else "cpu"))
     return [(snapshot.keys[r], int(p.argmax()), p.tolist()) for r, p in zip(rows, probs)]

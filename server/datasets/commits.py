@@ -1,6 +1,7 @@
 """Writing commits: a row delta against the first parent, a hashed id, a compare-and-swap branch move."""
 import hashlib
 import json
+from collections import Counter
 from datetime import datetime, timezone
 
 from sqlalchemy import insert, update
@@ -46,8 +47,6 @@ def next_label_counts(counts: dict[str, int] | None, delta: dict[str, Row | None
 def label_counts(db: Session, blobs: BlobStore, commit: Commit) -> dict[str, int]:
     """Examples per label in commit's snapshot; read from the snapshot once for commits older than the column."""
     if commit.label_counts is None:
-        from collections import Counter
-
         from server.datasets.snapshot import read_table
 
         labels = read_table(db, blobs, commit.pk).column("label").to_pylist()

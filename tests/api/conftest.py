@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import S2_BIN, private_pg_database
+from tests.conftest import S2_BIN, private_pg_database, stop_process
 
 
 @pytest.fixture
@@ -88,12 +88,7 @@ def api_factory(s2env: dict[str, str], broker_url: str, cli, tmp_path: Path, mon
 
     yield start
     for proc in procs:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 @pytest.fixture
