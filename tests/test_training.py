@@ -1,5 +1,6 @@
 """Every commit compiles: real `s2 worker` processes train real models from the CLI, over Redis and PostgreSQL."""
 import json
+import os
 import signal
 import time
 
@@ -99,6 +100,35 @@ def test_a_worker_killed_mid_run_leaves_the_run_retried_not_stuck(cli, workers, 
     assert final["state"] == "cancelled" and "stopped during attempt 1" in (final["error"] or "")
     assert json.loads(cli.ok("models", "digits", "--json")) == []  # never a half-written model
     assert "retried" in second.output()  # the second worker's sweep took the run up
+
+
+def _children(pid: int) -> list[int]:
+    from pathlib import Path
+
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+@production
+def test_a_killed_training_child_is_retried_while_its_parent_worker_lives_on(cli, workers, tmp_path, monkeypatch):
+    # --isolate (multi-GPU hosts): the run trains in a child; if only the child dies (OOM killer, a
+    # segfault), the parent keeps beating as a worker, but the run must not stay "running" forever.
+    monkeypatch.setenv("S2_RUN_STALE_AFTER_S", "3")
+    make_digits(cli, tmp_path, limit=600)
+    worker = workers(args=("--isolate",), S2_RUN_STALE_AFTER_S="3")
+    cli.ok("train", "digits", "--spec", spec_file(tmp_path, {**DIGITS_SPEC, "epochs": 400}))
+    wait_until(lambda: (runs(cli)[0].get("progress") or {}).get("step", 0) > 0, what="training to start")
+    [child] = _children(worker.proc.pid)
+    os.kill(child, signal.SIGKILL)
+    retried = wait_until(lambda: runs(cli)[0]["attempt"] == 2 and runs(cli)[0], what="the lost run to be retried", timeout=60)
+    assert "stopped during attempt 1" in retried["error"]
+    assert worker.proc.poll() is None  # the parent lived on and took the run up again itself
+    cli.ok("cancel", str(retried["id"]))
+    final = wait_until(lambda: runs(cli)[0]["state"] in ("cancelled", "succeeded", "failed") and runs(cli)[0], what="the run to end")
+    assert final["state"] == "cancelled"
+    assert json.loads(cli.ok("models", "digits", "--json")) == []
 
 
 @production

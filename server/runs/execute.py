@@ -7,6 +7,7 @@ import traceback
 from collections import deque
 
 from sqlalchemy import update
+from sqlalchemy.exc import OperationalError
 
 from server.blobs import default_blob_store
 from server.config import get_settings
@@ -55,6 +56,37 @@ def _finish(run_id: int, **values) -> None:
                    .values(finished_at=utcnow(), **values).execution_options(synchronize_session=False))
 
 
+class RunHeartbeat:
+    """Beats for one run from the process that trains it, so a run outlives its beats only by dying with them.
+
+    The worker's own heartbeat cannot stand in: with a fresh child per run (--isolate), the child may
+    die while the parent lives on, and the run must then go stale for the sweep to retry it.
+    """
+
+    def __init__(self, run_id: int):
+        self.run_id, self.stopped = run_id, threading.Event()
+        settings = get_settings()
+        self.every = min(settings.worker_beat_s, settings.run_stale_after_s / 3)  # never stale while alive
+        self.thread = threading.Thread(target=self._loop, daemon=True, name=f"s2-run-{run_id}-beat")
+
+    def __enter__(self) -> "RunHeartbeat":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self.stopped.wait(self.every):
+            try:
+                with session_scope() as db:
+                    db.execute(update(TrainingRun).where(TrainingRun.id == self.run_id, TrainingRun.state == "running")
+                               .values(heartbeat_at=utcnow()).execution_options(synchronize_session=False))
+            except Exception:  # the database blinked: the next beat may pass; going stale is the sweep's business
+                log.warning("run %s: heartbeat not recorded", self.run_id, exc_info=True)
+
+
 class RunReporter:
     """Progress and cancellation for one running run, through the database, throttled."""
 
@@ -67,10 +99,13 @@ class RunReporter:
         if now - self.last_write < PROGRESS_EVERY_S and info.get("step") != info.get("total_steps"):
             return
         self.last_write = now
-        with session_scope() as db:
-            run = db.get(TrainingRun, self.run_id)
-            run.progress, run.heartbeat_at = info, utcnow()
-            self.cancelled = run.cancel_requested
+        try:
+            with session_scope() as db:
+                run = db.get(TrainingRun, self.run_id)
+                run.progress, run.heartbeat_at = info, utcnow()
+                self.cancelled = run.cancel_requested
+        except OperationalError:  # progress is best effort: a database blink must not end hours of training
+            log.warning("run %s: progress not recorded (database unreachable)", self.run_id, exc_info=True)
 
     def should_stop(self) -> bool:
         """Whether someone cancelled the run (read at the last progress write)."""
@@ -96,13 +131,19 @@ def execute_run(run_id: int, attempt: int, worker: str | None = None) -> dict:
     blobs = default_blob_store()
     reporter = RunReporter(run_id)
     try:
-        snapshot, eval_sets, spec = training_inputs(run_id, blobs)
-        check_trainable(snapshot, spec)
-        log.info("run %s: training %s@%s (%d examples) with %s", run_id, snapshot.dataset, snapshot.commit[:12], len(snapshot.keys), spec.template)
-        result = train(snapshot, spec, eval_sets=eval_sets, progress=reporter.progress, should_stop=reporter.should_stop)
-        model = register_model(run_id, result, blobs)
+        with RunHeartbeat(run_id):
+            snapshot, eval_sets, spec = training_inputs(run_id, blobs)
+            check_trainable(snapshot, spec)
+            log.info("run %s: training %s@%s (%d examples) with %s", run_id, snapshot.dataset, snapshot.commit[:12], len(snapshot.keys), spec.template)
+            result = train(snapshot, spec, eval_sets=eval_sets, progress=reporter.progress, should_stop=reporter.should_stop)
+            model = register_model(run_id, result, blobs)
         log.info("run %s: model %s", run_id, model)
         return {"run": run_id, "state": "succeeded", "model": model}
+    except OperationalError:
+        # The database went away (a transient fault, not the training's): the run is left running
+        # without beats, so the sweep retries it once it goes stale, up to S2_RUN_MAX_ATTEMPTS.
+        log.warning("run %s: database unreachable; left for the sweep to retry", run_id, exc_info=True)
+        return {"run": run_id, "state": "interrupted"}
     except Cancelled:
         _finish(run_id, state="cancelled", log_tail=handler.tail())
         return {"run": run_id, "state": "cancelled"}

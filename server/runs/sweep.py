@@ -1,7 +1,7 @@
 """Workers' housekeeping: heartbeats, runs lost with their worker, runs never sent to the broker."""
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from server.config import get_settings
 from server.datasets.models import utcnow
@@ -13,7 +13,7 @@ UNSENT_GRACE_S = 5.0  # a queued run not sent by then lost its send (broker was 
 
 
 def beat(worker: str, queues: list[str], gpus: int) -> None:
-    """Record that worker is alive, and keep the heartbeat of the runs it is training fresh."""
+    """Record that worker is alive (each run's own heartbeat comes from the process training it)."""
     now = utcnow()
     with session_scope() as db:
         row = db.scalar(select(WorkerHeartbeat).where(WorkerHeartbeat.name == worker))
@@ -21,8 +21,6 @@ def beat(worker: str, queues: list[str], gpus: int) -> None:
             db.add(WorkerHeartbeat(name=worker, queues=queues, gpus=gpus, seen_at=now))
         else:
             row.queues, row.gpus, row.seen_at = queues, gpus, now
-        db.execute(update(TrainingRun).where(TrainingRun.worker_host == worker, TrainingRun.state == "running")
-                   .values(heartbeat_at=now).execution_options(synchronize_session=False))
 
 
 def leave(worker: str) -> None:
