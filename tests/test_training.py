@@ -178,9 +178,20 @@ def test_bad_training_requests_are_refused_at_submission(cli, tmp_path):
     assert "unknown template 'gpt9'" in cli.fails("train", "topics", "--spec", spec_file(tmp_path, {"template": "gpt9"}))
     assert "'epohcs'" in cli.fails("train", "topics", "--spec", spec_file(tmp_path, {"epohcs": 3}))
     assert "no worker with a GPU" in cli.fails("train", "topics", "--spec", spec_file(tmp_path, {"accelerator": "gpu"}))
+    assert "num_nodes 2" in cli.fails("train", "topics", "--spec", spec_file(tmp_path, {"num_nodes": 2}))
     bad = tmp_path / "bad.json"
     bad.write_text("{")
     assert "not valid JSON" in cli.fails("train", "topics", "--spec", bad)
+    # A watch rule is a standing submission: the same checks, before any commit depends on it.
+    assert "no worker with a GPU" in cli.fails("dataset", "watch", "topics", "--branch", "main", "--spec", spec_file(tmp_path, {"accelerator": "gpu"}))
+    assert "'epohcs'" in cli.fails("dataset", "watch", "topics", "--branch", "main", "--spec", spec_file(tmp_path, {"epohcs": 3}))
+    cli.ok("label", "topics", "t0001", "sport")
+    cli.ok("commit", "topics", "-m", "no watch rule was made, so nothing trains")
+    # An eval set from another dataset must be data of the same kind with the same labels.
+    cli.ok("dataset", "create", "tabular", "--modality", "tabular", "--labels", "sport,food,tech")
+    assert "holds tabular data" in cli.fails("dataset", "pin-eval", "topics", "g", "--rev", "main", "--from-dataset", "tabular")
+    cli.ok("dataset", "create", "other", "--modality", "text", "--labels", "sport,food")
+    assert "same label set" in cli.fails("dataset", "pin-eval", "topics", "g", "--rev", "main", "--from-dataset", "other")
     assert runs(cli) == []
 
 
@@ -220,9 +231,10 @@ def test_compare_shows_what_changed_and_promotion_refuses_a_regression(cli, work
     assert report["metrics"]["accuracy"]["a"] == good["metrics"]["accuracy"]
     assert report["metrics"]["accuracy"]["delta"] == pytest.approx(bad["metrics"]["accuracy"] - good["metrics"]["accuracy"], abs=1e-6)
     assert set(report["per_class"]) == set(DIGITS) and set(report["per_class"]["0"]["f1"]) == {"a", "b", "delta"}
-    assert len(report["confusion_matrix"]["a"]) == 10
+    assert len(report["confusion_matrix"]["a"]) == len(report["confusion_matrix"]["b"]) == 10
     assert sorted(r["key"] for r in report["data_diff"]["relabeled"]) == sorted(held_out)
     assert report["broken"] and set(report["fixed"]).isdisjoint(report["broken"])
+    assert any(flip["key"] in held_out for flip in report["flips"])  # a relabeled key flipped: its history is shown
     for flip in report["flips"]:
         history = [h["commit"] for h in flip["label_history"]]
         assert history == ([relabel] if flip["key"] in held_out else [])
@@ -234,3 +246,40 @@ def test_compare_shows_what_changed_and_promotion_refuses_a_regression(cli, work
     cli.ok("promote", bad["id"], "--stage", "production", "--force")
     stages = {m["id"]: m["stage"] for m in json.loads(cli.ok("models", "digits", "--json"))}
     assert stages == {bad["id"]: "production", good["id"]: "archived"}
+
+
+@production
+def test_eval_set_from_another_dataset_coalescing_behind_a_running_run_and_the_promotion_threshold(cli, workers, tmp_path):
+    cli.ok("dataset", "create", "topics", "--modality", "text", "--labels", "sport,food,tech")
+    cli.ok("import", "topics", write_topics_csv(tmp_path / "t.csv"))
+    cli.ok("dataset", "create", "golden", "--modality", "text", "--labels", "sport,food,tech")
+    golden = cli.last_line("import", "golden", write_topics_csv(tmp_path / "g.csv", n=90, seed=7))
+    assert f"golden@{golden[:12]}" in cli.ok("dataset", "pin-eval", "topics", "golden", "--rev", "main", "--from-dataset", "golden")
+    workers()
+    good = json.loads(cli.ok("train", "topics", "--wait", "--json", "--spec", spec_file(tmp_path, TEXT_SPEC)))
+    assert good["metrics"]["accuracy"] > 0.9 and good["eval_sets"]["golden"]["accuracy"] > 0.9
+    poor = json.loads(cli.ok("train", "topics", "--wait", "--json", "--spec", spec_file(tmp_path, {**TEXT_SPEC, "epochs": 1, "learning_rate": 1e-5})))
+    old, new = good["eval_sets"]["golden"]["accuracy"], poor["eval_sets"]["golden"]["accuracy"]
+    assert old - new > 0.1
+    cli.ok("promote", good["id"], "--stage", "production")
+    refusal = cli.fails("promote", poor["id"], "--stage", "production")
+    assert f"on eval set 'golden': accuracy {new:.4f} vs {old:.4f} (-{old - new:.4f}, more than the allowed 0.0100)" in refusal
+    assert "now production" in cli.ok("promote", poor["id"], "--stage", "production", "--max-regression", f"{old - new + 0.01:.4f}")
+    stages = {m["id"]: m["stage"] for m in json.loads(cli.ok("models", "topics", "--json"))}
+    assert stages == {poor["id"]: "production", good["id"]: "archived"}
+
+    # Commits that land while a run trains wait in one new run that trains the newest of them.
+    cli.ok("dataset", "watch", "topics", "--branch", "main", "--spec", spec_file(tmp_path, {**TEXT_SPEC, "epochs": 2000}))
+    cli.ok("label", "topics", "t0000", "tech")
+    first = cli.last_line("commit", "topics", "-m", "first")
+    busy = wait_until(lambda: [r for r in runs(cli) if r["covers"] == [first] and r["state"] == "running"], what="the first run to start")[0]
+    later = []
+    for key in ("t0001", "t0002"):
+        cli.ok("label", "topics", key, "sport")
+        later.append(cli.last_line("commit", "topics", "-m", f"relabel {key}"))
+    waiting = [r for r in runs(cli) if r["state"] == "queued"]
+    assert [(r["covers"], r["dataset_commit"]) for r in waiting] == [(later, later[-1])]
+    assert next(r for r in runs(cli) if r["id"] == busy["id"])["dataset_commit"] == first  # the running one is left alone
+    cli.ok("cancel", str(waiting[0]["id"]))
+    cli.ok("cancel", str(busy["id"]))
+    wait_until(lambda: next(r for r in runs(cli) if r["id"] == busy["id"])["state"] == "cancelled", what="the first run to stop")

@@ -135,6 +135,9 @@ def pin_eval(db: Session, *, dataset: str, name: str, source: str | None, rev: s
     if name == "eval":
         raise InvalidInput("'eval' names the dataset's own held-out split; choose another name for a pinned set")
     src = get_dataset(db, source) if source else ds
+    if src.modality != ds.modality:
+        raise InvalidInput(f"dataset '{src.name}' holds {src.modality} data, but '{dataset}' holds {ds.modality}: "
+                           "an eval set needs the same modality")
     if list(src.labels) != list(ds.labels):
         raise InvalidInput(f"dataset '{src.name}' has labels {src.labels}, but '{dataset}' has {ds.labels}: an eval set needs the same label set")
     commit = resolve_rev(db, src, rev)

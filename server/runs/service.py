@@ -52,6 +52,15 @@ def _require_gpu_worker(db: Session) -> None:
                            "(start one on a GPU host with: s2 worker --queue gpu, or use accelerator 'auto')")
 
 
+def _check_runnable(db: Session, spec) -> None:
+    """Refuse, at submission, a spec no listening worker can run."""
+    if spec.num_nodes > 1:
+        raise InvalidInput(f"num_nodes {spec.num_nodes}: an s2 worker trains on one host with all of its GPUs; "
+                           "a multi-node job needs every node started together (torchrun, SLURM), not a queued run")
+    if spec.accelerator == "gpu":
+        _require_gpu_worker(db)
+
+
 def _new_run(db: Session, ds: Dataset, commit_id: str, spec, branch: str | None, requested_by: str | None = None) -> TrainingRun:
     run = TrainingRun(dataset_id=ds.id, commit_id=commit_id, branch=branch, covers=[commit_id], spec=spec.model_dump(mode="json"),
                       spec_hash=spec.spec_hash(), queue=queue_for(spec).value, state="queued", attempt=0, cancel_requested=False,
@@ -74,8 +83,7 @@ def submit_run(db: Session, blobs, *, dataset: str, rev: str | None, spec: dict 
     labels = label_counts(db, blobs, commit)  # kept per commit: no snapshot read
     if len(labels) < 2:
         raise InvalidInput(f"revision '{rev or ds.default_branch}' of dataset '{dataset}' has {len(labels)} labeled class(es); training needs at least two")
-    if resolved.accelerator == "gpu":
-        _require_gpu_worker(db)
+    _check_runnable(db, resolved)
     return run_read(db, _new_run(db, ds, commit.id, resolved, branch=None, requested_by=requested_by))
 
 
@@ -106,6 +114,7 @@ def watch(db: Session, *, dataset: str, branch: str, spec: dict | None) -> dict:
     ds = get_dataset(db, dataset)
     get_branch(db, ds, branch)
     resolved = parse_spec(spec, ds.modality)
+    _check_runnable(db, resolved)
     rule = db.scalar(select(WatchRule).where(WatchRule.dataset_id == ds.id, WatchRule.branch == branch))
     if rule is None:
         rule = WatchRule(dataset_id=ds.id, branch=branch, spec=spec or {})
