@@ -41,5 +41,9 @@ class Forbidden(S2Error):
     """The caller is known but their role or assignment does not allow this."""
 
 
+class VersionRequired(InvalidInput):
+    """An edit that must say which version of the example its editor saw did not."""
+
+
 class TooLarge(InvalidInput):
     """An upload or request body is over the configured limit."""

@@ -16,6 +16,7 @@ log = logging.getLogger("s2.api")
 STATUS = [  # most specific first
     (errors.BranchMoved, 409, "branch-moved"),
     (errors.TooLarge, 413, "too-large"),
+    (errors.VersionRequired, 428, "version-required"),
     (errors.Unauthorized, 401, "unauthorized"),
     (errors.Forbidden, 403, "forbidden"),
     (errors.NotFound, 404, "not-found"),
@@ -25,7 +26,7 @@ STATUS = [  # most specific first
     (errors.InvalidInput, 422, "invalid-input"),
 ]
 TITLES = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
-          413: "Content Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Content", 500: "Internal Server Error",
+          413: "Content Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Content", 428: "Precondition Required", 500: "Internal Server Error",
           503: "Service Unavailable"}
 
 
@@ -36,6 +37,7 @@ WHEN = {401: "No API token, or one that names no active token",
              "nothing to commit, a regression)",
         413: "Over the upload size limit",
         422: "The request is malformed: `errors` lists every invalid field",
+        428: "A labeler's edit must carry the example `version` it was made on (from GET .../examples/{key})",
         503: "A service the server depends on (the database, the blob store) is unavailable"}
 
 

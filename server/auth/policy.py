@@ -33,3 +33,13 @@ def require_branch_editor(who: Principal, dataset: str, branch: str, protected: 
     if protected:
         raise Forbidden(f"branch '{branch}' of dataset '{dataset}' is protected: edit on another branch and have an "
                         f"engineer merge it (s2 branch {dataset} my-edits; s2 merge {dataset} my-edits --into {branch})")
+
+
+def editable_branch(db, who: Principal, dataset: str, branch: str | None) -> str:
+    """The branch's name (default: the dataset's default branch) once who may edit it; call it inside the write's
+    transaction, so a branch protected in the meantime is refused rather than written."""
+    from server.datasets.examples import branch_of
+
+    name, protected = branch_of(db, dataset, branch)
+    require_branch_editor(who, dataset, name, protected)
+    return name

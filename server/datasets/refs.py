@@ -5,11 +5,16 @@ from sqlalchemy.orm import Session
 from server.datasets.models import Commit, Tag
 from server.datasets.schemas import BranchRead
 from server.datasets.service import get_branch, get_dataset
+from server.errors import InvalidInput
 
 
 def set_protected(db: Session, *, dataset: str, branch: str, protected: bool) -> BranchRead:
     """Mark a branch protected (it then changes only by merge or import) or not."""
-    br = get_branch(db, get_dataset(db, dataset), branch, lock=True)
+    ds = get_dataset(db, dataset)
+    br = get_branch(db, ds, branch, lock=True)
+    if not protected and br.name == ds.default_branch:
+        raise InvalidInput(f"branch '{br.name}' is the default branch of dataset '{dataset}': it is always protected "
+                           "(it changes only by merge or import)")
     br.protected = protected
     db.flush()
     return BranchRead(name=br.name, head=db.get(Commit, br.head_pk).id, protected=protected)

@@ -88,7 +88,7 @@ def create_dataset(db: Session, *, name: str, modality: str, labels: list[str], 
                   label_counts={})
     db.add(root)
     db.flush()
-    db.add(Branch(dataset_id=ds.id, name="main", head_pk=root.pk, protected=False))
+    db.add(Branch(dataset_id=ds.id, name="main", head_pk=root.pk, protected=True))  # the default branch always is
     db.flush()
     return dataset_read(ds)
 
@@ -117,7 +117,7 @@ def list_branches(db: Session, *, dataset: str) -> list[BranchRead]:
         select(Branch.name, Commit.id, Branch.protected).join(Commit, Commit.pk == Branch.head_pk)
         .where(Branch.dataset_id == ds.id).order_by(Branch.name)
     ).all()
-    return [BranchRead(name=n, head=h, protected=p) for n, h, p in rows]
+    return [BranchRead(name=n, head=h, protected=p or n == ds.default_branch) for n, h, p in rows]
 
 
 def create_tag(db: Session, *, dataset: str, name: str, rev: str) -> str:

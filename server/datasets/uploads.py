@@ -8,6 +8,7 @@ import shutil
 import tarfile
 import zipfile
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from server.errors import InvalidInput, TooLarge
 
@@ -51,8 +52,28 @@ def _members(archive: Path, stack):
         yield member.name, member.size, kind, lambda m=member: tf.extractfile(m)
 
 
-def unpack(archive: Path, root: Path, limit: int) -> None:
-    """Extract archive under root, refusing escaping paths, links and more than limit bytes unpacked."""
+def save_upload(files: list[tuple[str | None, BinaryIO]], root: Path, limit: int) -> None:
+    """Write uploaded (name, stream) pairs under root, unpacking archives; everything together is bounded by limit."""
+    total = 0
+    for raw_name, stream in files:
+        name = check_file_name(raw_name)
+        target = root / name
+        if target.exists():
+            raise InvalidInput(f"upload file name '{name}' is sent twice (or an archive already holds it)")
+        with open(target, "wb") as out:
+            while chunk := stream.read(1 << 20):
+                total += len(chunk)
+                if total > limit:
+                    raise TooLarge(f"upload is larger than the {limit} byte limit (at file '{name}')")
+                out.write(chunk)
+        if is_archive(name):
+            total += unpack(target, root, limit - total) - target.stat().st_size  # the archive itself goes
+            target.unlink()
+
+
+def unpack(archive: Path, root: Path, limit: int) -> int:
+    """Extract archive under root, refusing escaping paths, links, members that would overwrite a file
+    already there, and more than limit bytes unpacked; returns the bytes unpacked."""
     from contextlib import ExitStack
 
     name, total = archive.name, 0
@@ -66,12 +87,16 @@ def unpack(archive: Path, root: Path, limit: int) -> None:
                     raise InvalidInput(f"upload '{name}': member {member!r} is a link or device; only files are allowed")
                 total += size
                 if total > limit:
-                    raise TooLarge(f"upload '{name}' unpacks to more than the {limit} byte limit")
+                    raise TooLarge(f"upload '{name}' unpacks to more than the upload's byte limit")
+                if target.exists():
+                    raise InvalidInput(f"upload '{name}': member {member!r} would overwrite a file of the same path "
+                                       "already in the upload; send each file once")
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with open_member() as src, open(target, "wb") as dst:
                     shutil.copyfileobj(src, dst)
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
         raise InvalidInput(f"upload '{name}' is not a readable archive: {exc}") from None
+    return total
 
 
 def choose_source(root: Path, labels: list[str]) -> Path:

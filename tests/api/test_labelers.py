@@ -145,3 +145,32 @@ def test_concurrent_labelers_on_one_key_exactly_one_wins_each_round(api):
         assert (final["label"], final["author"], final["version"]) == (previous["label"], previous["who"], rounds)
         stages = [e for e in admin.get("/audit", params={"limit": 1000}).json()["items"] if e["action"] == "edits.stage"]
         assert len(stages) == rounds  # only the winners' writes were recorded
+
+
+def test_an_edit_that_does_not_say_which_version_it_saw_is_refused(api):
+    """Overwriting unseen is impossible: a PUT must carry a version; a labeler's batch must too (an engineer's file may not)."""
+    [lab] = seed(api, 1)
+    with api.client(lab) as c:
+        missing = c.put("/datasets/ds/edits/k0", params={"branch": "work"}, json={"label": "b"})
+        assert missing.status_code == 422 and "version" in json.dumps(missing.json()["errors"])
+        batch = c.post("/datasets/ds/edits", params={"branch": "work"}, json={"edits": [{"key": "k1", "label": "b"}]})
+        assert batch.status_code == 428 and batch.headers["content-type"] == "application/problem+json"
+        assert "k1" in batch.json()["detail"] and "version" in batch.json()["detail"]
+        assert staged_edits(c) == {}
+        seen = example(c, "k1")["version"]
+        ok = c.post("/datasets/ds/edits", params={"branch": "work"}, json={"edits": [{"key": "k1", "label": "b", "version": seen}]})
+        assert ok.status_code == 200, ok.text
+    with api.admin as admin:  # bulk relabels from an engineer's file stage without versions
+        bulk = admin.post("/datasets/ds/edits", params={"branch": "work"}, json={"edits": [{"key": "k2", "label": "c"}]})
+        assert bulk.status_code == 200, bulk.text
+        assert set(staged_edits(admin)) == {"k1", "k2"}
+
+
+def test_the_default_branch_shows_and_stays_protected(api):
+    seed(api, 0)
+    with api.admin as admin:
+        branches = {b["name"]: b["protected"] for b in admin.get("/datasets/ds/branches").json()["items"]}
+        assert branches == {"main": True, "work": False}
+        refused = admin.patch("/datasets/ds/branches/main", json={"protected": False})
+        assert refused.status_code == 422 and "default branch" in refused.json()["detail"]
+        assert admin.patch("/datasets/ds/branches/main", json={"protected": True}).json()["protected"] is True

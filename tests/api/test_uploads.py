@@ -158,6 +158,9 @@ def test_bad_uploads_are_422_naming_the_problem_and_commit_nothing(api):
             ([("..\\x.csv", csv_bytes([["k", "cat", "0.png"]]))], 422, ["x.csv"]),
             ([("1.csv", csv_bytes([])), ("2.csv", csv_bytes([]))], 422, ["1.csv", "2.csv"]),
             ([("notes.txt", b"hello")], 422, ["no table"]),
+            ([("cat", png_bytes(1)), ("more.zip", zip_bytes({"cat": png_bytes(2)}))], 422, ["more.zip", "'cat'", "overwrite"]),
+            ([("a.zip", zip_bytes({"cat/x.png": png_bytes(1)})), ("b.zip", zip_bytes({"cat/x.png": png_bytes(2)}))], 422,
+             ["b.zip", "cat/x.png", "overwrite"]),
         ]
         for files, status, names in cases:
             assert_refused(upload(c, "pets", *files), status, *names)
@@ -186,6 +189,8 @@ def test_uploads_over_the_size_limit_are_413(api_factory):
         bomb = zip_bytes({"pos/big.txt": b"a" * 200_000})
         assert len(bomb) < 20000
         assert_refused(upload(c, "texts", ("bomb.zip", bomb)), 413, "bomb.zip")
+        halves = [zip_bytes({f"pos/{i}.txt": b"a" * 12_000}) for i in range(2)]  # each under the limit, together over
+        assert_refused(upload(c, "texts", ("h0.zip", halves[0]), ("h1.zip", halves[1])), 413, "h1.zip")
         assert len(commit_ids(c, "texts")) == 1
 
         small = upload(c, "texts", ("small.csv", csv_bytes([["t1", "pos", "fine"]], ("key", "label", "text"))))

@@ -5,10 +5,9 @@ from server.api import problems
 from server.api.deps import CurrentUser, blob_store, read, write
 from server.api.pagination import Cursor, Limit, Page, page_following
 from server.api.schemas import CommitCreate, DiffOut
-from server.auth.policy import require_branch_editor, require_reader
+from server.auth.policy import editable_branch, require_reader
 from server.datasets import service
 from server.datasets.diff import diff
-from server.datasets.examples import branch_of
 from server.datasets.history import resolve_rev
 from server.datasets.schemas import BlameEntry, CommitRead
 from server.datasets.staging import commit_staged
@@ -28,12 +27,15 @@ def log(name: str, who: CurrentUser, rev: str | None = Query(None, description="
 @router.post("/datasets/{name}/commits", status_code=status.HTTP_201_CREATED,
              summary="Commit the staged edits of a branch (409 when nothing is staged)", responses=problems.CONFLICT)
 def commit(name: str, body: CommitCreate, who: CurrentUser) -> CommitRead:
-    branch, protected = read(lambda db: branch_of(db, name, body.branch))
-    require_branch_editor(who, name, branch, protected)
+    require_reader(who, name)
     store = blob_store()
-    made = write(who, "edits.commit", f"{name}/{branch}", lambda db: commit_staged(
-        db, store, dataset=name, branch=branch, message=body.message, author=who.name),
-        detail=lambda c: {"commit": c.id if c else None})
+
+    def commit_edits(db):
+        branch = editable_branch(db, who, name, body.branch)  # checked in the write: protecting it now wins
+        return branch, commit_staged(db, store, dataset=name, branch=branch, message=body.message, author=who.name)
+
+    branch, made = write(who, "edits.commit", lambda r: f"{name}/{r[0]}", commit_edits,
+                         detail=lambda r: {"commit": r[1].id if r[1] else None})
     if made is None:
         raise NothingToCommit(f"nothing to commit on branch '{branch}' of dataset '{name}': every staged edit matched the head (they were dropped)")
     from server.datasets.commits import compact_after

@@ -4,24 +4,17 @@ from fastapi import APIRouter, Query
 from server.api import problems
 from server.api.deps import CurrentUser, blob_store, read, write
 from server.api.pagination import Cursor, Limit, Page, page_after
-from server.api.schemas import Dropped, EditBatch, EditIn
-from server.auth.policy import require_branch_editor, require_reader
-from server.datasets.examples import branch_of
+from server.api.schemas import Dropped, EditBatch, EditIn, EditPut
+from server.auth.policy import editable_branch, require_reader
 from server.datasets.schemas import StagedRead
 from server.datasets.staging import list_staged, stage_edits, unstage
-from server.errors import InvalidInput
+from server.errors import InvalidInput, VersionRequired
 
 router = APIRouter(tags=["edits"])
 BRANCH = Query(None, description="Default: the dataset's default branch")
 CONFLICT = {409: {**problems.CONFLICT[409],
-                  "description": "The example changed since you loaded it; the body names its current label and version"}}
-
-
-def _editable_branch(db, who, name: str, branch: str | None) -> str:
-    """The branch's name, once who may edit it (inside the write's own transaction: one round trip less)."""
-    br, protected = branch_of(db, name, branch)
-    require_branch_editor(who, name, br, protected)
-    return br
+                  "description": "The example changed since you loaded it; the body names its current label and version"},
+            **problems.responses(428)}
 
 
 def _stage(name: str, branch: str | None, who, items: list[tuple[str, EditIn]]) -> list[StagedRead]:
@@ -29,12 +22,15 @@ def _stage(name: str, branch: str | None, who, items: list[tuple[str, EditIn]]) 
     for key, edit in items:
         if edit.remove == (edit.label is not None):
             raise InvalidInput(f"edit of '{key}': give a label, or remove=true without one")
+        if edit.version is None and who.role == "labeler":  # bulk edits without versions are for engineers' files
+            raise VersionRequired(f"edit of '{key}': a labeler's edit must carry the example's version "
+                                  f"(GET /api/v1/datasets/{name}/examples/{key}), so it cannot overwrite a newer edit unseen")
     store = blob_store()
     versions = {key: e.version for key, e in items if e.version is not None}
     edits = [(key, e.label, e.remove) for key, e in items]
 
     def stage(db):
-        br = _editable_branch(db, who, name, branch)
+        br = editable_branch(db, who, name, branch)
         return br, stage_edits(db, store, dataset=name, branch=br, edits=edits, author=who.name, expected_versions=versions)
 
     return write(who, "edits.stage", lambda r: f"{name}/{r[0]}", stage,
@@ -55,20 +51,26 @@ def stage_many(name: str, body: EditBatch, who: CurrentUser, branch: str | None 
 
 
 @router.put("/datasets/{name}/edits/{key:path}", summary="Stage one edit; durable when this answers", responses=CONFLICT)
-def stage_one(name: str, key: str, body: EditIn, who: CurrentUser, branch: str | None = BRANCH) -> StagedRead:
+def stage_one(name: str, key: str, body: EditPut, who: CurrentUser, branch: str | None = BRANCH) -> StagedRead:
     return _stage(name, branch, who, [(key, body)])[0]
 
 
 @router.delete("/datasets/{name}/edits/{key:path}", summary="Drop one staged edit")
 def unstage_one(name: str, key: str, who: CurrentUser, branch: str | None = BRANCH) -> Dropped:
-    br, protected = read(lambda db: branch_of(db, name, branch))
-    require_branch_editor(who, name, br, protected)
-    return Dropped(dropped=write(who, "edits.unstage", f"{name}/{br}", lambda db: unstage(db, dataset=name, branch=br, keys=[key])))
+    return _unstage(name, branch, who, [key])
 
 
 @router.delete("/datasets/{name}/edits", summary="Drop every staged edit of a branch")
 def unstage_all(name: str, who: CurrentUser, branch: str | None = BRANCH) -> Dropped:
-    br, protected = read(lambda db: branch_of(db, name, branch))
-    require_branch_editor(who, name, br, protected)
-    return Dropped(dropped=write(who, "edits.unstage", f"{name}/{br}", lambda db: unstage(db, dataset=name, branch=br, keys=None)))
+    return _unstage(name, branch, who, None)
+
+
+def _unstage(name: str, branch: str | None, who, keys: list[str] | None) -> Dropped:
+    require_reader(who, name)
+
+    def drop(db):
+        br = editable_branch(db, who, name, branch)
+        return br, unstage(db, dataset=name, branch=br, keys=keys)
+
+    return Dropped(dropped=write(who, "edits.unstage", lambda r: f"{name}/{r[0]}", drop)[1])
 

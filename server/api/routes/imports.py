@@ -13,27 +13,9 @@ from server.api.schemas import ImportRead
 from server.auth.policy import require_engineer, require_reader
 from server.config import get_settings
 from server.datasets import uploads
-from server.errors import InvalidInput, NothingToCommit, TooLarge
+from server.errors import InvalidInput, NothingToCommit
 
 router = APIRouter(tags=["imports"])
-
-
-def _save(files: list[UploadFile], root: Path, limit: int) -> None:
-    total = 0
-    for f in files:
-        name = uploads.check_file_name(f.filename)
-        target = root / name
-        if target.exists():
-            raise InvalidInput(f"upload file name '{name}' is sent twice")
-        with open(target, "wb") as out:
-            while chunk := f.file.read(1 << 20):
-                total += len(chunk)
-                if total > limit:
-                    raise TooLarge(f"upload is larger than the {limit} byte limit (at file '{name}')")
-                out.write(chunk)
-        if uploads.is_archive(name):
-            uploads.unpack(target, root, limit)
-            target.unlink()
 
 
 @router.post("/datasets/{name}/imports", status_code=status.HTTP_201_CREATED, response_model=ImportRead,
@@ -58,7 +40,7 @@ def upload(name: str, who: CurrentUser, response: Response,
     modality, labels = ds.modality, list(ds.labels)
     root = Path(tempfile.mkdtemp(prefix="s2-upload-"))
     try:
-        _save(files, root, limit)
+        uploads.save_upload([(f.filename, f.file) for f in files], root, limit)
         source = uploads.choose_source(root, labels)
         try:
             rows = read_source(source, modality, labels, store, confine=root)
