@@ -6,11 +6,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from server.errors import SettingsInvalid  # noqa: F401  (defined apart so the CLI can catch it without pydantic)
+
 ENV_PREFIX = "S2_"
-
-
-class SettingsInvalid(ValueError):
-    """An S2_* variable holds a value its setting cannot take."""
 
 
 class Settings(BaseModel):

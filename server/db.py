@@ -9,6 +9,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from server.config import get_settings
+from server.errors import DatabaseUnavailable  # noqa: F401  (defined apart so the CLI can catch it without SQLAlchemy)
 
 # The newest Alembic revision; the app compares it with the database's before deciding
 # to run `alembic upgrade head`, so light commands skip loading Alembic at all.
@@ -35,10 +36,6 @@ def _run_after_commit(session: Session) -> None:
 @event.listens_for(Session, "after_soft_rollback")
 def _drop_after_commit(session: Session, previous_transaction) -> None:  # noqa: ANN001
     session.info.pop("after_commit", None)
-
-
-class DatabaseUnavailable(RuntimeError):
-    """The configured database cannot be reached or opened."""
 
 
 def _make_engine(url: str) -> Engine:

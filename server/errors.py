@@ -47,3 +47,11 @@ class VersionRequired(InvalidInput):
 
 class TooLarge(InvalidInput):
     """An upload or request body is over the configured limit."""
+
+
+class SettingsInvalid(ValueError):
+    """An S2_* variable holds a value its setting cannot take."""
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The configured database cannot be reached or opened."""

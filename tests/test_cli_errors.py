@@ -1,4 +1,5 @@
 """Bad input through the real CLI: one stderr line naming the input and the problem, and the store as it was."""
+import inspect
 import io
 import json
 import socket
@@ -54,6 +55,7 @@ def test_bad_text_imports_name_the_input_and_change_nothing(cli, tmp_path, monke
     (tmp_path / "latin1.csv").write_bytes("key,label,text\nk7,a,caf\xe9\n".encode("latin-1"))
     (tmp_path / "junk.parquet").write_bytes(b"this is not parquet")
     (tmp_path / "empty.jsonl").write_text("")
+    (tmp_path / "empty.csv").write_bytes(b"")
     (tmp_path / "abs.jsonl").write_text(json.dumps({"key": "/etc/passwd", "label": "a", "text": "x"}) + "\n")
     (tmp_path / "emptydir").mkdir()
     (tmp_path / "sockdir" / "a" / "ok.txt").parent.mkdir(parents=True)
@@ -65,6 +67,7 @@ def test_bad_text_imports_name_the_input_and_change_nothing(cli, tmp_path, monke
         tmp_path / "nope.csv": ["nope.csv", "does not exist"],
         write_csv(tmp_path / "header.csv", []): ["header.csv", "no examples"],
         tmp_path / "empty.jsonl": ["empty.jsonl", "no examples"],
+        tmp_path / "empty.csv": ["empty.csv", "is empty"],
         tmp_path / "emptydir": ["emptydir", "no examples"],
         write_csv(tmp_path / "up.csv", [["k8", "a", "ok"], ["../x", "a", "escape"]]): ["up.csv", "line 3", "'../x'", "not a safe"],
         tmp_path / "abs.jsonl": ["abs.jsonl", "line 1", "'/etc/passwd'", "not a safe"],
@@ -242,26 +245,28 @@ def test_log_and_diff_do_not_load_torch(cli, tmp_path):
 
 
 def test_help_for_every_command():
-    from server.cli import datasets, history, io  # noqa: F401  (registers the commands)
+    from server.cli import datasets, history, io, registry, training, users, web  # noqa: F401  (registers the commands, as main() does)
     from server.cli.main import cli as group
 
     top = subprocess.run([str(S2_BIN), "--help"], capture_output=True, text=True, timeout=60)
     assert top.returncode == 0 and "Usage:" in top.stdout
     contract = {"dataset", "import", "label", "commit", "log", "diff", "branch", "merge", "tag", "blame", "export", "fsck"}
     assert contract <= set(group.commands) and all(name in top.stdout for name in contract)
-    paths, todo = [], [((), group)]
+    commands, todo = [((), group)], [((), group)]
     while todo:
         prefix, cmd = todo.pop()
         for name, sub in cmd.commands.items():
-            paths.append((*prefix, name))
+            commands.append(((*prefix, name), sub))
             if isinstance(sub, click.Group):
                 todo.append(((*prefix, name), sub))
-    assert ("dataset", "create") in paths
+    assert {("dataset", "create"), ("user", "add"), ("train",)} <= {path for path, _ in commands}
     runner = CliRunner()
-    for path in paths:
+    for path, cmd in commands:
+        summary = " ".join(inspect.cleandoc(cmd.help or "").partition("\f")[0].split("\n\n")[0].split())
+        assert summary, f"s2 {' '.join(path)} has no help text"
         result = runner.invoke(group, [*path, "--help"])
         assert result.exit_code == 0 and "Usage:" in result.output and " ".join(path) in result.output, (path, result.output)
-        assert len(result.output.splitlines()) >= 3, path
+        assert summary in " ".join(result.output.split()), (path, summary, result.output)  # click rewraps the text
 
 
 def test_a_bad_setting_names_the_variable_in_one_line(cli, monkeypatch):

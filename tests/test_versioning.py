@@ -1,4 +1,7 @@
 """The versioning engine through its services, on SQLite and PostgreSQL."""
+import os
+from datetime import datetime, timezone
+
 import pytest
 from sqlalchemy import func, select
 
@@ -9,7 +12,7 @@ from server.datasets.history import resolve_rev
 from server.datasets.models import Change, Commit
 from server.datasets.service import blame, create_branch, create_tag, get_dataset, log
 from server.datasets.snapshot import read_table
-from server.datasets.staging import list_staged, stage_edits, unstage
+from server.datasets.staging import commit_staged, list_staged, stage_edits, unstage
 from server.db import run_in_transaction
 from server.errors import AlreadyExists, Conflict, InvalidInput, NotFound, NothingToCommit
 from tests.factories import AUTHOR, make_dataset, relabel, text_rows, upsert
@@ -76,6 +79,74 @@ def test_revision_syntax(blobs):
         rev("nope")
     with pytest.raises(NotFound, match="unknown revision"):
         rev("0000000")
+
+
+def test_revision_names_tags_with_steps_short_prefixes_and_hex_named_branches(blobs):
+    first = seed(blobs, 5)
+    relabel(blobs, "ds", {"k000": "b"})
+    third = relabel(blobs, "ds", {"k000": "c"})
+    run_in_transaction(lambda db: create_tag(db, dataset="ds", name="v3", rev="main"))
+
+    def rev(name):
+        return run_in_transaction(lambda db: resolve_rev(db, get_dataset(db, "ds"), name).id)
+    assert rev("v3") == third.id and rev("v3~2") == rev("v3~1~") == first.id
+    with pytest.raises(NotFound, match="at least 7 hex digits"):
+        rev(first.id[:6])
+    # A branch named like an abbreviated id wins over the commit; more digits reach the commit.
+    run_in_transaction(lambda db: create_branch(db, dataset="ds", name=first.id[:7], from_rev="main"))
+    assert rev(first.id[:7]) == third.id and rev(f"{first.id[:7]}~2") == first.id
+    assert rev(first.id[:8]) == rev(first.id) == first.id
+
+
+def commit_on(blobs, branch: str, edits: dict[str, str], message: str):
+    """Stage edits on branch and commit them with message."""
+    run_in_transaction(lambda db: stage_edits(db, blobs, dataset="ds", branch=branch,
+                                              edits=[(k, v, False) for k, v in edits.items()], author=AUTHOR))
+    return run_in_transaction(lambda db: commit_staged(db, blobs, dataset="ds", branch=branch, message=message, author=AUTHOR))
+
+
+def test_a_prefix_two_commits_share_is_refused_as_ambiguous(blobs, monkeypatch):
+    """Two real commits whose ids share 7 hex digits.
+
+    Ids hash the commit time, so the clock is pinned: then the same edit on the same parent gets
+    an id that depends only on its message, and messages giving a shared prefix are found by
+    hashing (~20,000 tries for 28 bits) instead of by writing ~20,000 commits.
+    """
+    from server.datasets import commits
+
+    seed(blobs, 5)
+    for name in ("probe", "x", "y"):
+        run_in_transaction(lambda db: create_branch(db, dataset="ds", name=name, from_rev="main"))
+    pinned = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return pinned
+
+    hashed, real_id_of = [], commits.commit_id_of
+    monkeypatch.setattr(commits, "datetime", Clock)
+    monkeypatch.setattr(commits, "commit_id_of", lambda *args: hashed.append(args) or real_id_of(*args))
+    commit_on(blobs, "probe", {"k001": "a"}, "probe")
+    dataset, parents, author, _, when, delta_digest = hashed[-1]
+    seen: dict[str, str] = {}
+    for attempt in range(2_000_000):
+        message = f"relabel k001 (try {attempt})"
+        prefix = real_id_of(dataset, parents, author, message, when, delta_digest)[:7]
+        if prefix in seen:
+            break
+        seen[prefix] = message
+    x, y = commit_on(blobs, "x", {"k001": "a"}, seen[prefix]), commit_on(blobs, "y", {"k001": "a"}, message)
+    assert x.id != y.id and x.id[:7] == y.id[:7] == prefix
+
+    def rev(name):
+        return run_in_transaction(lambda db: resolve_rev(db, get_dataset(db, "ds"), name).id)
+    for ambiguous in (prefix, f"{prefix}~1"):
+        with pytest.raises(InvalidInput, match=f"revision '{prefix}' is ambiguous"):
+            rev(ambiguous)
+    shared = len(os.path.commonprefix([x.id, y.id]))
+    assert rev(x.id[: shared + 1]) == x.id and rev(y.id[: shared + 1]) == y.id
+    assert rev("x") == x.id and rev("y") == y.id
 
 
 def test_log_and_blame_follow_history(blobs):

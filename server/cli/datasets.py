@@ -1,5 +1,6 @@
 """`s2 dataset`, `branch`, `tag`, `label`, `rm`, `status`, `unstage`, `commit`, `merge`."""
 import csv
+import re
 from pathlib import Path
 
 import click
@@ -7,6 +8,7 @@ import click
 from server.cli.common import fail, print_json
 from server.cli.main import cli
 from server.client import backend
+from server.errors import InvalidInput, NotFound
 
 
 @cli.group()
@@ -63,18 +65,63 @@ def tag(name: str, tag_name: str, rev: str) -> None:
     click.echo(f"tagged {commit_id[:12]} as {tag_name}")
 
 
-def _read_edits(path: Path) -> list[tuple[str, str | None, bool]]:
+def _read_edits(path: Path) -> tuple[list[tuple[str, str | None, bool]], list[int]]:
+    """The (key, label, remove) edits of a CSV with columns key,label, and the line each one is on."""
+    edits, lines, first_line = [], [], {}
     try:
         with open(path, newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
-            if not reader.fieldnames or not {"key", "label"} <= set(reader.fieldnames):
-                fail(f"edits file '{path}' needs columns key,label (found: {', '.join(reader.fieldnames or []) or 'nothing'})")
-            edits = [(row["key"], row["label"] or None, False) for row in reader]
+            if reader.fieldnames is None:
+                fail(f"edits file '{path}' is empty: it needs a header line key,label and one line per edit")
+            if not {"key", "label"} <= set(reader.fieldnames):
+                fail(f"edits file '{path}' needs columns key,label (found: {', '.join(reader.fieldnames) or 'nothing'})")
+            for row in reader:
+                at, key = f"'{path}' line {reader.line_num}", row["key"]
+                if None in row or row["label"] is None:
+                    fail(f"{at}: {'more' if None in row else 'fewer'} cells than header columns")
+                if not key:
+                    fail(f"{at}: no key")
+                if key in first_line:
+                    fail(f"{at}: key '{key}' is edited twice (first at line {first_line[key]})")
+                first_line[key] = reader.line_num
+                edits.append((key, row["label"] or None, False))
+                lines.append(reader.line_num)
     except OSError as exc:
         fail(f"cannot read edits file '{path}': {exc.strerror or exc}")
+    except UnicodeDecodeError as exc:
+        fail(f"edits file '{path}': not UTF-8 text ({exc.reason})")
+    except csv.Error as exc:
+        fail(f"edits file '{path}': malformed CSV ({exc})")
     if not edits:
         fail(f"edits file '{path}' has no rows")
-    return edits
+    return edits, lines
+
+
+def _at_line(message: str, path: Path, edits: list[tuple[str, str | None, bool]], lines: list[int]) -> str | None:
+    """A staging error about edit N or an unknown key, restated at the file line it came from (None: not about one edit)."""
+    number = re.match(r"edit (\d+)\b", message)
+    if number and 1 <= int(number[1]) <= len(edits):
+        i = int(number[1]) - 1
+        key = edits[i][0]
+        for prefix in (f"edit {i + 1} (key '{key}'): ", f"edit {i + 1}: "):
+            if message.startswith(prefix):
+                return f"'{path}' line {lines[i]}: key '{key}': {message[len(prefix):]}"
+    for (key, _, _), line in zip(edits, lines):
+        if message.startswith(f"no example '{key}'"):
+            return f"'{path}' line {line}: {message}"
+    return None
+
+
+def _stage_file(name: str, branch: str | None, path: Path) -> list:
+    """Stage every edit of the CSV at path at once; an error names the file and line, and stages nothing."""
+    edits, lines = _read_edits(path)
+    try:
+        return backend().stage(name, branch, edits)
+    except (InvalidInput, NotFound) as exc:
+        located = _at_line(str(exc), path, edits, lines)
+        if located is None:  # about the dataset or branch, not a line of the file
+            raise
+        fail(located)
 
 
 @cli.command()
@@ -89,8 +136,7 @@ def label(name: str, key: str | None, label: str | None, edits_file: Path | None
         fail("give either KEY LABEL or --file, not both")
     if edits_file is None and (key is None or label is None):
         fail("give KEY LABEL, or --file EDITS.csv")
-    edits = _read_edits(edits_file) if edits_file is not None else [(key, label, False)]
-    staged = backend().stage(name, branch, edits)
+    staged = _stage_file(name, branch, edits_file) if edits_file is not None else backend().stage(name, branch, [(key, label, False)])
     click.echo(f"staged {len(staged)} edit(s); record them with: s2 commit {name} -m MESSAGE")
 
 

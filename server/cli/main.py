@@ -1,6 +1,11 @@
 """The `s2` command line: entry point, error reporting, shared helpers."""
 import gc
+import os
 import sys
+
+# pydantic looks for plugins in every installed distribution's entry points on its first model:
+# ~15 ms of each command's start-up, for plugins s2 never uses.
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 import click
 
@@ -25,12 +30,34 @@ def cli(server: str | None, token: str | None) -> None:
     configure(server, token)
 
 
+def os_error_line(exc: OSError) -> str:
+    """One line for a failed file operation: the path(s) and what the system said."""
+    what = exc.strerror or str(exc) or exc.__class__.__name__
+    if isinstance(exc, FileExistsError):  # s2 makes folders with exist_ok: what is there is not a folder
+        what += " where s2 needs a folder; move it away or choose another path"
+    if exc.filename is None:
+        return what
+    where = f"'{exc.filename}'" + (f" -> '{exc.filename2}'" if exc.filename2 is not None else "")
+    return f"{where}: {what}"
+
+
+def database_error_line(exc: Exception) -> str:
+    """One line for a statement the database refused, naming the database (password hidden)."""
+    from sqlalchemy.engine import make_url
+
+    from server.config import get_settings
+
+    orig = getattr(exc, "orig", None) or exc
+    said = (str(orig).strip().splitlines() or [""])[0]
+    database = make_url(get_settings().resolved_database_url).render_as_string(hide_password=True)
+    return f"database {database} refused the operation: {orig.__class__.__name__}: {said}"
+
+
 def main() -> None:
     """Run the CLI, turning every domain error into one line on stderr and exit status 1."""
     from server.blobs import BlobCorrupt, BlobMissing
     from server.cli import datasets, history, io, registry, training, users, web  # noqa: F401  (registers the commands)
-    from server.config import SettingsInvalid
-    from server.db import DatabaseUnavailable
+    from server.errors import DatabaseUnavailable, SettingsInvalid
 
     try:
         cli.main(standalone_mode=False)
@@ -45,6 +72,13 @@ def main() -> None:
         fail(str(exc))
     except KeyboardInterrupt:
         fail("interrupted", code=130)
+    except OSError as exc:  # a path s2 was given or configured with cannot be read or written
+        fail(os_error_line(exc))
+    except Exception as exc:
+        refused = sys.modules.get("sqlalchemy.exc")  # loaded only by commands that used the database: no import here
+        if refused is None or not isinstance(exc, refused.DBAPIError):
+            raise
+        fail(database_error_line(exc))  # the database refused a statement (read-only, out of space, ...)
     finally:
         # Interpreter teardown garbage-collects every object of every module loaded (SQLAlchemy,
         # pydantic, Celery): 0.1-0.15 s after a command's work is done. Frozen objects are left to

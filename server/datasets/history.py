@@ -9,11 +9,18 @@ from server.datasets.models import Branch, Commit, Dataset, Tag
 from server.errors import InvalidInput, NotFound
 
 HEX_PREFIX = re.compile(r"^[0-9a-f]{7,64}$")
+SHORT_HEX = re.compile(r"^[0-9a-f]{1,6}$")  # looks like an abbreviated id, but too short to name one
 ANCESTRY = re.compile(r"^(?P<base>.+?)(?P<steps>(~\d*)*)$")
 
 
 def resolve_rev(db: Session, dataset: Dataset, rev: str) -> Commit:
-    """The commit a revision names: branch, tag, commit id or 7+ digit prefix, each with optional ~N."""
+    """The commit a revision names: branch, tag, commit id or 7+ digit prefix, each with optional ~N.
+
+    A name is looked up as a branch first, then as a tag, then as a commit id or prefix, so a
+    branch or tag named like a hex prefix (say `cafe123`) wins over the commit that prefix would
+    abbreviate, as a ref does in git; give more digits (or the full id) to name the commit.
+    A prefix shared by several commits is refused as ambiguous, never resolved to one of them.
+    """
     match = ANCESTRY.match(rev.strip())
     if not rev.strip() or not match:
         raise InvalidInput(f"empty revision for dataset '{dataset.name}'")
@@ -41,6 +48,9 @@ def _resolve_base(db: Session, dataset: Dataset, name: str) -> Commit:
             return found[0]
         if len(found) > 1:
             raise InvalidInput(f"revision '{name}' is ambiguous in dataset '{dataset.name}': give more digits")
+    if SHORT_HEX.match(name):
+        raise NotFound(f"unknown revision '{name}' in dataset '{dataset.name}': not a branch or tag, and a commit id "
+                       f"prefix needs at least 7 hex digits")
     raise NotFound(f"unknown revision '{name}' in dataset '{dataset.name}': not a branch, tag or commit id")
 
 

@@ -172,7 +172,9 @@ def _csv_records(path: Path) -> Iterator[tuple[str, dict]]:
     try:
         with _open_text(path) as f:
             reader = csv.DictReader(f)
-            if not reader.fieldnames or "key" not in reader.fieldnames:
+            if reader.fieldnames is None:
+                raise InvalidInput(f"'{path}' is empty: a CSV import needs a header line (key, label, the input column) and rows")
+            if "key" not in reader.fieldnames:
                 raise InvalidInput(f"'{path}': no 'key' column in the header (found: {', '.join(reader.fieldnames or []) or 'nothing'})")
             for row in reader:
                 if None in row:
