@@ -84,6 +84,10 @@ class EditIn(Body):
     version: str | None = Field(default=None, description="The example's `version` you saw; a newer one makes this a 409")
 
 
+class EditPut(EditIn):
+    version: str = Field(description="The example's `version` you saw (GET .../examples/{key}?rev=BRANCH); a newer one makes this a 409")
+
+
 class EditItem(EditIn):
     key: str
 
@@ -137,3 +141,91 @@ class UserUpdate(Body):
 
 class TokenCreate(Body):
     label: str | None = Field(default=None, max_length=128)
+
+
+class Delta(BaseModel):
+    """One metric of model A and model B, and B minus A (null when either is missing)."""
+
+    a: float | None
+    b: float | None
+    delta: float | None
+
+
+class LabelChange(BaseModel):
+    commit: str
+    message: str
+    author: str
+    label: str | None
+    removed: bool
+
+
+class Flip(BaseModel):
+    """An example one model gets right and the other wrong, with the label edits between their dataset commits."""
+
+    key: str
+    change: Literal["fixed", "broken"]
+    label_a: str | int | None
+    label_b: str | int | None
+    predicted_a: str | int | None
+    predicted_b: str | int | None
+    label_history: list[LabelChange]
+
+
+class EvalSetComparison(BaseModel):
+    metrics: dict[str, Delta] = Field(description="accuracy, macro_f1, loss")
+    per_class: dict[str, dict[str, Delta]] = Field(description="label -> precision, recall, f1")
+    confusion_matrix: dict[str, list[list[int]] | None] = Field(description="`a` and `b`: rows are true labels")
+    fixed: list[str]
+    broken: list[str]
+
+
+class ModelComparison(BaseModel):
+    """The `s2 compare --json` shape: the primary eval set's figures at the top, every shared eval set below."""
+
+    a: str
+    b: str
+    eval_set: str | None = Field(description="The eval set the top-level figures are of (`eval` when both have it)")
+    metrics: dict[str, Delta]
+    per_class: dict[str, dict[str, Delta]]
+    confusion_matrix: dict[str, list[list[int]] | None]
+    fixed: list[str]
+    broken: list[str]
+    flips: list[Flip]
+    eval_sets: dict[str, EvalSetComparison]
+    data_diff: DiffOut
+
+
+class RegressionCheck(BaseModel):
+    eval_set: str
+    production: float | None = Field(description="The current production model's accuracy")
+    candidate: float | None
+
+
+class PromoteRead(BaseModel):
+    model: str = Field(examples=["digits@3"])
+    stage: Literal["production", "staging", "archived"]
+    replaced: str | None = Field(description="The model that held the stage before (now archived)")
+    checked: list[RegressionCheck]
+
+
+class EvalPinRead(BaseModel):
+    dataset: str
+    name: str
+    source: str = Field(description="Dataset the eval set comes from")
+    commit: str
+    only_eval_split: bool
+
+
+class WatchRead(BaseModel):
+    dataset: str
+    branch: str
+    spec: dict = Field(description="The resolved training spec")
+
+
+class FsckRead(BaseModel):
+    """What the store check found; `ok` is false when any blob is corrupt or missing."""
+
+    checked: int
+    corrupt: list[str]
+    missing: list[str]
+    ok: bool

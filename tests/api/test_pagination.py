@@ -61,7 +61,8 @@ def test_every_list_pages_completely_in_a_stable_order(api):
             assert c.post("/datasets/d0/branches", json={"name": f"b{i}"}).status_code == 201
             assert c.post("/datasets/d0/tags", json={"name": f"v{i}", "rev": "main"}).status_code == 201
         for key in ("e01", "e02", "e04"):
-            assert c.put(f"/datasets/d0/edits/{key}", params={"branch": "b0"}, json={"label": "a"}).status_code == 200
+            seen = c.get(f"/datasets/d0/examples/{key}", params={"rev": "b0"}).json()["version"]
+            assert c.put(f"/datasets/d0/edits/{key}", params={"branch": "b0"}, json={"label": "a", "version": seen}).status_code == 200
         for i in range(4):
             assert c.post("/users", json={"name": f"u{i}", "role": "labeler", "datasets": ["d0"]}).status_code == 201
             assert c.post(f"/users/u{i}/tokens", json={"label": f"extra {i}"}).status_code == 201

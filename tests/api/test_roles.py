@@ -25,6 +25,13 @@ def assert_problem(r, status: int) -> dict:
     return body
 
 
+def version(c, name: str, key: str, branch: str) -> str:
+    """The `version` of an example on branch as an editor loads it; every staged edit sends it back."""
+    r = c.get(f"/datasets/{name}/examples/{key}", params={"rev": branch})
+    assert r.status_code == 200, r.text
+    return r.json()["version"]
+
+
 def seed(c, name: str = "pets", branches: tuple[str, ...] = ()) -> None:
     """A text dataset with four examples on main, and branches from main (as the caller, an engineer or admin)."""
     assert c.post("/datasets", json={"name": name, "modality": "text", "labels": ["cat", "dog"]}).status_code == 201
@@ -127,8 +134,10 @@ def test_engineer_builds_datasets_and_trains_but_does_not_administer(api):
         assert tag.status_code == 201 and tag.json()["name"] == "v1"
         assert c.patch("/datasets/pets/branches/fix", json={"protected": True}).json()["protected"] is True
         assert c.patch("/datasets/pets/branches/fix", json={"protected": False}).json()["protected"] is False
-        assert_problem(c.put("/datasets/pets/edits/k1", json={"label": "dog"}), 403)  # main is protected for everyone
-        assert c.put("/datasets/pets/edits/k1?branch=fix", json={"label": "dog"}).status_code == 200
+        main_k1 = {"label": "dog", "version": version(c, "pets", "k1", "main")}
+        assert_problem(c.put("/datasets/pets/edits/k1", json=main_k1), 403)  # main is protected for everyone
+        fix_k1 = {"label": "dog", "version": version(c, "pets", "k1", "fix")}
+        assert c.put("/datasets/pets/edits/k1?branch=fix", json=fix_k1).status_code == 200
         made = c.post("/datasets/pets/commits", json={"branch": "fix", "message": "k1 is a dog"})
         assert made.status_code == 201 and made.json()["author"] == "eve"
         merged = c.post("/datasets/pets/merges", json={"source": "fix", "into": "main"})
@@ -164,6 +173,7 @@ def test_labeler_reads_assigned_datasets_and_edits_only_unprotected_branches(api
     with api.admin as admin:
         seed(admin, "pets", branches=("work", "locked"))
         seed(admin, "secret", branches=("work",))
+        secret_k1 = {"label": "dog", "version": version(admin, "secret", "k1", "work")}
     eng = api.add_user("eve", "engineer")
     with api.client(eng) as c:
         assert c.patch("/datasets/pets/branches/locked", json={"protected": True}).json()["protected"] is True
@@ -176,9 +186,9 @@ def test_labeler_reads_assigned_datasets_and_edits_only_unprotected_branches(api
         for path in ["/datasets/secret", "/datasets/secret/examples", "/datasets/secret/commits",
                      "/datasets/secret/branches", "/runs?dataset=secret", "/runs", "/datasets/secret/export?rev=main"]:
             assert_problem(c.get(path), 403)
-        assert_problem(c.put("/datasets/secret/edits/k1?branch=work", json={"label": "dog"}), 403)
+        assert_problem(c.put("/datasets/secret/edits/k1?branch=work", json=secret_k1), 403)
 
-        staged = c.put("/datasets/pets/edits/k1?branch=work", json={"label": "dog"})
+        staged = c.put("/datasets/pets/edits/k1?branch=work", json={"label": "dog", "version": version(c, "pets", "k1", "work")})
         assert staged.status_code == 200 and staged.json()["author"] == "lee"
         made = c.post("/datasets/pets/commits", json={"branch": "work", "message": "k1 barks"})
         assert made.status_code == 201 and made.json()["author"] == "lee"
@@ -186,13 +196,13 @@ def test_labeler_reads_assigned_datasets_and_edits_only_unprotected_branches(api
         assert c.get("/datasets/pets/examples/k1?rev=work").json()["label"] == "dog"
 
         for branch in ("main", "locked"):
-            assert "protected" in assert_problem(
-                c.put(f"/datasets/pets/edits/k2?branch={branch}", json={"label": "cat"}), 403)["detail"]
-            assert_problem(c.post("/datasets/pets/edits", params={"branch": branch},
-                                  json={"edits": [{"key": "k2", "label": "cat"}]}), 403)
+            k2 = {"label": "cat", "version": version(c, "pets", "k2", branch)}
+            assert "protected" in assert_problem(c.put(f"/datasets/pets/edits/k2?branch={branch}", json=k2), 403)["detail"]
+            assert_problem(c.post("/datasets/pets/edits", params={"branch": branch}, json={"edits": [{"key": "k2", **k2}]}), 403)
             assert_problem(c.post("/datasets/pets/commits", json={"branch": branch, "message": "sneak"}), 403)
             assert_problem(c.delete(f"/datasets/pets/edits?branch={branch}"), 403)
-        assert_problem(c.put("/datasets/pets/edits/k2", json={"label": "cat"}), 403)  # no branch: the default, main
+        k2 = {"label": "cat", "version": version(c, "pets", "k2", "main")}
+        assert_problem(c.put("/datasets/pets/edits/k2", json=k2), 403)  # no branch: the default, main
 
         forbidden = [
             ("POST", "/datasets/pets/merges", {"json": {"source": "work", "into": "main"}}),

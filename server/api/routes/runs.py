@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from server.api.deps import CurrentUser, blob_store, read, write
 from server.api.pagination import Cursor, Limit, Page, cursor_int, page_from
-from server.api.schemas import RunCreate, WatchSet
+from server.api.schemas import RunCreate, WatchRead, WatchSet
 from server.auth.policy import require_engineer, require_reader
 from server.errors import Forbidden
 from server.runs import service
@@ -85,7 +85,7 @@ async def events(run_id: int, who: CurrentUser, request: Request,
 
 
 @router.put("/datasets/{name}/watches/{branch:path}", summary="Train every new head of a branch with this spec")
-def watch(name: str, branch: str, body: WatchSet, who: CurrentUser) -> dict:
+def watch(name: str, branch: str, body: WatchSet, who: CurrentUser) -> WatchRead:
     require_engineer(who, "watch branches")
     return write(who, "watch.set", f"{name}/{branch}", lambda db: service.watch(db, dataset=name, branch=branch, spec=body.spec))
 

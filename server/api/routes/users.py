@@ -5,7 +5,7 @@ from pydantic import BaseModel
 from server.api import problems
 from server.api.deps import CurrentUser, blob_store, read, write
 from server.api.pagination import Cursor, Limit, Page, cursor_int, cursor_str, page_from
-from server.api.schemas import TokenCreate, UserCreate, UserUpdate
+from server.api.schemas import FsckRead, TokenCreate, UserCreate, UserUpdate
 from server.auth import service
 from server.auth.policy import require_admin
 from server.auth.schemas import AuditRead, TokenIssued, TokenRead, UserRead
@@ -107,10 +107,10 @@ def audit(who: CurrentUser, actor: str | None = Query(None), cursor: Cursor = No
 
 
 @router.post("/fsck", summary="Verify every blob against its hash (admin); `ok` is false when any is corrupt or missing")
-def fsck(who: CurrentUser) -> dict:
+def fsck(who: CurrentUser) -> FsckRead:
     from server.datasets.fsck import check_store
 
     require_admin(who, "check the store")
     store = blob_store()
-    report = read(lambda db: check_store(db, store)).model_dump()
-    return {**report, "ok": not report["corrupt"] and not report["missing"]}
+    report = read(lambda db: check_store(db, store))
+    return FsckRead(**report.model_dump(), ok=not report.corrupt and not report.missing)
