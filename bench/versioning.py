@@ -1,6 +1,6 @@
 """Dataset-versioning benchmark: s2 against DVC, side by side in one run.
 
-    python bench/versioning.py [--n 100000 ...] [--seed 0] [--skip-dvc] [--skip-s2]
+    python bench/versioning.py [--n 100000 ...] [--seed 0] [--skip-dvc] [--skip-s2] [--served]
                                [--workdir DIR] [--keep]
 
 For each N it generates a seeded image dataset (data/images/*.png of ~1 KB, data/labels.csv
@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from _harness import CommandFailed, Dataset, Measured
-from _tools import DvcTool, S2Tool
+from _tools import DvcTool, S2ServedTool, S2Tool
 
 BENCH = Path(__file__).resolve().parent
 S2_EXE = BENCH.parent / ".venv" / "bin" / "s2"
@@ -66,7 +66,7 @@ def bench_one(n: int, args, root: Path) -> dict:
     t0 = time.perf_counter()
     data.generate(n)
     log(f"[n={n}] generated {n} images + labels.csv in {time.perf_counter() - t0:.1f} s under {wd}")
-    tools = [] if args.skip_s2 else [S2Tool(S2_EXE, wd)]
+    tools = [] if args.skip_s2 else [(S2ServedTool if args.served else S2Tool)(S2_EXE, wd)]
     if not args.skip_dvc:
         tools.append(DvcTool(DVC_BIN, wd, wd / "repo"))
     for tool in tools:
@@ -118,6 +118,10 @@ def bench_one(n: int, args, root: Path) -> dict:
         check(f"dvc diff v2..v3 adds {added} files", d23["DVC"].get("added") == added, d23["DVC"])
         check(f"dvc get v1 has {n} PNGs", ex["DVC"] == (n, n), ex["DVC"])
     res["dvc_side"] = next((t.side_bytes() for t in tools if t.name == "DVC"), None)
+    for tool in tools:
+        if isinstance(tool, S2ServedTool):
+            res["server_peak_kib"] = tool.server_peak_kib()
+            tool.close()
     if not args.keep:
         shutil.rmtree(wd)
     return res
@@ -202,6 +206,9 @@ def report(results: list[dict], args, wall: float) -> bool:
     print(f"""
 Notes ({args.versions}, {platform.platform()}, {platform.processor() or platform.machine()}, Python {platform.python_version()},
 seed {args.seed}, whole run {wall:.0f} s):
+- s2 mode: {"served: every s2 command is `s2 --server URL --token T ...` against `s2 serve` on this machine "
+  "(SQLite store), started before the run; the default branch takes no direct edits over the API, so the relabel is "
+  "`s2 branch` + `s2 label --branch` + `s2 commit --branch` + `s2 merge --into main` (fast-forward); the server's own peak RSS: " + ", ".join(f"N={r['n']:,}: {r.get('server_peak_kib', 0) / 1024:.0f} MiB" for r in results) + " (not in s2 peak)" if args.served else "embedded: the CLI works on the store itself (no server)"}.
 - Seconds: wall clock of each CLI command end to end (a subprocess, interpreter start-up included),
   summed over the step's commands. Peak: the largest `ru_maxrss` of the command's process tree
   (`os.wait4`), max over the step's commands. Store Δ: growth of `S2_HOME` (SQLite + blobs) for s2;
@@ -239,6 +246,8 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--skip-dvc", action="store_true", help="time s2 only")
     p.add_argument("--skip-s2", action="store_true", help="time DVC only")
+    p.add_argument("--served", action="store_true",
+                   help="run s2's CLI against `s2 serve` (started on the same store) instead of on the store directly")
     p.add_argument("--workdir", type=Path, help="where the runs live (default: a new temp dir)")
     p.add_argument("--keep", action="store_true", help="keep the work directories")
     args = p.parse_args()
