@@ -133,3 +133,24 @@ def test_unknown_revisions_for_merge_log_and_blame_are_one_line(cli, tmp_path):
     assert "goes past the first commit" in cli.fails("log", "ds", "--branch", "main~7")
     assert "at least 7 hex digits" in cli.fails("blame", "ds", "k1", "--rev", imported[:6])
     assert cli.ok("log", "ds", "--json") == log
+
+
+def test_every_local_write_is_in_the_audit_trail_under_the_cli_user(cli, tmp_path):
+    """Writes made on the store directly are recorded like the API's, with S2_AUTHOR as the actor; failed ones are not."""
+    seeded(cli, tmp_path)
+    cli.ok("branch", "ds", "fix")
+    relabel(cli, "k1", "b", "k1 is b", branch="fix")
+    cli.ok("merge", "ds", "fix", "--into", "main")
+    cli.ok("tag", "ds", "v1", "main")
+    cli.ok("label", "ds", "k2", "c")
+    cli.ok("unstage", "ds", "k2")
+    cli.fails("label", "ds", "k3", "zebra")  # refused: nothing recorded
+    trail = json.loads(cli.ok("audit", "--json"))
+    assert {e["actor"] for e in trail} == {"tester@example.com"}
+    assert [(e["action"], e["target"]) for e in reversed(trail)] == [
+        ("dataset.create", "ds"), ("dataset.import", "ds/default"), ("branch.create", "ds/fix"),
+        ("edits.stage", "ds/fix"), ("edits.commit", "ds/fix"), ("branch.merge", "ds/main"), ("tag.create", "ds/v1"),
+        ("edits.stage", "ds/default"), ("edits.unstage", "ds/default")]
+    assert trail[3]["detail"]["outcome"] == "fast-forward"
+    assert [e["action"] for e in json.loads(cli.ok("audit", "--json", "--actor", "nobody"))] == []
+    assert len(cli.ok("audit", "-n", "2").splitlines()) == 2

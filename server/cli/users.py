@@ -81,3 +81,17 @@ def user_set(name: str, role: str | None, disable: bool | None) -> None:
     """Change NAME's role, or disable or enable them."""
     done = backend().set_user(name, role, disable)
     click.echo(f"{done.name}: {done.role}{' (disabled)' if done.disabled else ''}")
+
+
+@cli.command()
+@click.option("--actor", help="Only the writes of this user (a CLI user is S2_AUTHOR, e.g. ana@laptop).")
+@click.option("-n", "--limit", default=50, show_default=True, help="How many writes to show, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def audit(actor: str | None, limit: int, as_json: bool) -> None:
+    """List recorded writes (who did what to which target), newest first; admins only over a server."""
+    found = backend().list_audit(actor, limit)
+    if as_json:
+        print_json([e.model_dump(mode="json") for e in found])
+        return
+    for e in found:
+        click.echo(f"{e.at:%Y-%m-%d %H:%M:%S}\t{e.actor}\t{e.action}\t{e.target}")

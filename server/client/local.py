@@ -10,6 +10,18 @@ def _author() -> str:
     return author()
 
 
+def _audited(action: str, target, work, detail=None):
+    """Run a write in one transaction with its audit event (actor: S2_AUTHOR), as the API records its writes."""
+    from server.auth.service import record
+
+    def unit(db):
+        result = work(db)
+        record(db, _author(), action, target(result) if callable(target) else target, detail(result) if detail else None)
+        return result
+
+    return run_in_transaction(unit)
+
+
 def _blobs():
     from server.blobs import default_blob_store
 
@@ -25,7 +37,7 @@ class LocalBackend:
     def create_dataset(self, name: str, modality: str, labels: list[str]):
         from server.datasets.service import create_dataset
 
-        return run_in_transaction(lambda db: create_dataset(db, name=name, modality=modality, labels=labels, author=_author()))
+        return _audited("dataset.create", name, lambda db: create_dataset(db, name=name, modality=modality, labels=labels, author=_author()))
 
     def list_datasets(self):
         from server.datasets.service import list_datasets
@@ -40,19 +52,21 @@ class LocalBackend:
     def create_branch(self, name: str, new: str, from_rev: str | None):
         from server.datasets.service import create_branch
 
-        return run_in_transaction(lambda db: create_branch(db, dataset=name, name=new, from_rev=from_rev))
+        return _audited("branch.create", f"{name}/{new}", lambda db: create_branch(db, dataset=name, name=new, from_rev=from_rev))
 
     def create_tag(self, name: str, tag: str, rev: str) -> str:
         from server.datasets.service import create_tag
 
-        return run_in_transaction(lambda db: create_tag(db, dataset=name, name=tag, rev=rev))
+        return _audited("tag.create", f"{name}/{tag}", lambda db: create_tag(db, dataset=name, name=tag, rev=rev))
 
     # edits and commits
     def stage(self, name: str, branch: str | None, edits: list[tuple[str, str | None, bool]]):
         from server.datasets.staging import stage_edits
 
         store, who = _blobs(), _author()
-        return run_in_transaction(lambda db: stage_edits(db, store, dataset=name, branch=branch, edits=edits, author=who))
+        return _audited("edits.stage", f"{name}/{branch or 'default'}",
+                        lambda db: stage_edits(db, store, dataset=name, branch=branch, edits=edits, author=who),
+                        detail=lambda staged: {"keys": [s.key for s in staged][:100], "count": len(staged)})
 
     def list_staged(self, name: str, branch: str | None):
         from server.datasets.staging import list_staged
@@ -62,7 +76,7 @@ class LocalBackend:
     def unstage(self, name: str, branch: str | None, keys: list[str] | None) -> int:
         from server.datasets.staging import unstage
 
-        return run_in_transaction(lambda db: unstage(db, dataset=name, branch=branch, keys=keys))
+        return _audited("edits.unstage", f"{name}/{branch or 'default'}", lambda db: unstage(db, dataset=name, branch=branch, keys=keys))
 
     def commit(self, name: str, branch: str | None, message: str):
         """The new commit, or None when every staged edit matched the head."""
@@ -70,7 +84,9 @@ class LocalBackend:
         from server.datasets.staging import commit_staged
 
         store, who = _blobs(), _author()
-        made = run_in_transaction(lambda db: commit_staged(db, store, dataset=name, branch=branch, message=message, author=who))
+        made = _audited("edits.commit", f"{name}/{branch or 'default'}",
+                        lambda db: commit_staged(db, store, dataset=name, branch=branch, message=message, author=who),
+                        detail=lambda c: {"commit": c.id if c else None})
         if made is not None:
             compact_after(store, made.id)
         return made
@@ -81,7 +97,9 @@ class LocalBackend:
         from server.datasets.diff import merge
 
         store, who = _blobs(), _author()
-        how, head = run_in_transaction(lambda db: merge(db, store, dataset=name, source=source, into=into, author=who, message=message))
+        how, head = _audited("branch.merge", f"{name}/{into}",
+                             lambda db: merge(db, store, dataset=name, source=source, into=into, author=who, message=message),
+                             detail=lambda r: {"outcome": r[0], "head": r[1].id, "source": source})
         if how == "merge":
             compact_after(store, head.id)
         return how, head.id, head.changes if how == "merge" else 0
@@ -131,7 +149,8 @@ class LocalBackend:
                                            message=message or f"import {source.name}", author=who))
 
         try:
-            made = run_in_transaction(commit_rows)
+            made = _audited("dataset.import", f"{name}/{branch or 'default'}", commit_rows,
+                            detail=lambda c: {"commit": c.id, "changes": c.changes, "source": source.name})
         except NothingToCommit:
             head = run_in_transaction(lambda db: resolve_rev(db, get_dataset(db, name), branch or ds.default_branch))
             return {"commit": head.id, "examples": len(rows), "changes": 0, "rows": head.row_count}
@@ -170,24 +189,25 @@ class LocalBackend:
     def watch(self, name: str, branch: str, spec: dict | None) -> dict:
         from server.runs.service import watch
 
-        return run_in_transaction(lambda db: watch(db, dataset=name, branch=branch, spec=spec))
+        return _audited("watch.set", f"{name}/{branch}", lambda db: watch(db, dataset=name, branch=branch, spec=spec))
 
     def unwatch(self, name: str, branch: str) -> None:
         from server.runs.service import unwatch
 
-        run_in_transaction(lambda db: unwatch(db, dataset=name, branch=branch))
+        _audited("watch.unset", f"{name}/{branch}", lambda db: unwatch(db, dataset=name, branch=branch))
 
     def pin_eval(self, name: str, eval_name: str, rev: str, source: str | None, only_eval_split: bool) -> dict:
         from server.registry.service import pin_eval
 
-        return run_in_transaction(lambda db: pin_eval(db, dataset=name, name=eval_name, source=source, rev=rev,
-                                                      only_eval_split=only_eval_split))
+        return _audited("eval.pin", f"{name}/{eval_name}", lambda db: pin_eval(db, dataset=name, name=eval_name, source=source,
+                                                                             rev=rev, only_eval_split=only_eval_split))
 
     def submit_run(self, name: str, rev: str | None, spec: dict | None):
         from server.runs.service import submit_run
 
         store, who = _blobs(), _author()
-        return run_in_transaction(lambda db: submit_run(db, store, dataset=name, rev=rev, spec=spec, requested_by=who))
+        return _audited("run.submit", name, lambda db: submit_run(db, store, dataset=name, rev=rev, spec=spec, requested_by=who),
+                        detail=lambda r: {"run": r.id, "commit": r.dataset_commit})
 
     def get_run(self, run_id: int):
         from server.runs.service import get_run, run_read
@@ -228,7 +248,7 @@ class LocalBackend:
     def cancel_run(self, run_id: int):
         from server.runs.service import cancel_run
 
-        return run_in_transaction(lambda db: cancel_run(db, run_id))
+        return _audited("run.cancel", str(run_id), lambda db: cancel_run(db, run_id))
 
     def get_model(self, ref: str):
         from server.registry.service import get_model, model_read
@@ -252,18 +272,18 @@ class LocalBackend:
 
         limit = get_settings().promote_max_regression if max_regression is None else max_regression
         who = _author()
-        return run_in_transaction(lambda db: promote(db, ref=ref, stage=stage, max_regression=limit, force=force, by=who))
+        return _audited("model.promote", lambda r: r["model"],
+                        lambda db: promote(db, ref=ref, stage=stage, max_regression=limit, force=force, by=who),
+                        detail=lambda r: {"stage": stage, "replaced": r["replaced"], "forced": force})
 
     # users (the local store is administered directly; the audit trail names the CLI user)
+    def list_audit(self, actor: str | None, limit: int):
+        from server.auth.service import list_audit
+
+        return run_in_transaction(lambda db: list_audit(db, limit=limit, actor=actor))
+
     def _admin_write(self, action: str, target: str, work, detail: dict | None = None):
-        from server.auth.service import record
-
-        def unit(db):
-            result = work(db)
-            record(db, _author(), action, target, detail)
-            return result
-
-        return run_in_transaction(unit)
+        return _audited(action, target, work, (lambda _: detail) if detail else None)
 
     def add_user(self, name: str, role: str, datasets: list[str]):
         from server.auth.service import assign, create_user, issue_token

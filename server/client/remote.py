@@ -237,6 +237,11 @@ class RemoteBackend:
 
         return [UserRead.model_validate(u) for u in self._all("/users")]
 
+    def list_audit(self, actor, limit):
+        from server.auth.schemas import AuditRead
+
+        return [AuditRead.model_validate(e) for e in self._all("/audit", {"actor": actor}, limit)]
+
     def list_tokens(self, name):
         from server.auth.schemas import TokenRead
 
