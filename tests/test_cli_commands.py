@@ -142,6 +142,8 @@ def test_every_local_write_is_in_the_audit_trail_under_the_cli_user(cli, tmp_pat
     relabel(cli, "k1", "b", "k1 is b", branch="fix")
     cli.ok("merge", "ds", "fix", "--into", "main")
     cli.ok("tag", "ds", "v1", "main")
+    assert "is protected" in cli.ok("protect", "ds", "fix")
+    assert "default branch" in cli.fails("protect", "ds", "main", "--off")
     cli.ok("label", "ds", "k2", "c")
     cli.ok("unstage", "ds", "k2")
     cli.fails("label", "ds", "k3", "zebra")  # refused: nothing recorded
@@ -149,8 +151,8 @@ def test_every_local_write_is_in_the_audit_trail_under_the_cli_user(cli, tmp_pat
     assert {e["actor"] for e in trail} == {"tester@example.com"}
     assert [(e["action"], e["target"]) for e in reversed(trail)] == [
         ("dataset.create", "ds"), ("dataset.import", "ds/default"), ("branch.create", "ds/fix"),
-        ("edits.stage", "ds/fix"), ("edits.commit", "ds/fix"), ("branch.merge", "ds/main"), ("tag.create", "ds/v1"),
+        ("edits.stage", "ds/fix"), ("edits.commit", "ds/fix"), ("branch.merge", "ds/main"), ("tag.create", "ds/v1"), ("branch.protect", "ds/fix"),
         ("edits.stage", "ds/default"), ("edits.unstage", "ds/default")]
-    assert trail[3]["detail"]["outcome"] == "fast-forward"
+    assert next(e for e in trail if e["action"] == "branch.merge")["detail"]["outcome"] == "fast-forward"
     assert [e["action"] for e in json.loads(cli.ok("audit", "--json", "--actor", "nobody"))] == []
     assert len(cli.ok("audit", "-n", "2").splitlines()) == 2

@@ -57,6 +57,16 @@ def branch(name: str, new: str | None, from_rev: str | None, as_json: bool) -> N
 
 @cli.command()
 @click.argument("name")
+@click.argument("branch_name", metavar="BRANCH")
+@click.option("--off", is_flag=True, help="Unprotect it instead (the default branch always stays protected).")
+def protect(name: str, branch_name: str, off: bool) -> None:
+    """Protect BRANCH of NAME: over the API it then changes only by an engineer's merge or import."""
+    done = backend().set_protected(name, branch_name, not off)
+    click.echo(f"branch {done.name} of {name} is {'protected' if done.protected else 'not protected'}")
+
+
+@cli.command()
+@click.argument("name")
 @click.argument("tag_name", metavar="TAG")
 @click.argument("rev")
 def tag(name: str, tag_name: str, rev: str) -> None:

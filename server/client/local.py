@@ -54,6 +54,12 @@ class LocalBackend:
 
         return _audited("branch.create", f"{name}/{new}", lambda db: create_branch(db, dataset=name, name=new, from_rev=from_rev))
 
+    def set_protected(self, name: str, branch: str, protected: bool):
+        from server.datasets.refs import set_protected
+
+        return _audited("branch.protect" if protected else "branch.unprotect", f"{name}/{branch}",
+                        lambda db: set_protected(db, dataset=name, branch=branch, protected=protected))
+
     def create_tag(self, name: str, tag: str, rev: str) -> str:
         from server.datasets.service import create_tag
 

@@ -56,6 +56,11 @@ class RemoteBackend:
 
         return BranchRead.model_validate(self._call("POST", f"/datasets/{q(name)}/branches", json_body={"name": new, "from": from_rev}))
 
+    def set_protected(self, name, branch, protected):
+        from server.datasets.schemas import BranchRead
+
+        return BranchRead.model_validate(self._call("PATCH", f"/datasets/{q(name)}/branches/{q(branch)}", json_body={"protected": protected}))
+
     def create_tag(self, name, tag, rev):
         return self._call("POST", f"/datasets/{q(name)}/tags", json_body={"name": tag, "rev": rev})["commit"]
 

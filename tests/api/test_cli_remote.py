@@ -97,3 +97,55 @@ def test_user_administration_works_remotely(api, s2env, tmp_path):
     admin.ok("user", "revoke", token_id)
     assert "revoked" in lou.fails("dataset", "list")
     assert "needs an admin" in Remote({**admin.env, "S2_TOKEN": api.add_user("eve", "engineer")}, tmp_path).fails("user", "list")
+
+
+def test_the_remaining_commands_work_remotely_and_are_audited(api, s2env, tmp_path):
+    """rm, unstage, branch listing, watch, pin-eval, run, cancel, fsck, user token/assign/set and audit over HTTP only."""
+    from tests.factories import write_csv
+
+    admin = remote(s2env, tmp_path, api, api.admin_token)
+    eng = remote(s2env, tmp_path, api, api.add_user("eve", "engineer"))
+    eng.ok("dataset", "create", "pets", "--modality", "text", "--labels", "a,b")
+    eng.ok("import", "pets", write_csv(tmp_path / "p.csv", [["k1", "a", "one"], ["k2", "b", "two"], ["k3", "a", "three"]]))
+    eng.ok("branch", "pets", "work")
+    eng.ok("branch", "pets", "frozen")
+    assert "is protected" in eng.ok("protect", "pets", "frozen")
+    assert "default branch" in eng.fails("protect", "pets", "main", "--off")
+    listed = {line.split("\t")[0]: "(protected)" in line for line in eng.ok("branch", "pets").splitlines()}
+    assert listed == {"frozen": True, "main": True, "work": False}
+    assert "protected" in eng.fails("label", "pets", "k1", "b", "--branch", "frozen")
+    eng.ok("rm", "pets", "k1", "--branch", "work")
+    eng.ok("label", "pets", "k2", "a", "--branch", "work")
+    staged = eng.ok("status", "pets", "--branch", "work")
+    assert "k1" in staged and "k2" in staged
+    eng.ok("unstage", "pets", "k2", "--branch", "work")
+    staged = eng.ok("status", "pets", "--branch", "work")
+    assert "k1" in staged and "k2" not in staged
+    eng.ok("commit", "pets", "-m", "drop k1", "--branch", "work")
+    assert "no example 'k1'" in eng.fails("show", "pets", "k1", "--rev", "work")
+
+    eng.ok("dataset", "watch", "pets", "--branch", "work")
+    eng.ok("dataset", "watch", "pets", "--branch", "work", "--off")
+    assert "pinned eval set golden" in eng.ok("dataset", "pin-eval", "pets", "golden", "--rev", "main", "--all")
+    queued = json.loads(eng.ok("train", "pets", "--json"))  # no worker listens: it stays queued
+    assert f"run {queued['id']}: queued" in eng.ok("run", str(queued["id"]))
+    assert eng.ok("cancel", str(queued["id"])).strip().endswith("cancelled")
+    assert json.loads(eng.ok("run", str(queued["id"]), "--json"))["state"] == "cancelled"
+
+    assert "needs an admin" in eng.fails("fsck")
+    admin.ok("fsck")
+    assert admin.last_line("user", "token", "eve", "--label", "ci").startswith("s2_")
+    lou_token = admin.last_line("user", "add", "lou", "--role", "labeler")
+    lou = Remote({**admin.env, "S2_TOKEN": lou_token}, tmp_path)
+    assert lou.ok("dataset", "list") == ""
+    admin.ok("user", "assign", "lou", "pets")
+    assert lou.ok("dataset", "list").startswith("pets")
+    admin.ok("user", "set", "lou", "--disable")
+    assert "disabled" in lou.fails("dataset", "list")
+
+    trail = json.loads(admin.ok("audit", "--json", "--actor", "eve"))
+    done = {(e["action"], e["target"]) for e in trail}
+    assert {("branch.protect", "pets/frozen"), ("edits.stage", "pets/work"), ("edits.unstage", "pets/work"), ("edits.commit", "pets/work"), ("watch.set", "pets/work"),
+            ("watch.unset", "pets/work"), ("eval.pin", "pets/golden"), ("run.submit", "pets"),
+            ("run.cancel", str(queued["id"]))} <= done
+    assert "needs an admin" in eng.fails("audit")
