@@ -3,7 +3,7 @@ import csv
 import io
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from server.blobs import BlobStore
@@ -41,19 +41,21 @@ def check_image(data: bytes, where: str) -> None:
 
 
 def read_source(source: Path, modality: str, labels: list[str], blobs: BlobStore, tick: Tick | None = None,
-                confine: Path | None = None) -> list[Row]:
+                confine: Path | None = None, members: Mapping[str, Callable[[], bytes]] | None = None) -> list[Row]:
     """Every example of source as rows (inputs stored in blobs), refusing the first bad one.
 
     confine: image paths named by a table must lie inside this folder (uploads: the upload's own
-    files, never the server's).
+    files, never the server's). members: files of that folder that are read in place (an uploaded
+    zip's), by their path below it.
     """
     source = Path(source)
-    if not source.exists():
+    readers = {".csv": _csv_records, ".jsonl": _jsonl_records, ".parquet": _parquet_records}
+    virtual = _members_below(source, confine, members)
+    if not source.exists() and not virtual:
         raise InvalidInput(f"import source '{source}' does not exist")
-    if source.is_dir():
-        records = _folder_records(source, modality)
+    if source.is_dir() or virtual:
+        records = _folder_records(source, modality, virtual)
     else:
-        readers = {".csv": _csv_records, ".jsonl": _jsonl_records, ".parquet": _parquet_records}
         reader = readers.get(source.suffix.lower())
         if reader is None:
             raise InvalidInput(f"import source '{source}': unsupported file type '{source.suffix}' (use a folder, .csv, .jsonl or .parquet)")
@@ -63,7 +65,7 @@ def read_source(source: Path, modality: str, labels: list[str], blobs: BlobStore
     first_seen: dict[str, str] = {}
     for where, record in records:
         if confine is not None:
-            record["_confine"] = confine
+            record["_confine"], record["_members"] = confine, members
         row = _to_row(where, record, modality, source, label_set, labels, blobs)
         if row.key in first_seen:
             raise InvalidInput(f"{where}: duplicate key '{row.key}' (first at {first_seen[row.key]})")
@@ -98,12 +100,13 @@ def _to_row(where: str, rec: dict, modality: str, source: Path, label_set: set, 
         value = extra.pop(column, None)
         if value is None or value == "":
             raise InvalidInput(f"{where}: no '{column}' value")
-        data = _input_bytes(value, modality, source, rec.get("_base"), where, rec.get("_confine"))
+        data = _input_bytes(value, modality, source, rec.get("_base"), where, rec.get("_confine"), rec.get("_members"))
         meta = canonical_json(extra)
     return Row(key, blobs.put(data), label, split, meta)
 
 
-def _input_bytes(value: object, modality: str, source: Path, base: str | None, where: str, confine: Path | None = None) -> bytes:
+def _input_bytes(value: object, modality: str, source: Path, base: str | None, where: str, confine: Path | None = None,
+                 members: Mapping[str, Callable[[], bytes]] | None = None) -> bytes:
     if modality == "text":
         if isinstance(value, bytes):
             value = _utf8(value, where)
@@ -113,6 +116,12 @@ def _input_bytes(value: object, modality: str, source: Path, base: str | None, w
     else:
         root = Path(base) if base else source.parent
         path = root / str(value)
+        if members:  # an uploaded zip's file, read in place (no links can be in an upload: a lexical path is its path)
+            rel = os.path.relpath(os.path.normpath(path), confine)
+            if rel in members:
+                data = members[rel]()
+                check_image(data, f"{where}, file '{path}'")
+                return data
         if confine is not None and not path.resolve().is_relative_to(confine.resolve()):
             raise InvalidInput(f"{where}: image path {str(value)!r} points outside the upload; name a file uploaded with it")
         try:
@@ -143,22 +152,45 @@ def _number(value: object) -> object:
     return value
 
 
-def _folder_records(root: Path, modality: str) -> Iterator[tuple[str, dict]]:
-    """ImageFolder layout: root/<label>/<file>; the key is the path below root."""
+def _members_below(folder: Path, confine: Path | None, members: Mapping[str, Callable[[], bytes]] | None) -> dict[str, Callable[[], bytes]]:
+    """The in-place files below folder, by their path below it."""
+    if not members or confine is None:
+        return {}
+    rel = os.path.relpath(folder, confine)
+    if rel.startswith(".."):
+        return {}
+    prefix = "" if rel == "." else rel + "/"
+    return {path[len(prefix):]: read for path, read in members.items() if path.startswith(prefix)}
+
+
+def _read_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"file '{path}': cannot read: {exc.strerror or exc}") from None
+
+
+def _folder_records(root: Path, modality: str, virtual: Mapping[str, Callable[[], bytes]] | None = None) -> Iterator[tuple[str, dict]]:
+    """ImageFolder layout: root/<label>/<file>; the key is the path below root (files on disk, or read in place)."""
     if modality == "tabular":
         raise InvalidInput(f"import source '{root}': a folder import needs an image or text dataset, not tabular")
-    for label_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for dirpath, dirnames, filenames in os.walk(label_dir):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for name in sorted(f for f in filenames if not f.startswith(".")):
-                path = Path(dirpath) / name
-                key = path.relative_to(root).as_posix()
-                try:
-                    data = path.read_bytes()
-                except OSError as exc:
-                    raise InvalidInput(f"file '{path}': cannot read: {exc.strerror or exc}") from None
-                value = _utf8(data, f"file '{path}'") if modality == "text" else data
-                yield f"file '{path}'", {"key": key, "label": label_dir.name, INPUT_COLUMN[modality]: value}
+    found: dict[str, Path | Callable[[], bytes]] = {}  # a file on disk, or how to read one in place
+    if root.is_dir():
+        for label_dir in (p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            for dirpath, dirnames, filenames in os.walk(label_dir):
+                dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+                for name in filenames:
+                    if not name.startswith("."):
+                        path = Path(dirpath) / name
+                        found[path.relative_to(root).as_posix()] = path
+    for key, read in (virtual or {}).items():
+        if "/" in key and not any(part.startswith(".") for part in key.split("/")):  # LABEL/FILE, as on disk
+            found[key] = read
+    for key in sorted(found):
+        where = f"file '{root / key}'"
+        data = _read_file(found[key]) if isinstance(found[key], Path) else found[key]()
+        value = _utf8(data, where) if modality == "text" else data
+        yield where, {"key": key, "label": key.split("/", 1)[0], INPUT_COLUMN[modality]: value}
 
 
 def _open_text(path: Path):

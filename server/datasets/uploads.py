@@ -2,11 +2,14 @@
 
 Nothing an upload names can land outside its own temporary folder: file names are plain
 names, archive members are relative paths without '..', links or devices, and the total
-unpacked size is bounded (no zip bombs).
+unpacked size is bounded (no zip bombs). A zip's images are read where they are, in the
+archive: creating one file per image cost more than the rest of an upload import together.
 """
 import shutil
 import tarfile
 import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
@@ -52,13 +55,49 @@ def _members(archive: Path, stack):
         yield member.name, member.size, kind, lambda m=member: tf.extractfile(m)
 
 
-def save_upload(files: list[tuple[str | None, BinaryIO]], root: Path, limit: int) -> None:
-    """Write uploaded (name, stream) pairs under root, unpacking archives; everything together is bounded by limit."""
-    total = 0
+@dataclass
+class Upload:
+    """An upload laid out under root: plain files and tables on disk, zip members (by path below root) read in place."""
+
+    root: Path
+    members: dict[str, Callable[[], bytes]] = field(default_factory=dict)
+    on_disk: set[str] = field(default_factory=set)  # paths below root written there (no stat per member)
+    _open: list = field(default_factory=list)
+
+    def holds(self, rel: str) -> bool:
+        """Whether a file of this path (below root) was uploaded, on disk or in a zip."""
+        return rel in self.members or rel in self.on_disk
+
+    def entries(self, folder: Path) -> tuple[set[str], set[str]]:
+        """(file names, folder names) directly in folder, on disk and in the zips."""
+        files = {p.name for p in folder.iterdir() if p.is_file()} if folder.is_dir() else set()
+        dirs = {p.name for p in folder.iterdir() if p.is_dir()} if folder.is_dir() else set()
+        rel = folder.relative_to(self.root).as_posix()
+        prefix = "" if rel == "." else rel + "/"
+        for path in self.members:
+            if path.startswith(prefix):
+                head, _, rest = path[len(prefix):].partition("/")
+                (dirs if rest else files).add(head)
+        return files, dirs
+
+    def close(self) -> None:
+        """Close the archives read in place."""
+        for archive in self._open:
+            archive.close()
+        self._open.clear()
+
+
+def save_upload(files: list[tuple[str | None, BinaryIO]], workdir: Path, limit: int) -> Upload:
+    """Lay uploaded (name, stream) pairs out in workdir/files, opening archives (kept in workdir/archives);
+    everything together, unpacked, is bounded by limit."""
+    upload, total = Upload(workdir / "files"), 0
+    archives = workdir / "archives"
+    upload.root.mkdir()
+    archives.mkdir()
     for raw_name, stream in files:
         name = check_file_name(raw_name)
-        target = root / name
-        if target.exists():
+        target = (archives if is_archive(name) else upload.root) / name
+        if target.exists() or upload.holds(name):
             raise InvalidInput(f"upload file name '{name}' is sent twice (or an archive already holds it)")
         with open(target, "wb") as out:
             while chunk := stream.read(1 << 20):
@@ -66,17 +105,23 @@ def save_upload(files: list[tuple[str | None, BinaryIO]], root: Path, limit: int
                 if total > limit:
                     raise TooLarge(f"upload is larger than the {limit} byte limit (at file '{name}')")
                 out.write(chunk)
-        if is_archive(name):
-            total += unpack(target, root, limit - total) - target.stat().st_size  # the archive itself goes
-            target.unlink()
+        if not is_archive(name):
+            upload.on_disk.add(name)
+        else:
+            total += unpack(target, upload, limit - total) - target.stat().st_size  # the archive's bytes count unpacked
+            if not name.lower().endswith(".zip"):
+                target.unlink()  # a tar's members are all on disk now; a zip's are read from it later
+    return upload
 
 
-def unpack(archive: Path, root: Path, limit: int) -> int:
-    """Extract archive under root, refusing escaping paths, links, members that would overwrite a file
-    already there, and more than limit bytes unpacked; returns the bytes unpacked."""
+def unpack(archive: Path, upload: Upload, limit: int) -> int:
+    """Lay archive's members out in upload (a zip's images stay in the zip, read in place; tables and tar
+    members are written under its root), refusing escaping paths, links, members that would overwrite a
+    file already there, and more than limit bytes unpacked; returns the bytes unpacked."""
     from contextlib import ExitStack
 
-    name, total = archive.name, 0
+    name, total, root = archive.name, 0, upload.root
+    in_place = name.lower().endswith(".zip")
     try:
         with ExitStack() as stack:
             for member, size, kind, open_member in _members(archive, stack):
@@ -88,27 +133,46 @@ def unpack(archive: Path, root: Path, limit: int) -> int:
                 total += size
                 if total > limit:
                     raise TooLarge(f"upload '{name}' unpacks to more than the upload's byte limit")
-                if target.exists():
+                rel = target.relative_to(root).as_posix()
+                if upload.holds(rel):
                     raise InvalidInput(f"upload '{name}': member {member!r} would overwrite a file of the same path "
                                        "already in the upload; send each file once")
+                if in_place and not rel.lower().endswith(TABLES):
+                    upload.members[rel] = _reader(name, member, open_member)
+                    continue
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with open_member() as src, open(target, "wb") as dst:
                     shutil.copyfileobj(src, dst)
+                upload.on_disk.add(rel)
+            if in_place:
+                upload._open.append(stack.pop_all())  # the zip stays open while its members are read
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
         raise InvalidInput(f"upload '{name}' is not a readable archive: {exc}") from None
     return total
 
 
-def choose_source(root: Path, labels: list[str]) -> Path:
-    """The import source inside an unpacked upload: its one table file, else an ImageFolder."""
-    tables = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in TABLES)
+def _reader(archive: str, member: str, open_member) -> Callable[[], bytes]:
+    def read() -> bytes:
+        try:
+            with open_member() as src:
+                return src.read()
+        except (zipfile.BadZipFile, EOFError, OSError) as exc:  # a damaged member surfaces when it is read
+            raise InvalidInput(f"upload '{archive}': member {member!r} cannot be read: {exc}") from None
+    return read
+
+
+def choose_source(upload: Upload, labels: list[str], folder: Path | None = None) -> Path:
+    """The import source inside an upload: its one table file, else an ImageFolder."""
+    folder = folder or upload.root
+    files, dirs = upload.entries(folder)
+    tables = sorted(n for n in files if n.lower().endswith(TABLES))
     if len(tables) > 1:
-        raise InvalidInput(f"upload holds several tables ({', '.join(p.name for p in tables)}): send one per import")
+        raise InvalidInput(f"upload holds several tables ({', '.join(tables)}): send one per import")
     if tables:
-        return tables[0]
-    entries = [p for p in root.iterdir() if not p.name.startswith(".")]
-    if len(entries) == 1 and entries[0].is_dir() and entries[0].name not in labels:
-        return choose_source(entries[0], labels)  # an archive of one folder holding the label folders
-    if not any(p.is_dir() for p in entries):
+        return folder / tables[0]
+    entries = {n for n in files | dirs if not n.startswith(".")}
+    if len(entries) == 1 and entries <= dirs and next(iter(entries)) not in labels:
+        return choose_source(upload, labels, folder / next(iter(entries)))  # an archive of one folder holding the label folders
+    if not dirs:
         raise InvalidInput("upload holds no table (.csv, .jsonl, .parquet) and no label folders (LABEL/FILE): nothing to import")
-    return root
+    return folder

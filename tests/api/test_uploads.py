@@ -114,6 +114,18 @@ def test_uploads_in_every_supported_shape_import_as_one_commit(api):
         assert {k: e["label"] for k, e in examples(c, "tarred").items()} == {"x": "dog", "y": "cat"}
         assert c.get("/datasets/tarred/commits/main").json()["message"] == "from the lab"
 
+        # The same shape zipped: the table lands on disk, its images are read from the zip in place.
+        create(c, "zipped-table")
+        r = c.post("/datasets/zipped-table/imports", files={"files": ("batch.zip", zip_bytes(inside), "application/zip")})
+        assert r.status_code == 201 and r.json()["changes"] == 2, r.text
+        got = examples(c, "zipped-table")
+        assert {k: e["label"] for k, e in got.items()} == {"x": "dog", "y": "cat"}
+        assert c.get(f"/datasets/zipped-table/media/{got['x']['input']}").content == png_bytes(20)
+        create(c, "zipped-text", "text", ("pos", "neg"))
+        r = upload(c, "zipped-text", ("t.zip", zip_bytes({"reviews/pos/a.txt": b"lovely", "reviews/neg/b.txt": b"awful"})))
+        assert r.status_code == 201, r.text
+        assert {k: e["label"] for k, e in examples(c, "zipped-text").items()} == {"pos/a.txt": "pos", "neg/b.txt": "neg"}
+
         create(c, "texts", "text", ("pos", "neg"))
         texts = csv_bytes([["t1", "pos", "lovely"], ["t2", "neg", "awful"], ["t3", "", "unsure"]], ("key", "label", "text"))
         r = upload(c, "texts", ("reviews.csv", texts))
@@ -142,6 +154,9 @@ def test_bad_uploads_are_422_naming_the_problem_and_commit_nothing(api):
         cases = [
             ([("pets.zip", zip_bytes({"cat/good.png": png_bytes(5), "cat/bad.png": corrupt}))], 422, ["cat/bad.png"]),
             ([("pets.zip", zip_bytes({"dog/cut.png": png_bytes(6)[:30]}))], 422, ["dog/cut.png"]),
+            ([("t.zip", zip_bytes({"d/l.csv": csv_bytes([["k", "cat", "i/0.png"], ["j", "cat", "i/1.png"]]),
+                                   "d/i/0.png": png_bytes(3), "d/i/1.png": corrupt}))], 422, ["i/1.png"]),
+            ([("t.zip", zip_bytes({"d/l.csv": csv_bytes([["k", "cat", "../../outside.png"]])}))], 422, ["../../outside.png"]),
             ([("l.csv", csv_bytes([["k", "cat", "../../etc/passwd"]]))], 422, ["../../etc/passwd"]),
             ([("l.csv", csv_bytes([["k", "cat", "/etc/passwd"]]))], 422, ["/etc/passwd"]),
             ([("l.csv", csv_bytes([["k", "cat", "missing.png"]]))], 422, ["missing.png"]),

@@ -38,16 +38,19 @@ def upload(name: str, who: CurrentUser, response: Response,
     store = blob_store()
     ds = read(lambda db: get_dataset(db, name))
     modality, labels = ds.modality, list(ds.labels)
-    root = Path(tempfile.mkdtemp(prefix="s2-upload-"))
+    work = Path(tempfile.mkdtemp(prefix="s2-upload-"))
+    upload = None
     try:
-        uploads.save_upload([(f.filename, f.file) for f in files], root, limit)
-        source = uploads.choose_source(root, labels)
+        upload = uploads.save_upload([(f.filename, f.file) for f in files], work, limit)
+        source = uploads.choose_source(upload, labels)
         try:
-            rows = read_source(source, modality, labels, store, confine=root)
+            rows = read_source(source, modality, labels, store, confine=upload.root, members=upload.members)
         except InvalidInput as exc:  # name the upload's files, not our temporary folder
-            raise type(exc)(str(exc).replace(f"{root}/", "").replace(str(root), "the upload")) from None
+            raise type(exc)(str(exc).replace(f"{upload.root}/", "").replace(str(upload.root), "the upload")) from None
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        if upload is not None:
+            upload.close()
+        shutil.rmtree(work, ignore_errors=True)
     label = message or f"upload {', '.join(f.filename or '?' for f in files)}"[:500]
 
     def commit_rows(db):
