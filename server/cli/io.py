@@ -23,7 +23,8 @@ def import_(name: str, source: Path, branch: str | None, message: str | None) ->
     """
     done = backend().import_(name, source, branch, message)
     if done["changes"] == 0:
-        click.echo(f"s2: the import matches branch '{branch or 'the default branch'}' of dataset '{name}' already; nothing to commit", err=True)
+        where = f"branch '{branch}'" if branch else "the default branch"
+        click.echo(f"s2: the import matches {where} of dataset '{name}' already; nothing to commit", err=True)
     else:
         click.echo(f"imported {done['examples']} examples: {done['changes']} changed; {done['rows']} examples now")
     click.echo(done["commit"])
