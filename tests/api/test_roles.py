@@ -229,3 +229,19 @@ def test_labeler_reads_assigned_datasets_and_edits_only_unprotected_branches(api
     with api.client(lee) as c:
         assert_problem(c.get("/datasets/pets"), 403)  # unassigning takes effect on the next request
         assert c.get("/datasets").json()["items"] == []
+
+
+def test_run_ids_reveal_nothing_to_a_labeler(api):
+    """A labeler gets the same 403 for another dataset's run as for a run that does not exist; an engineer sees the 404."""
+    with api.admin as admin:
+        seed(admin, "pets")
+        seed(admin, "secret")
+        run = admin.post("/datasets/secret/runs", json={})
+        assert run.status_code == 201, run.text
+    lee = api.add_user("lee", "labeler", ("pets",))
+    with api.client(lee) as c:
+        theirs = assert_problem(c.get(f"/runs/{run.json()['id']}"), 403)["detail"]
+        missing = assert_problem(c.get("/runs/999999"), 403)["detail"]
+        assert "assigned datasets only" in theirs and "assigned datasets only" in missing
+    with api.client(api.add_user("eve", "engineer")) as c:
+        assert "999999" in assert_problem(c.get("/runs/999999"), 404)["detail"]

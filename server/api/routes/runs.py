@@ -11,7 +11,7 @@ from server.api.deps import CurrentUser, blob_store, read, write
 from server.api.pagination import Cursor, Limit, Page, cursor_int, page_from
 from server.api.schemas import RunCreate, WatchRead, WatchSet
 from server.auth.policy import require_engineer, require_reader
-from server.errors import Forbidden
+from server.errors import Forbidden, NotFound
 from server.runs import service
 from server.runs.schemas import RunRead
 
@@ -20,8 +20,16 @@ State = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 
 def _readable_run(who, run_id: int) -> RunRead:
-    run = read(lambda db: service.run_read(db, service.get_run(db, run_id)))
-    require_reader(who, run.dataset)
+    """The run, if who may read it; to a labeler a missing run and another dataset's look the same (ids reveal nothing)."""
+    hidden = Forbidden(f"labeler '{who.name}' may read the runs of their assigned datasets only; run {run_id} is not one of them")
+    try:
+        run = read(lambda db: service.run_read(db, service.get_run(db, run_id)))
+    except NotFound:
+        if who.role == "labeler":
+            raise hidden from None
+        raise
+    if who.role == "labeler" and run.dataset not in who.datasets:
+        raise hidden
     return run
 
 
