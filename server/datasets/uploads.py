@@ -90,8 +90,17 @@ class Upload:
 def save_upload(files: list[tuple[str | None, BinaryIO]], workdir: Path, limit: int) -> Upload:
     """Lay uploaded (name, stream) pairs out in workdir/files, opening archives (kept in workdir/archives);
     everything together, unpacked, is bounded by limit."""
-    upload, total = Upload(workdir / "files"), 0
-    archives = workdir / "archives"
+    upload = Upload(workdir / "files")
+    try:
+        _lay_out(files, upload, workdir / "archives", limit)
+    except BaseException:
+        upload.close()  # zips opened for earlier files of a refused upload
+        raise
+    return upload
+
+
+def _lay_out(files: list[tuple[str | None, BinaryIO]], upload: Upload, archives: Path, limit: int) -> None:
+    total = 0
     upload.root.mkdir()
     archives.mkdir()
     for raw_name, stream in files:
@@ -111,7 +120,6 @@ def save_upload(files: list[tuple[str | None, BinaryIO]], workdir: Path, limit: 
             total += unpack(target, upload, limit - total) - target.stat().st_size  # the archive's bytes count unpacked
             if not name.lower().endswith(".zip"):
                 target.unlink()  # a tar's members are all on disk now; a zip's are read from it later
-    return upload
 
 
 def unpack(archive: Path, upload: Upload, limit: int) -> int:
