@@ -105,38 +105,43 @@ def commit_on(blobs, branch: str, edits: dict[str, str], message: str):
     return run_in_transaction(lambda db: commit_staged(db, blobs, dataset="ds", branch=branch, message=message, author=AUTHOR))
 
 
-def test_a_prefix_two_commits_share_is_refused_as_ambiguous(blobs, monkeypatch):
+def test_a_prefix_two_commits_share_is_refused_as_ambiguous(blobs):
     """Two real commits whose ids share 7 hex digits.
 
-    Ids hash the commit time, so the clock is pinned: then the same edit on the same parent gets
-    an id that depends only on its message, and messages giving a shared prefix are found by
-    hashing (~20,000 tries for 28 bits) instead of by writing ~20,000 commits.
+    A commit made at a given time has an id that depends only on its content, so the same edit on
+    the same parent at the same time gets an id that depends only on its message: messages giving
+    a shared prefix are found by hashing (~20,000 tries for 28 bits), not by writing ~20,000 commits.
     """
-    from server.datasets import commits
+    from server.datasets.commits import commit_id_of, delta_digest, write_commit
+    from server.datasets.lookup import lookup
+    from server.datasets.rows import Row
+    from server.datasets.service import get_branch
 
     seed(blobs, 5)
-    for name in ("probe", "x", "y"):
+    for name in ("x", "y"):
         run_in_transaction(lambda db: create_branch(db, dataset="ds", name=name, from_rev="main"))
-    pinned = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
-
-    class Clock(datetime):
-        @classmethod
-        def now(cls, tz=None):
-            return pinned
-
-    hashed, real_id_of = [], commits.commit_id_of
-    monkeypatch.setattr(commits, "datetime", Clock)
-    monkeypatch.setattr(commits, "commit_id_of", lambda *args: hashed.append(args) or real_id_of(*args))
-    commit_on(blobs, "probe", {"k001": "a"}, "probe")
-    dataset, parents, author, _, when, delta_digest = hashed[-1]
-    seen: dict[str, str] = {}
+    when = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+    head = run_in_transaction(lambda db: resolve_rev(db, get_dataset(db, "ds"), "main").id)
+    before = run_in_transaction(lambda db: lookup(db, blobs, resolve_rev(db, get_dataset(db, "ds"), "main").pk, ["k001"]))
+    old = before["k001"]
+    delta = {"k001": Row(old.key, old.input, "b" if old.label != "b" else "a", old.split, old.meta)}
+    digest, seen = delta_digest(delta), {}
     for attempt in range(2_000_000):
         message = f"relabel k001 (try {attempt})"
-        prefix = real_id_of(dataset, parents, author, message, when, delta_digest)[:7]
+        prefix = commit_id_of("ds", [head], AUTHOR, message, when, digest)[:7]
         if prefix in seen:
             break
         seen[prefix] = message
-    x, y = commit_on(blobs, "x", {"k001": "a"}, seen[prefix]), commit_on(blobs, "y", {"k001": "a"}, message)
+
+    def commit_at(branch: str, text: str):
+        def work(db):
+            ds = get_dataset(db, "ds")
+            br = get_branch(db, ds, branch)
+            return write_commit(db, dataset=ds, branch=br, parent=db.get(Commit, br.head_pk), delta=delta, before=before,
+                                message=text, author=AUTHOR, when=when)
+        return run_in_transaction(work)
+
+    x, y = commit_at("x", seen[prefix]), commit_at("y", message)
     assert x.id != y.id and x.id[:7] == y.id[:7] == prefix
 
     def rev(name):

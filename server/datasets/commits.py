@@ -54,7 +54,8 @@ def label_counts(db: Session, blobs: BlobStore, commit: Commit) -> dict[str, int
     return commit.label_counts
 
 
-def _delta_digest(delta: dict[str, Row | None]) -> str:
+def delta_digest(delta: dict[str, Row | None]) -> str:
+    """A digest of a delta's content (key order does not matter): part of the commit id."""
     digest = hashlib.sha256()
     for key in sorted(delta):
         row = delta[key]
@@ -83,20 +84,23 @@ def write_commit(
     message: str,
     author: str,
     merge_parent: Commit | None = None,
+    when: datetime | None = None,
 ) -> Commit:
     """Record delta (new state per changed key, None = removed) on top of parent and move branch to it.
 
     `before` holds the parent's rows for the delta's keys. The branch moves only if its head is
-    still `parent` (compare-and-swap); otherwise BranchMoved is raised and nothing is kept.
+    still `parent` (compare-and-swap); otherwise BranchMoved is raised and nothing is kept. `when`
+    is the commit time (default: now); like git's committer date, a given one makes the id
+    reproducible from the content alone.
     """
     if not delta and merge_parent is None:
         raise NothingToCommit(f"nothing to commit on branch '{branch.name}' of dataset '{dataset.name}': no example would change")
     added = sum(1 for k, row in delta.items() if row is not None and k not in before)
     removed = sum(1 for k, row in delta.items() if row is None and k in before)
     parents = [parent] + ([merge_parent] if merge_parent is not None else [])
-    when = datetime.now(timezone.utc)
+    when = when or datetime.now(timezone.utc)
     commit = Commit(
-        id=commit_id_of(dataset.name, [p.id for p in parents], author, message, when, _delta_digest(delta)),
+        id=commit_id_of(dataset.name, [p.id for p in parents], author, message, when, delta_digest(delta)),
         dataset_id=dataset.id,
         parent_ids=[p.id for p in parents],
         first_parent_pk=parent.pk,
