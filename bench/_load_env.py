@@ -26,8 +26,10 @@ LS_BIN = BENCH / ".venv-ls" / "bin"
 DEFAULT_PG = os.environ.get("S2_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432")
 DATASET, BRANCH = "loadtest", "labeling"
 LABELS = [f"c{i}" for i in range(10)]
-WORDS = ("the quick brown fox jumps over a lazy dog while labelers read every sentence of this corpus and pick "
-         "one class for each short text before moving on to the next example in their queue").split()
+WORDS = (
+    "the quick brown fox jumps over a lazy dog while labelers read every sentence of this corpus and pick "
+    "one class for each short text before moving on to the next example in their queue"
+).split()
 
 
 def free_port() -> int:
@@ -39,8 +41,7 @@ def free_port() -> int:
 def write_examples(path: Path, n: int, seed: int = 0) -> list[tuple[str, str, str]]:
     """n seeded text examples (key, label, text of 12-30 words), written as CSV key,label,text."""
     rng = random.Random(seed)
-    rows = [(f"ex{i:05d}", rng.choice(LABELS), " ".join(rng.choice(WORDS) for _ in range(rng.randint(12, 30))))
-            for i in range(n)]
+    rows = [(f"ex{i:05d}", rng.choice(LABELS), " ".join(rng.choice(WORDS) for _ in range(rng.randint(12, 30)))) for i in range(n)]
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["key", "label", "text"])
@@ -108,8 +109,9 @@ class Databases:
 
         with self._admin().connect() as conn:
             conn.execute(text("SELECT pg_stat_clear_snapshot()"))
-            row = conn.execute(text("SELECT sessions, xact_commit, xact_rollback FROM pg_stat_database WHERE datname = :d"),
-                               {"d": name}).one()
+            row = conn.execute(
+                text("SELECT sessions, xact_commit, xact_rollback FROM pg_stat_database WHERE datname = :d"), {"d": name}
+            ).one()
         return {"sessions": row[0], "commits": row[1], "rollbacks": row[2]}
 
     def max_connections(self) -> int:
@@ -148,11 +150,11 @@ def _proc_table() -> dict[int, tuple[int, str, float, str]]:
         except OSError:
             continue
         comm_end = stat.rfind(")")
-        fields = stat[comm_end + 2:].split()
+        fields = stat[comm_end + 2 :].split()
         ppid = int(fields[1])
         if ppid == 2 or int(entry) == 2 or not cmdline:  # kernel threads
             continue
-        table[int(entry)] = (ppid, stat[stat.find("(") + 1:comm_end], (int(fields[11]) + int(fields[12])) / tick, cmdline)
+        table[int(entry)] = (ppid, stat[stat.find("(") + 1 : comm_end], (int(fields[11]) + int(fields[12])) / tick, cmdline)
     return table
 
 
@@ -266,11 +268,19 @@ class System:
 
     def plan(self, n: int, keys: list, args, start_at: float) -> dict:
         """The generator plan for n labelers: labeler i takes keys i, i+n, i+2n, ... with its own token."""
-        return {"system": self.key, "base": self.base, "duration": args.duration, "warmup": args.warmup,
-                "think_ms": args.think_ms, "timeout": args.timeout, "start_at": start_at, "labels": LABELS,
-                "dataset": DATASET, "branch": BRANCH,
-                "labelers": [{"index": i, "token": self.tokens[i], "name": f"labeler{i:03d}", "keys": keys[i::n]}
-                             for i in range(n)]}
+        return {
+            "system": self.key,
+            "base": self.base,
+            "duration": args.duration,
+            "warmup": args.warmup,
+            "think_ms": args.think_ms,
+            "timeout": args.timeout,
+            "start_at": start_at,
+            "labels": LABELS,
+            "dataset": DATASET,
+            "branch": BRANCH,
+            "labelers": [{"index": i, "token": self.tokens[i], "name": f"labeler{i:03d}", "keys": keys[i::n]} for i in range(n)],
+        }
 
 
 class S2System(System):
@@ -281,8 +291,15 @@ class S2System(System):
         self.workers = workers
 
     def s2(self, *args, timeout: float = 600) -> str:
-        proc = subprocess.run([str(S2_EXE), *map(str, args)], env=self.env, cwd=self.tmp, capture_output=True,
-                              text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            [str(S2_EXE), *map(str, args)],
+            env=self.env,
+            cwd=self.tmp,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
         if proc.returncode != 0:
             raise CommandFailed(f"`s2 {' '.join(map(str, args))}` exited {proc.returncode}:\n{proc.stderr.strip()}")
         return proc.stdout
@@ -290,8 +307,14 @@ class S2System(System):
     def setup(self, csv_path: Path) -> None:
         db = self.dbs.create("s2bench_api")
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("S2_")}
-        self.env.update({"S2_HOME": str(self.tmp / "s2home"), "S2_DATABASE_URL": f"{self.dbs.pg}/{db}",
-                         "S2_AUTHOR": "bench@example.com", "PYTHONUNBUFFERED": "1"})
+        self.env.update(
+            {
+                "S2_HOME": str(self.tmp / "s2home"),
+                "S2_DATABASE_URL": f"{self.dbs.pg}/{db}",
+                "S2_AUTHOR": "bench@example.com",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         self.db = db
         self.s2("dataset", "create", DATASET, "--modality", "text", "--labels", ",".join(LABELS))
         self.s2("import", DATASET, csv_path, "-m", "load benchmark examples")
@@ -302,19 +325,28 @@ class S2System(System):
     def start(self) -> None:
         port = free_port()
         self.base = f"http://127.0.0.1:{port}"
-        self.server = self.start_process(f"s2-serve-w{self.workers}", [S2_EXE, "serve", "--host", "127.0.0.1", "--port",
-                                         port, "--workers", self.workers], self.env)
+        self.server = self.start_process(
+            f"s2-serve-w{self.workers}", [S2_EXE, "serve", "--host", "127.0.0.1", "--port", port, "--workers", self.workers], self.env
+        )
         wait_http(f"{self.base}/healthz", self.server, 120)
         if not self.tokens:  # labelers are added by the admin over the API: one per simulated labeler
             with _http() as client:
                 for i in range(self.max_labelers):
-                    made = check(client.post(f"{self.base}/api/v1/users", headers={"Authorization": f"Bearer {self.admin}"},
-                                             json={"name": f"labeler{i:03d}", "role": "labeler", "datasets": [DATASET]}),
-                                 f"adding labeler {i}")
+                    made = check(
+                        client.post(
+                            f"{self.base}/api/v1/users",
+                            headers={"Authorization": f"Bearer {self.admin}"},
+                            json={"name": f"labeler{i:03d}", "role": "labeler", "datasets": [DATASET]},
+                        ),
+                        f"adding labeler {i}",
+                    )
                     self.tokens.append(made["token"]["token"])
             # a labeler may not edit main (protected over the API): make sure the branch is what they edit
-            r = _http().put(f"{self.base}/api/v1/datasets/{DATASET}/edits/{self.keys[0]}",
-                            headers={"Authorization": f"Bearer {self.tokens[0]}"}, json={"label": LABELS[0], "version": "any"})
+            r = _http().put(
+                f"{self.base}/api/v1/datasets/{DATASET}/edits/{self.keys[0]}",
+                headers={"Authorization": f"Bearer {self.tokens[0]}"},
+                json={"label": LABELS[0], "version": "any"},
+            )
             if r.status_code != 403:
                 raise CommandFailed(f"a labeler's edit of main answered {r.status_code}, expected 403: {r.text[:300]}")
 
@@ -337,13 +369,24 @@ class S2System(System):
         for key, label, who in acks:
             last[key] = (label, who)
             count[key] = count.get(key, 0) + 1
-        lost = [k for k, (label, who) in last.items()
-                if k not in staged or staged[k]["label"] != label or staged[k]["author"] != who or staged[k]["remove"]
-                or staged[k]["version"] < count[k]]
-        return {"acked": len(acks), "keys": len(last), "lost": len(lost), "lost_sample": lost[:5],
-                "unacked_applied": sum(max(0, staged[k]["version"] - count[k]) for k in last if k in staged)
-                + sum(s["version"] for k, s in staged.items() if k not in last),
-                "in_db": len(staged)}
+        lost = [
+            k
+            for k, (label, who) in last.items()
+            if k not in staged
+            or staged[k]["label"] != label
+            or staged[k]["author"] != who
+            or staged[k]["remove"]
+            or staged[k]["version"] < count[k]
+        ]
+        return {
+            "acked": len(acks),
+            "keys": len(last),
+            "lost": len(lost),
+            "lost_sample": lost[:5],
+            "unacked_applied": sum(max(0, staged[k]["version"] - count[k]) for k in last if k in staged)
+            + sum(s["version"] for k, s in staged.items() if k not in last),
+            "in_db": len(staged),
+        }
 
 
 class LabelStudioSystem(System):
@@ -357,31 +400,52 @@ class LabelStudioSystem(System):
         home = self.tmp / "ls-home"
         home.mkdir(parents=True, exist_ok=True)
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("S2_", "LABEL_STUDIO_", "DJANGO_", "POSTGRE_"))}
-        self.env.update({
-            "HOME": str(home), "LABEL_STUDIO_BASE_DATA_DIR": str(data),
-            "LABEL_STUDIO_USERNAME": "admin@example.com", "LABEL_STUDIO_PASSWORD": uuid.uuid4().hex,
-            "LABEL_STUDIO_USER_TOKEN": self.token, "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
-            "LABEL_STUDIO_LATEST_VERSION_CHECK": "false", "LABEL_STUDIO_COLLECT_ANALYTICS": "false",
-            "SENTRY_DSN": "", "FRONTEND_SENTRY_DSN": "",
-            "DJANGO_DB": "default", "POSTGRE_NAME": db, "POSTGRE_USER": "postgres", "POSTGRE_PASSWORD": "postgres",
-            "POSTGRE_HOST": "127.0.0.1", "POSTGRE_PORT": "5432",
-            "PATH": f"{LS_BIN}{os.pathsep}{os.environ.get('PATH', '')}", "PYTHONUNBUFFERED": "1",
-        })
+        self.env.update(
+            {
+                "HOME": str(home),
+                "LABEL_STUDIO_BASE_DATA_DIR": str(data),
+                "LABEL_STUDIO_USERNAME": "admin@example.com",
+                "LABEL_STUDIO_PASSWORD": uuid.uuid4().hex,
+                "LABEL_STUDIO_USER_TOKEN": self.token,
+                "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
+                "LABEL_STUDIO_LATEST_VERSION_CHECK": "false",
+                "LABEL_STUDIO_COLLECT_ANALYTICS": "false",
+                "SENTRY_DSN": "",
+                "FRONTEND_SENTRY_DSN": "",
+                "DJANGO_DB": "default",
+                "POSTGRE_NAME": db,
+                "POSTGRE_USER": "postgres",
+                "POSTGRE_PASSWORD": "postgres",
+                "POSTGRE_HOST": "127.0.0.1",
+                "POSTGRE_PORT": "5432",
+                "PATH": f"{LS_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         self.data_dir = data
         self.project = None
 
     def start(self) -> None:
         port = free_port()
         self.base = f"http://127.0.0.1:{port}"
-        self.server = self.start_process("label-studio", [LS_BIN / "label-studio", "start", "--internal-host", "127.0.0.1",
-                                         "--port", port, "--no-browser", "--data-dir", self.data_dir], self.env)
+        self.server = self.start_process(
+            "label-studio",
+            [LS_BIN / "label-studio", "start", "--internal-host", "127.0.0.1", "--port", port, "--no-browser", "--data-dir", self.data_dir],
+            self.env,
+        )
         # its first start migrates the database (~35 s); a busy port would silently become port+1: we poll ours
         wait_http(f"{self.base}/health", self.server, 300)
         with _http() as client:
             check(client.get(f"{self.base}/api/projects/", headers=self.auth), "Label Studio: the admin token")
         if not self.tokens:
-            out = subprocess.run([LS_BIN / "python", BENCH / "_ls_users.py", str(self.max_labelers)], env=self.env,
-                                 cwd=self.tmp, capture_output=True, text=True, timeout=600)
+            out = subprocess.run(
+                [LS_BIN / "python", BENCH / "_ls_users.py", str(self.max_labelers)],
+                env=self.env,
+                cwd=self.tmp,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
             if out.returncode != 0:
                 raise CommandFailed(f"adding Label Studio users failed:\n{out.stderr[-2000:]}")
             self.tokens = json.loads(out.stdout.strip().splitlines()[-1])
@@ -393,21 +457,25 @@ class LabelStudioSystem(System):
     def reset(self) -> None:
         """A new project with the same tasks for each run: each run starts from tasks without annotations."""
         choices = "".join(f'<Choice value="{c}"/>' for c in LABELS)
-        config = (f'<View><Text name="text" value="$text"/><Choices name="label" toName="text" choice="single">'
-                  f'{choices}</Choices></View>')
+        config = f'<View><Text name="text" value="$text"/><Choices name="label" toName="text" choice="single">{choices}</Choices></View>'
         with _http() as client:
-            project = check(client.post(f"{self.base}/api/projects/", headers=self.auth,
-                                        json={"title": f"load {uuid.uuid4().hex[:6]}", "label_config": config}),
-                            "Label Studio: create project")
+            project = check(
+                client.post(
+                    f"{self.base}/api/projects/", headers=self.auth, json={"title": f"load {uuid.uuid4().hex[:6]}", "label_config": config}
+                ),
+                "Label Studio: create project",
+            )
             self.project = project["id"]
             tasks = [{"key": key, "text": text} for key, _, text in self.examples]
-            check(client.post(f"{self.base}/api/projects/{self.project}/import", headers=self.auth, json=tasks),
-                  "Label Studio: import tasks")
+            check(
+                client.post(f"{self.base}/api/projects/{self.project}/import", headers=self.auth, json=tasks), "Label Studio: import tasks"
+            )
             ids: dict[str, int] = {}
             page = 1
             while len(ids) < len(tasks):
-                r = client.get(f"{self.base}/api/projects/{self.project}/tasks/", headers=self.auth,
-                               params={"page": page, "page_size": 1000})
+                r = client.get(
+                    f"{self.base}/api/projects/{self.project}/tasks/", headers=self.auth, params={"page": page, "page_size": 1000}
+                )
                 if r.status_code == 404:
                     break
                 found = check(r, "Label Studio: list tasks")
@@ -426,17 +494,28 @@ class LabelStudioSystem(System):
     def verify(self, acks: list) -> dict:
         """Every acknowledged annotation (201 with its id) must be in the project's export with its choice."""
         with _http() as client:
-            tasks = check(client.get(f"{self.base}/api/projects/{self.project}/export", headers=self.auth,
-                                     params={"exportType": "JSON", "download_all_tasks": "true"}),
-                          "Label Studio: export")
+            tasks = check(
+                client.get(
+                    f"{self.base}/api/projects/{self.project}/export",
+                    headers=self.auth,
+                    params={"exportType": "JSON", "download_all_tasks": "true"},
+                ),
+                "Label Studio: export",
+            )
         stored = {}
         for task in tasks:
             for ann in task.get("annotations", []):
                 choice = next((r["value"]["choices"][0] for r in ann.get("result", []) if r.get("type") == "choices"), None)
                 stored[ann["id"]] = (task["id"], choice)
         lost = [a for a in acks if stored.get(a[2]) != (a[0], a[1])]
-        return {"acked": len(acks), "keys": len({a[0] for a in acks}), "lost": len(lost), "lost_sample": lost[:5],
-                "unacked_applied": max(0, len(stored) - len(acks)), "in_db": len(stored)}
+        return {
+            "acked": len(acks),
+            "keys": len({a[0] for a in acks}),
+            "lost": len(lost),
+            "lost_sample": lost[:5],
+            "unacked_applied": max(0, len(stored) - len(acks)),
+            "in_db": len(stored),
+        }
 
 
 def cleanup_tmp(tmp: Path, keep: bool) -> None:

@@ -48,7 +48,7 @@ class Labeler:
             async with session.request(method, url, json=body) as resp:
                 raw = await resp.read()
                 status = resp.status
-        except (asyncio.TimeoutError, OSError, Exception) as exc:  # aiohttp.ClientError and friends: no answer
+        except (TimeoutError, OSError, Exception) as exc:  # aiohttp.ClientError and friends: no answer
             if isinstance(exc, asyncio.CancelledError):
                 raise
             self.records.append((start, kind, NETWORK_ERROR, (time.perf_counter() - t0) * 1e3))
@@ -79,12 +79,18 @@ class Labeler:
                 i += 1
                 if system == "s2":
                     status, body = await self.request(
-                        session, "GET", f"/api/v1/datasets/{plan['dataset']}/examples/{key}?rev={plan['branch']}", GET)
+                        session, "GET", f"/api/v1/datasets/{plan['dataset']}/examples/{key}?rev={plan['branch']}", GET
+                    )
                     if status != 200 or body is None:
                         await asyncio.sleep(0.05)  # an error: do not spin
                         continue
-                    status, _ = await self.request(session, "PUT", f"/api/v1/datasets/{plan['dataset']}/edits/{key}"
-                                                   f"?branch={plan['branch']}", PUT, {"label": label, "version": body["version"]})
+                    status, _ = await self.request(
+                        session,
+                        "PUT",
+                        f"/api/v1/datasets/{plan['dataset']}/edits/{key}?branch={plan['branch']}",
+                        PUT,
+                        {"label": label, "version": body["version"]},
+                    )
                     if status == 200:
                         self.acks.append([key, label, self.name])
                 elif system == "ls":
@@ -93,8 +99,9 @@ class Labeler:
                         await asyncio.sleep(0.05)
                         continue
                     result = [{"from_name": "label", "to_name": "text", "type": "choices", "value": {"choices": [label]}}]
-                    status, made = await self.request(session, "POST", f"/api/tasks/{key}/annotations/", PUT,
-                                                      {"result": result, "lead_time": 1.0})
+                    status, made = await self.request(
+                        session, "POST", f"/api/tasks/{key}/annotations/", PUT, {"result": result, "lead_time": 1.0}
+                    )
                     if status == 201 and made is not None:
                         self.acks.append([key, label, made.get("id")])
                 else:  # echo: the client's own ceiling, the same two requests against a no-op server
@@ -110,9 +117,12 @@ async def run_plan(plan: dict) -> dict:
     labelers = [Labeler(plan, spec.get("index", i), spec) for i, spec in enumerate(plan["labelers"])]
     cpu0, t0 = cpu_seconds(), time.time()
     await asyncio.gather(*(lab.run() for lab in labelers))
-    return {"records": [r for lab in labelers for r in lab.records],
-            "acks": [a for lab in labelers for a in lab.acks],
-            "cpu_s": cpu_seconds() - cpu0, "wall_s": time.time() - t0}
+    return {
+        "records": [r for lab in labelers for r in lab.records],
+        "acks": [a for lab in labelers for a in lab.acks],
+        "cpu_s": cpu_seconds() - cpu0,
+        "wall_s": time.time() - t0,
+    }
 
 
 # -- a no-op HTTP/1.1 server: the client's ceiling -------------------------------------------------
@@ -133,10 +143,10 @@ class Echo(asyncio.Protocol):
             length = 0
             at = head.find(b"content-length:")
             if at >= 0:
-                length = int(head[at + 15:].split(b"\r\n", 1)[0])
+                length = int(head[at + 15 :].split(b"\r\n", 1)[0])
             if len(self.buf) < head_end + 4 + length:
                 return
-            self.buf = self.buf[head_end + 4 + length:]
+            self.buf = self.buf[head_end + 4 + length :]
             self.transport.write(self.ANSWER)
 
 
@@ -150,6 +160,7 @@ async def echo(port: int) -> None:
 def main() -> None:
     try:
         import uvloop  # the same loop for both sides of the comparison; a faster client
+
         uvloop.install()
     except ImportError:
         pass

@@ -20,15 +20,17 @@ ROOT = str(Path(__file__).resolve().parent.parent) + "/"
 # (bucket, frame substrings): the first bucket with a frame on the stack, scanning from the innermost frame out,
 # so that e.g. the pre-ping inside the auth transaction counts as transaction machinery, not as auth.
 STEPS = [
-    ("SQLAlchemy event-dispatch set-up of a new Session class (a sessionmaker() per transaction)",
-     ("sqlalchemy/event/",)),
-    ("thread-pool hand-off (waking a worker thread, queue, GIL)",
-     ("Condition.notify", "Condition.wait", "Queue.put", "Queue.get")),
-    ("DB connection checkout + pre-ping (pool)",
-     ("_ConnectionFairy._checkout", "QueuePool", "_do_ping", "do_ping", "pool/base.py", "pool/impl.py")),
+    ("SQLAlchemy event-dispatch set-up of a new Session class (a sessionmaker() per transaction)", ("sqlalchemy/event/",)),
+    ("thread-pool hand-off (waking a worker thread, queue, GIL)", ("Condition.notify", "Condition.wait", "Queue.put", "Queue.get")),
+    (
+        "DB connection checkout + pre-ping (pool)",
+        ("_ConnectionFairy._checkout", "QueuePool", "_do_ping", "do_ping", "pool/base.py", "pool/impl.py"),
+    ),
     ("COMMIT / ROLLBACK", ("do_commit", "do_rollback", "Connection._commit_impl", "Connection._rollback_impl")),
-    ("SQLAlchemy statement execution (compile, cache key, result and ORM rows)",
-     ("Session.execute", "Session.scalar", "Session.scalars", "Session.get ", "Session.flush", "Connection.execute")),
+    (
+        "SQLAlchemy statement execution (compile, cache key, result and ORM rows)",
+        ("Session.execute", "Session.scalar", "Session.scalars", "Session.get ", "Session.flush", "Connection.execute"),
+    ),
     ("pydantic validation / serialization", ("pydantic", "serialize_response", "jsonable_encoder")),
 ]
 ROUTE = [  # the step of the route a sample in a worker thread is in: the first (function, file) on its stack
@@ -72,8 +74,10 @@ def summarize(path: str, top: int = 15) -> str:
         if not any(f.startswith("WorkerThread.run (") for f in frames):
             step = EVENT_LOOP
         else:
-            step = next((name for name, pairs in ROUTE if any(_is(f, fn, fl) for f in frames for fn, fl in pairs)),
-                        "worker thread: other (thread pool, route wrapper)")
+            step = next(
+                (name for name, pairs in ROUTE if any(_is(f, fn, fl) for f in frames for fn, fl in pairs)),
+                "worker thread: other (thread pool, route wrapper)",
+            )
         route[step] = route.get(step, 0) + count
         inner = next((name for f in reversed(frames) for name, keys in STEPS if any(k in f for k in keys)), "Python code")
         kind[inner] = kind.get(inner, 0) + count

@@ -108,8 +108,13 @@ class S2ServedTool(S2Tool):
             port = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
         self.server_log = open(self.workdir / "s2-serve.log", "wb")
-        self.server = subprocess.Popen([str(self.exe), "serve", "--host", "127.0.0.1", "--port", str(port)],
-                                       cwd=self.workdir, env=self.env, stdout=self.server_log, stderr=subprocess.STDOUT)
+        self.server = subprocess.Popen(
+            [str(self.exe), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=self.workdir,
+            env=self.env,
+            stdout=self.server_log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -155,16 +160,19 @@ class DvcTool(Tool):
 
     def __init__(self, venv_bin: Path, workdir: Path, repo: Path):
         cfg = workdir / "dvc-config"
-        super().__init__(workdir, dict(
-            os.environ,
-            PATH=f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
-            DVC_NO_ANALYTICS="1",  # never phone home
-            DVC_SITE_CACHE_DIR=str(workdir / "dvc-site-cache"),
-            DVC_GLOBAL_CONFIG_DIR=str(cfg),
-            DVC_SYSTEM_CONFIG_DIR=str(cfg / "system"),
-            GIT_CONFIG_GLOBAL=os.devnull,
-            GIT_CONFIG_NOSYSTEM="1",
-        ))
+        super().__init__(
+            workdir,
+            dict(
+                os.environ,
+                PATH=f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
+                DVC_NO_ANALYTICS="1",  # never phone home
+                DVC_SITE_CACHE_DIR=str(workdir / "dvc-site-cache"),
+                DVC_GLOBAL_CONFIG_DIR=str(cfg),
+                DVC_SYSTEM_CONFIG_DIR=str(cfg / "system"),
+                GIT_CONFIG_GLOBAL=os.devnull,
+                GIT_CONFIG_NOSYSTEM="1",
+            ),
+        )
         self.repo, self.remote, self.cfg = repo, workdir / "dvc-remote", cfg
 
     def dvc(self, *args) -> Measured:
@@ -178,8 +186,7 @@ class DvcTool(Tool):
         (self.cfg / "config").write_text("[core]\n    analytics = false\n    check_update = false\n")
         self.repo.mkdir(parents=True, exist_ok=True)
         self.git("init", "-q", "-b", "main")
-        for k, v in (("user.name", "bench"), ("user.email", "bench@example.invalid"), ("commit.gpgsign", "false"),
-                     ("gc.auto", "0")):
+        for k, v in (("user.name", "bench"), ("user.email", "bench@example.invalid"), ("commit.gpgsign", "false"), ("gc.auto", "0")):
             self.git("config", k, v)
         self.dvc("init", "-q")
         self.dvc("config", "core.autostage", "true")  # `dvc add` stages data.dvc/.gitignore itself
@@ -213,7 +220,8 @@ class DvcTool(Tool):
         m = self.dvc("diff", "--json", a, b)
         data = json.loads(m.stdout or "{}")
         return m, {k: len(v) for k, v in data.items()} | {
-            "labels.csv modified": any(e["path"].endswith("labels.csv") for e in data.get("modified", []))}
+            "labels.csv modified": any(e["path"].endswith("labels.csv") for e in data.get("modified", []))
+        }
 
     def export(self, rev: str, out: Path) -> tuple[Measured, tuple[int, int]]:
         m = self.dvc("get", self.repo, "data", "--rev", rev, "-o", out)

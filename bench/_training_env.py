@@ -69,8 +69,7 @@ def own_cpu_seconds() -> float:
     """CPU-seconds of this process and of its children that have been waited for (the CLI runs, the workers)."""
     import resource
 
-    return sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF),
-                                                 resource.getrusage(resource.RUSAGE_CHILDREN)))
+    return sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)))
 
 
 class Process:
@@ -80,8 +79,15 @@ class Process:
         self.name, self.log_path = name, log_path
         self._log = open(log_path, "ab")
         env = {**env, "S2_TORCH_THREADS": str(threads), "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-        self.proc = subprocess.Popen([str(c) for c in cmd], env=env, cwd=ROOT, stdin=subprocess.DEVNULL,
-                                     stdout=self._log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        self.proc = subprocess.Popen(
+            [str(c) for c in cmd],
+            env=env,
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+        )
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -130,8 +136,9 @@ class World:
 
         try:
             try:
-                with create_engine(f"{self.pg}/postgres", isolation_level="AUTOCOMMIT",
-                                   connect_args={"connect_timeout": 5}).connect() as conn:
+                with create_engine(
+                    f"{self.pg}/postgres", isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
+                ).connect() as conn:
                     conn.execute(text(f'CREATE DATABASE "{self.db_name}"'))
             except Exception as e:  # any driver error: one line
                 raise CommandFailed(f"cannot create a database on {self.pg}: {str(e).splitlines()[0]}") from None
@@ -214,8 +221,9 @@ class World:
     def s2(self, *args: object, timeout: float = 600) -> str:
         """Run the real s2 CLI; return stdout, CommandFailed on a non-zero exit."""
         env = {**self.env, "OMP_NUM_THREADS": str(self.threads)}
-        proc = subprocess.run([str(S2_EXE), *map(str, args)], env=env, cwd=self.tmp, capture_output=True,
-                              text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            [str(S2_EXE), *map(str, args)], env=env, cwd=self.tmp, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        )
         if proc.returncode != 0:
             raise CommandFailed(f"`s2 {' '.join(map(str, args))}` exited {proc.returncode}:\n{proc.stderr.strip()}")
         return proc.stdout

@@ -41,10 +41,10 @@ def plain_train(items: list[tuple[str, Path, int]], spec, num_classes: int, epoc
     t0 = time.perf_counter()
     sides: dict[str, list] = {"train": [], "eval": []}
     for key, path, target in items:
-        sides[assign_split(key, None, spec.eval_fraction)].append((decode_png(path.read_bytes(), spec.image_size,
-                                                                              spec.image_channels), target))
-    tensors = {side: (torch.stack([x for x, _ in rows]), torch.tensor([y for _, y in rows]))
-               for side, rows in sides.items()}
+        sides[assign_split(key, None, spec.eval_fraction)].append(
+            (decode_png(path.read_bytes(), spec.image_size, spec.image_channels), target)
+        )
+    tensors = {side: (torch.stack([x for x, _ in rows]), torch.tensor([y for _, y in rows])) for side, rows in sides.items()}
     t_decoded = time.perf_counter()
     torch.manual_seed(spec.seed)
     model = CNNSmall(spec.image_channels, num_classes, dropout=spec.dropout)
@@ -65,9 +65,14 @@ def plain_train(items: list[tuple[str, Path, int]], spec, num_classes: int, epoc
             for x, y in evaluate:
                 correct += int((model(x).argmax(1) == y).sum())
     end = time.perf_counter()
-    return {"seconds": end - t0, "decode_s": t_decoded - t0, "train_s": end - t_decoded,
-            "accuracy": correct / len(tensors["eval"][1]), "train_n": len(tensors["train"][1]),
-            "eval_n": len(tensors["eval"][1])}
+    return {
+        "seconds": end - t0,
+        "decode_s": t_decoded - t0,
+        "train_s": end - t_decoded,
+        "accuracy": correct / len(tensors["eval"][1]),
+        "train_n": len(tensors["train"][1]),
+        "eval_n": len(tensors["eval"][1]),
+    }
 
 
 def _epoch_rate(loader, repeats: int) -> float:
@@ -103,7 +108,7 @@ def data_path_rates(snapshot, spec_raw: dict, repeats: int) -> dict:
     mem_rate = _epoch_rate(DataLoader(TensorDataset(xs, ys), batch_size=spec.batch_size, shuffle=True), repeats)
     net = build_model(spec, len(snapshot.labels), dm.data_info).train()
     opt = torch.optim.AdamW(net.parameters(), lr=spec.learning_rate, weight_decay=spec.weight_decay)
-    batches = [(xs[i:i + spec.batch_size], ys[i:i + spec.batch_size]) for i in range(0, len(ys), spec.batch_size)]
+    batches = [(xs[i : i + spec.batch_size], ys[i : i + spec.batch_size]) for i in range(0, len(ys), spec.batch_size)]
 
     def step(x, y):
         loss = F.cross_entropy(net(x), y)
@@ -119,6 +124,13 @@ def data_path_rates(snapshot, spec_raw: dict, repeats: int) -> dict:
         for x, y in batches:
             step(x, y)
         step_rates.append(len(ys) / (time.perf_counter() - t0))
-    return {"first": statistics.median(first), "later": later, "memory": mem_rate, "step": statistics.median(step_rates),
-            "n": len(rows), "shape": tuple(xs.shape[1:]), "batch_size": spec.batch_size,
-            "cache_mb": getattr(spec, "decode_cache_mb", None)}
+    return {
+        "first": statistics.median(first),
+        "later": later,
+        "memory": mem_rate,
+        "step": statistics.median(step_rates),
+        "n": len(rows),
+        "shape": tuple(xs.shape[1:]),
+        "batch_size": spec.batch_size,
+        "cache_mb": getattr(spec, "decode_cache_mb", None),
+    }

@@ -72,5 +72,16 @@ if __name__ == "__main__":
     import logging
 
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # as `s2 worker`
-    app.worker_main(["worker", "--pool=solo", "--concurrency=1", f"--queues={QUEUE}", "--hostname=peer@%h",
-                     "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"])
+    app.worker_main(
+        [
+            "worker",
+            "--pool=solo",
+            "--concurrency=1",
+            f"--queues={QUEUE}",
+            "--hostname=peer@%h",
+            "--loglevel=INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
+    )

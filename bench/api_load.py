@@ -28,8 +28,23 @@ import tempfile
 import time
 from pathlib import Path
 
-from _load_env import (BENCH, DEFAULT_PG, LS_BIN, PYTHON, S2_EXE, CommandFailed, CpuMonitor, Databases,
-                       LabelStudioSystem, Process, S2System, cleanup_tmp, free_port, log, write_examples)
+from _load_env import (
+    BENCH,
+    DEFAULT_PG,
+    LS_BIN,
+    PYTHON,
+    S2_EXE,
+    CommandFailed,
+    CpuMonitor,
+    Databases,
+    LabelStudioSystem,
+    Process,
+    S2System,
+    cleanup_tmp,
+    free_port,
+    log,
+    write_examples,
+)
 
 PY_SPY = PYTHON.parent / "py-spy"
 GOAL_P99_MS, GOAL_N = 50.0, 50
@@ -52,11 +67,15 @@ def run_load(system, n: int, args, tmp: Path, monitor: CpuMonitor | None) -> dic
     plan = system.plan(n, keys, args, start_at)
     gens = []
     for g in range(args.generators):
-        part = dict(plan, labelers=plan["labelers"][g::args.generators])
+        part = dict(plan, labelers=plan["labelers"][g :: args.generators])
         plan_file, out_file = tmp / f"plan-{system.key}-{n}-{g}.json", tmp / f"out-{system.key}-{n}-{g}.json"
         plan_file.write_text(json.dumps(part))
-        gens.append((subprocess.Popen([str(PYTHON), str(BENCH / "_load_gen.py"), str(plan_file), str(out_file)],
-                                      stdin=subprocess.DEVNULL), out_file))
+        gens.append(
+            (
+                subprocess.Popen([str(PYTHON), str(BENCH / "_load_gen.py"), str(plan_file), str(out_file)], stdin=subprocess.DEVNULL),
+                out_file,
+            )
+        )
     spy = None
     if monitor is not None:
         monitor.server_pids = system.server_pids()
@@ -65,10 +84,30 @@ def run_load(system, n: int, args, tmp: Path, monitor: CpuMonitor | None) -> dic
         monitor.start()
         profile_file = tmp / f"profile-s2-{n}-{args.think_ms:g}.txt"
         if args.profile and system.key == "s2":  # sample the server's Python stacks over the measured window
-            spy = subprocess.Popen([str(PY_SPY), "record", "-p", str(system.server.proc.pid), "--subprocesses", "--gil",
-                                    "--nolineno", "--full-filenames", "--format", "raw", "--rate", "100", "--nonblocking",
-                                    "--duration", str(int(args.duration)), "--output", str(profile_file)],
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            spy = subprocess.Popen(
+                [
+                    str(PY_SPY),
+                    "record",
+                    "-p",
+                    str(system.server.proc.pid),
+                    "--subprocesses",
+                    "--gil",
+                    "--nolineno",
+                    "--full-filenames",
+                    "--format",
+                    "raw",
+                    "--rate",
+                    "100",
+                    "--nonblocking",
+                    "--duration",
+                    str(int(args.duration)),
+                    "--output",
+                    str(profile_file),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
     limit = start_at + args.warmup + args.duration + args.timeout + 60
     for proc, _ in gens:
         try:
@@ -108,10 +147,16 @@ def summarize(system_key: str, res: dict, args) -> dict:
     return {
         "rps": len(good) / args.duration,
         "edits_s": sum(1 for r in good if r[1] == PUT) / args.duration,
-        "p50": pct(lat, 0.50), "p95": pct(lat, 0.95), "p99": pct(lat, 0.99), "max": max(lat, default=float("nan")),
-        "get_p50": pct(by_kind[GET], 0.5), "get_p99": pct(by_kind[GET], 0.99),
-        "put_p50": pct(by_kind[PUT], 0.5), "put_p99": pct(by_kind[PUT], 0.99),
-        "errors": len(errors), "statuses": statuses,
+        "p50": pct(lat, 0.50),
+        "p95": pct(lat, 0.95),
+        "p99": pct(lat, 0.99),
+        "max": max(lat, default=float("nan")),
+        "get_p50": pct(by_kind[GET], 0.5),
+        "get_p99": pct(by_kind[GET], 0.99),
+        "put_p50": pct(by_kind[PUT], 0.5),
+        "put_p99": pct(by_kind[PUT], 0.99),
+        "errors": len(errors),
+        "statuses": statuses,
         "conflicts": sum(1 for r in res["records"] if system_key == "s2" and r[2] == 409),
         "requests": len(res["records"]),
         "client_us": res["gen_cpu_s"] / max(1, len(res["records"])) * 1e6,
@@ -162,12 +207,25 @@ def bench_one(system, n: int, args, tmp: Path, results: list, label: str) -> Non
     after = system.dbs.stats(system.db)
     summary = summarize(system.key, res, args)
     check = system.verify(res["acks"])
-    results.append({"system": label, "key": system.key, "n": n, "think": args.think_ms, **summary, "verify": check,
-                    "cpu": res["cpu"], "profile": res["profile"], "db": {k: after[k] - before[k] for k in after}})
-    log(f"{where}: {summary['rps']:.0f} req/s, p50 {summary['p50']:.1f} ms, p99 {summary['p99']:.1f} ms, "
+    results.append(
+        {
+            "system": label,
+            "key": system.key,
+            "n": n,
+            "think": args.think_ms,
+            **summary,
+            "verify": check,
+            "cpu": res["cpu"],
+            "profile": res["profile"],
+            "db": {k: after[k] - before[k] for k in after},
+        }
+    )
+    log(
+        f"{where}: {summary['rps']:.0f} req/s, p50 {summary['p50']:.1f} ms, p99 {summary['p99']:.1f} ms, "
         f"{summary['errors']} errors {summary['statuses'] or ''}, {summary['conflicts']} conflicts, "
         f"{check['acked']} acknowledged, {check['lost']} lost; CPU (cores): "
-        + ", ".join(f"{k} {v:.2f}" for k, v in res["cpu"].items() if k != "wall"))
+        + ", ".join(f"{k} {v:.2f}" for k, v in res["cpu"].items() if k != "wall")
+    )
 
 
 def fmt(v: float, digits: int = 1) -> str:
@@ -179,20 +237,26 @@ def report(results: list[dict], args, calib: dict | None, versions: str, wall: f
     busy = [r for r in results if r["cpu"]["other"] > BUSY_CORES] if results else []
     star = "*" if busy else ""
     peers = {(r["n"], r["think"]): r for r in results if r["key"] == "ls"}
-    print(f"\n## API load: s2 vs Label Studio, N labelers\n\n{versions}; {platform.machine()}, "
-          f"{args.cores} cores, Python {platform.python_version()}; PostgreSQL on loopback for both. "
-          f"{args.warmup:g} s warm-up + {args.duration:g} s measured per row, "
-          f"{args.examples:,} text examples, {args.generators} load-generator process(es). Whole run {wall:.0f} s.\n")
-    print("| system | N | think ms | requests/s | p50 ms | p95 ms | p99 ms | errors | conflicts | acknowledged | lost "
-          "| s2/LS requests/s | s2/LS p99 |")
+    print(
+        f"\n## API load: s2 vs Label Studio, N labelers\n\n{versions}; {platform.machine()}, "
+        f"{args.cores} cores, Python {platform.python_version()}; PostgreSQL on loopback for both. "
+        f"{args.warmup:g} s warm-up + {args.duration:g} s measured per row, "
+        f"{args.examples:,} text examples, {args.generators} load-generator process(es). Whole run {wall:.0f} s.\n"
+    )
+    print(
+        "| system | N | think ms | requests/s | p50 ms | p95 ms | p99 ms | errors | conflicts | acknowledged | lost "
+        "| s2/LS requests/s | s2/LS p99 |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         peer = peers.get((r["n"], r["think"])) if r["key"] == "s2" else None
         ratio_t = f"{r['rps'] / peer['rps']:.2f}x" if peer and peer["rps"] else "—"
         ratio_p = f"{r['p99'] / peer['p99']:.2f}x" if peer else "—"
-        print(f"| {r['system']} | {r['n']} | {r['think']:g} | {fmt(r['rps'], 0)} | {fmt(r['p50'])} | {fmt(r['p95'])} | {fmt(r['p99'])} "
-              f"| {r['errors']} | {r['conflicts']} | {r['verify']['acked']:,} | {r['verify']['lost']} "
-              f"| {ratio_t} | {ratio_p} |")
+        print(
+            f"| {r['system']} | {r['n']} | {r['think']:g} | {fmt(r['rps'], 0)} | {fmt(r['p50'])} | {fmt(r['p95'])} | {fmt(r['p99'])} "
+            f"| {r['errors']} | {r['conflicts']} | {r['verify']['acked']:,} | {r['verify']['lost']} "
+            f"| {ratio_t} | {ratio_p} |"
+        )
     passed = True
     s2_rows = [r for r in results if r["key"] == "s2"]
     goal_rows = [r for r in s2_rows if r["n"] == GOAL_N]
@@ -204,28 +268,33 @@ def report(results: list[dict], args, calib: dict | None, versions: str, wall: f
             ok &= r["p99"] < GOAL_P99_MS
             checks.insert(0, f"p99 {r['p99']:.1f} ms {'<' if r['p99'] < GOAL_P99_MS else '≥'} {GOAL_P99_MS:g} ms")
         passed &= ok
-        print(f"Goal, {r['system']} at N={r['n']}, think {r['think']:g} ms: {', '.join(checks)}: "
-              f"{('PASS' if ok else 'FAIL') + star}")
+        print(f"Goal, {r['system']} at N={r['n']}, think {r['think']:g} ms: {', '.join(checks)}: {('PASS' if ok else 'FAIL') + star}")
     if not goal_rows:
         print(f"Goal (p99 < {GOAL_P99_MS:g} ms at N={GOAL_N}): not measured (no s2 run at N={GOAL_N})")
     print("\nPer request kind (ms) and where the CPU went (cores on average over the measured window):\n")
-    print("| system | N | think ms | fetch p50 | fetch p99 | label p50 | label p99 | max | edits/s | DB xacts/req | DB sessions/req "
-          "| server CPU ms/req | server | PostgreSQL | generator | client µs CPU/req | other work | machine busy |")
+    print(
+        "| system | N | think ms | fetch p50 | fetch p99 | label p50 | label p99 | max | edits/s | DB xacts/req | DB sessions/req "
+        "| server CPU ms/req | server | PostgreSQL | generator | client µs CPU/req | other work | machine busy |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         c = r["cpu"]
-        print(f"| {r['system']} | {r['n']} | {r['think']:g} | {fmt(r['get_p50'])} | {fmt(r['get_p99'])} | {fmt(r['put_p50'])} "
-              f"| {fmt(r['put_p99'])} | {fmt(r['max'])} | {fmt(r['edits_s'], 0)} "
-              f"| {(r['db']['commits'] + r['db']['rollbacks']) / max(1, r['requests']):.2f} "
-              f"| {r['db']['sessions'] / max(1, r['requests']):.3f} "
-              f"| {fmt(1e3 * c.get('server', 0) / r['rps'] if r['rps'] else float('nan'))} | {c.get('server', 0):.2f} "
-              f"| {c.get('postgres', 0):.2f} | {c.get('generator', 0):.2f} | {r['client_us']:.0f} "
-              f"| {c.get('other', 0):.2f} | {c['machine']:.2f} |")
+        print(
+            f"| {r['system']} | {r['n']} | {r['think']:g} | {fmt(r['get_p50'])} | {fmt(r['get_p99'])} | {fmt(r['put_p50'])} "
+            f"| {fmt(r['put_p99'])} | {fmt(r['max'])} | {fmt(r['edits_s'], 0)} "
+            f"| {(r['db']['commits'] + r['db']['rollbacks']) / max(1, r['requests']):.2f} "
+            f"| {r['db']['sessions'] / max(1, r['requests']):.3f} "
+            f"| {fmt(1e3 * c.get('server', 0) / r['rps'] if r['rps'] else float('nan'))} | {c.get('server', 0):.2f} "
+            f"| {c.get('postgres', 0):.2f} | {c.get('generator', 0):.2f} | {r['client_us']:.0f} "
+            f"| {c.get('other', 0):.2f} | {c['machine']:.2f} |"
+        )
     notes = []
     if calib:
-        notes.append(f"Client ceiling: the same generator against a no-op HTTP server with {calib['n']} connections did "
-                     f"{calib['rps']:,.0f} requests/s at p50 {calib['p50']:.1f} / p99 {calib['p99']:.1f} ms, "
-                     f"{calib['client_us']:.0f} µs of client CPU per request (alone on the machine).")
+        notes.append(
+            f"Client ceiling: the same generator against a no-op HTTP server with {calib['n']} connections did "
+            f"{calib['rps']:,.0f} requests/s at p50 {calib['p50']:.1f} / p99 {calib['p99']:.1f} ms, "
+            f"{calib['client_us']:.0f} µs of client CPU per request (alone on the machine)."
+        )
     notes += [
         "requests/s: answered requests that succeeded (fetch 200; label: s2 200, Label Studio 201) started in the "
         "measured window, per second; a cycle is one fetch + one label, so edits/s is about half of it. Latency: "
@@ -253,12 +322,16 @@ def report(results: list[dict], args, calib: dict | None, versions: str, wall: f
     ]
     if busy:
         busy_list = [f"{r['system']} N={r['n']} think {r['think']:g} ms: {r['cpu']['other']:.2f} cores" for r in busy]
-        notes.append(f"**The machine was busy with other work during {len(busy)} measurement(s) "
-                     f"({', '.join(busy_list)}): "
-                     "timings are inflated, verdicts marked * are not conclusive; rerun on a quiet machine.**")
+        notes.append(
+            f"**The machine was busy with other work during {len(busy)} measurement(s) "
+            f"({', '.join(busy_list)}): "
+            "timings are inflated, verdicts marked * are not conclusive; rerun on a quiet machine.**"
+        )
     for r in results:
         if r["statuses"] or r["verify"]["lost"]:
-            notes.append(f"{r['system']} N={r['n']} think {r['think']:g} ms: error statuses {r['statuses']}, lost sample {r['verify']['lost_sample']}")
+            notes.append(
+                f"{r['system']} N={r['n']} think {r['think']:g} ms: error statuses {r['statuses']}, lost sample {r['verify']['lost_sample']}"
+            )
     print("\nNotes:\n\n" + "\n".join(f"- {n}" for n in notes))
     for r in results:
         if r.get("profile"):
@@ -275,8 +348,11 @@ def main() -> int:
     p.add_argument("--warmup", type=float, help="unmeasured seconds before (default 5; --quick 2)")
     p.add_argument("--quick", action="store_true", help="a smoke run: 10 s measured, 2 s warm-up")
     p.add_argument("--workers", type=int, default=2, help="`s2 serve --workers` (default 2)")
-    p.add_argument("--think-ms", default="0", help="comma-separated mean pauses of a labeler after each label, ms "
-                   "(default 0: back to back; e.g. 0,1000 for both)")
+    p.add_argument(
+        "--think-ms",
+        default="0",
+        help="comma-separated mean pauses of a labeler after each label, ms (default 0: back to back; e.g. 0,1000 for both)",
+    )
     p.add_argument("--generators", type=int, default=1, help="load-generator processes (default 1)")
     p.add_argument("--timeout", type=float, default=30.0, help="a request unanswered this long is an error (s)")
     p.add_argument("--examples", type=int, default=5000)
@@ -284,8 +360,11 @@ def main() -> int:
     p.add_argument("--skip-s2", action="store_true", help="Label Studio only")
     p.add_argument("--no-calibrate", action="store_true", help="skip the client-ceiling measurement")
     p.add_argument("--pg", default=DEFAULT_PG, help=f"PostgreSQL server URL, no database (default {DEFAULT_PG})")
-    p.add_argument("--profile", action="store_true", help="sample the s2 server with py-spy (pip install py-spy into "
-                   ".venv) and print where its time goes")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the s2 server with py-spy (pip install py-spy into .venv) and print where its time goes",
+    )
     p.add_argument("--keep", action="store_true", help="keep the temp dir (server logs, generator output)")
     args = p.parse_args()
     args.duration = args.duration or (10.0 if args.quick else 60.0)
@@ -304,8 +383,9 @@ def main() -> int:
         if not (LS_BIN / "label-studio").exists():
             log("creating bench/.venv-ls with bench/setup_label_studio.sh ...")
         subprocess.run(["bash", str(BENCH / "setup_label_studio.sh")], check=True)
-        ls_version = subprocess.run([LS_BIN / "python", "-c", "import label_studio; print(label_studio.__version__)"],
-                                    capture_output=True, text=True).stdout.strip()
+        ls_version = subprocess.run(
+            [LS_BIN / "python", "-c", "import label_studio; print(label_studio.__version__)"], capture_output=True, text=True
+        ).stdout.strip()
         versions += f" vs Label Studio {ls_version}"
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: stop the servers, drop the databases
     tmp = Path(tempfile.mkdtemp(prefix="s2-bench-api-"))
@@ -329,9 +409,11 @@ def main() -> int:
         if not args.skip_peer:
             limit = dbs.max_connections()
             if max(sizes) > limit - 20:
-                log(f"warning: Label Studio opens a PostgreSQL connection per request in flight: {max(sizes)} labelers can "
+                log(
+                    f"warning: Label Studio opens a PostgreSQL connection per request in flight: {max(sizes)} labelers can "
                     f"exhaust the server's max_connections ({limit}), and other users of {args.pg} may then be refused "
-                    "('too many clients') while those runs last")
+                    "('too many clients') while those runs last"
+                )
             ls = LabelStudioSystem(tmp, dbs, examples, max(sizes))
             systems.append(ls)
             log("Label Studio: database, start (the first one migrates, ~35 s), users, a project per run ...")

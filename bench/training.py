@@ -25,14 +25,19 @@ import uuid
 from pathlib import Path
 
 import torch
-
 from _training_env import CommandFailed, World, busy_cpu_seconds, log, own_cpu_seconds, write_digits_folder
 from _training_report import report
 
 DS = "digits"
 LABELS = [str(d) for d in range(10)]
-SPEC = {"template": "cnn_small", "epochs": 6, "image_size": 16, "image_channels": 1, "batch_size": 32,
-        "learning_rate": 0.003}  # tests/test_training.py's digits spec
+SPEC = {
+    "template": "cnn_small",
+    "epochs": 6,
+    "image_size": 16,
+    "image_channels": 1,
+    "batch_size": 32,
+    "learning_rate": 0.003,
+}  # tests/test_training.py's digits spec
 LATENCY_SPEC = {**SPEC, "epochs": 1}  # (b) cancels each run as soon as it starts anyway
 DEFAULT_SPEC = {"template": "cnn_small"}  # the standard job of (a), and (c) at the defaults: 32x32 RGB, batch 64, 10 epochs
 WATCHED, WATCHED_STD, LATENCY = "watched", "watched-std", "latency"
@@ -53,12 +58,19 @@ def run_times(**where) -> dict | None:
         run = db.scalar(query)
         if run is None:
             return None
-        stamp = {name: getattr(run, name).timestamp() if getattr(run, name) else None
-                 for name in ("created_at", "dispatched_at", "started_at", "finished_at")}
+        stamp = {
+            name: getattr(run, name).timestamp() if getattr(run, name) else None
+            for name in ("created_at", "dispatched_at", "started_at", "finished_at")
+        }
         model = db.get(ModelVersion, run.model_version_id) if run.model_version_id else None
-        return {"id": run.id, "state": run.state, "error": run.error, **stamp,
-                "duration_s": model.duration_s if model else None,
-                "accuracy": model.metrics["eval"]["accuracy"] if model else None}
+        return {
+            "id": run.id,
+            "state": run.state,
+            "error": run.error,
+            **stamp,
+            "duration_s": model.duration_s if model else None,
+            "accuracy": model.metrics["eval"]["accuracy"] if model else None,
+        }
 
 
 def wait_run(timeout: float, poll: float, done, **where) -> dict:
@@ -77,10 +89,15 @@ def phases(t0: float, run: dict, end: float | None = None) -> dict:
         raise CommandFailed(f"run {run['id']} {run['state']}: {run['error']}")
     worker = run["finished_at"] - run["started_at"]
     sent = run["dispatched_at"]  # None if the send failed and a worker's sweep re-sent it
-    out = {"submit": run["created_at"] - t0, "send": sent - run["created_at"] if sent else None,
-           "pickup": run["started_at"] - sent if sent else None,
-           "worker_other": worker - run["duration_s"], "train": run["duration_s"],
-           "registered": run["finished_at"] - t0, "accuracy": run["accuracy"]}
+    out = {
+        "submit": run["created_at"] - t0,
+        "send": sent - run["created_at"] if sent else None,
+        "pickup": run["started_at"] - sent if sent else None,
+        "worker_other": worker - run["duration_s"],
+        "train": run["duration_s"],
+        "registered": run["finished_at"] - t0,
+        "accuracy": run["accuracy"],
+    }
     out["total"] = (end - t0) if end is not None else out["registered"]
     out["tail"] = (end - run["finished_at"]) if end is not None else None
     return out
@@ -109,11 +126,21 @@ def bench_a(world: World, args, items, spec, spec_file: Path, short_file: Path, 
     per-epoch part), and a relabel committed on the small job's watched branch."""
     from _training_ml import plain_train
 
-    out: dict[str, list] = {"plain": [], "plain1": [], "train": [], "train1": [], "commit": [],
-                            "plain_std": [], "train_std": [], "commit_std": []}
+    out: dict[str, list] = {
+        "plain": [],
+        "plain1": [],
+        "train": [],
+        "train1": [],
+        "commit": [],
+        "plain_std": [],
+        "train_std": [],
+        "commit_std": [],
+    }
     for rep in range(args.reps):
-        log(f"(a) rep {rep + 1}/{args.reps}: standard job ({std_spec.epochs} epochs at the defaults): plain loop, "
-            f"s2 train --wait, s2 commit on '{WATCHED_STD}' ...")
+        log(
+            f"(a) rep {rep + 1}/{args.reps}: standard job ({std_spec.epochs} epochs at the defaults): plain loop, "
+            f"s2 train --wait, s2 commit on '{WATCHED_STD}' ..."
+        )
         out["plain_std"].append(plain_train(items, std_spec, len(LABELS)))
         out["train_std"].append(s2_train(world, std_file))
         out["commit_std"].append(s2_commit(world, items, args.reps + rep, WATCHED_STD))
@@ -150,14 +177,15 @@ def bench_b(world: World, args, items) -> dict:
         for i in range(args.samples + 1):  # the first is a warm-up
             key, _, target = items[100 + i]
             label = LABELS[(target + 1) % len(LABELS)]
-            run_in_transaction(lambda db: stage_edits(db, blobs, dataset=DS, branch=LATENCY, edits=[(key, label, False)],
-                                                      author="bench@example.com"))
+            run_in_transaction(
+                lambda db: stage_edits(db, blobs, dataset=DS, branch=LATENCY, edits=[(key, label, False)], author="bench@example.com")
+            )
             mark.clear()
-            made = run_in_transaction(lambda db: commit_staged(db, blobs, dataset=DS, branch=LATENCY,
-                                                               message=f"latency {i}", author="bench@example.com"))
+            made = run_in_transaction(
+                lambda db: commit_staged(db, blobs, dataset=DS, branch=LATENCY, message=f"latency {i}", author="bench@example.com")
+            )
             returned = time.time()
-            run = wait_run(30, 0.005, lambda r: r["started_at"] is not None or r["state"] in TERMINAL,
-                           commit_id=made.id, branch=LATENCY)
+            run = wait_run(30, 0.005, lambda r: r["started_at"] is not None or r["state"] in TERMINAL, commit_id=made.id, branch=LATENCY)
             if run["started_at"] is None:
                 raise CommandFailed(f"latency run {run['id']} ended {run['state']} without starting: {run['error']}")
             try:
@@ -166,9 +194,13 @@ def bench_b(world: World, args, items) -> dict:
                 pass
             wait_run(60, 0.05, lambda r: r["state"] in TERMINAL, id=run["id"])
             if i:
-                samples.append({"commit": (run["started_at"] - mark["t"]) * 1e3,
-                                "visible": (run["started_at"] - returned) * 1e3,
-                                "send": (run["dispatched_at"] - mark["t"]) * 1e3 if run["dispatched_at"] else None})
+                samples.append(
+                    {
+                        "commit": (run["started_at"] - mark["t"]) * 1e3,
+                        "visible": (run["started_at"] - returned) * 1e3,
+                        "send": (run["dispatched_at"] - mark["t"]) * 1e3 if run["dispatched_at"] else None,
+                    }
+                )
             time.sleep(0.3)  # let the worker go back to waiting on the queue
     finally:
         event.remove(Session, "after_commit", stamp)
@@ -207,8 +239,12 @@ def bench_c(args, head: str) -> dict:
     with session_scope() as db:
         snapshot = to_training_snapshot(db, default_blob_store(), get_dataset(db, DS), head)
     read_s = time.perf_counter() - t0
-    return {"snapshot_s": read_s, "rows": {name: data_path_rates(snapshot, raw, args.repeats)
-                                           for name, raw in (("bench spec", SPEC), ("default spec", DEFAULT_SPEC))}}
+    return {
+        "snapshot_s": read_s,
+        "rows": {
+            name: data_path_rates(snapshot, raw, args.repeats) for name, raw in (("bench spec", SPEC), ("default spec", DEFAULT_SPEC))
+        },
+    }
 
 
 def main() -> int:
@@ -238,8 +274,7 @@ def main() -> int:
                 log(f"setup in {world.tmp}: digits ImageFolder, dataset, branches, watch rules ...")
                 folder = write_digits_folder(world.tmp / "digits")
                 items = read_folder(folder, LABELS)
-                spec_file, short_file, latency_file, std_file = (world.tmp / f"{n}.json"
-                                                                 for n in ("spec", "short", "latency", "std"))
+                spec_file, short_file, latency_file, std_file = (world.tmp / f"{n}.json" for n in ("spec", "short", "latency", "std"))
                 spec_file.write_text(json.dumps(SPEC))
                 std_file.write_text(json.dumps(DEFAULT_SPEC))
                 short_file.write_text(json.dumps({**SPEC, "epochs": 1}))
@@ -267,8 +302,7 @@ def main() -> int:
         log(f"error: {e}")
         return 2
     args.cpu = {"wall": time.perf_counter() - start, "busy": busy_cpu_seconds() - busy, "own": own_cpu_seconds() - own}
-    return {"pass": 0, "fail": 1, "busy": 3}[report({"a": a, "b": b, "c": c}, args, spec, SPEC, LATENCY,
-                                                    std_spec, DEFAULT_SPEC)]
+    return {"pass": 0, "fail": 1, "busy": 3}[report({"a": a, "b": b, "c": c}, args, spec, SPEC, LATENCY, std_spec, DEFAULT_SPEC)]
 
 
 if __name__ == "__main__":

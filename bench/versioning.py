@@ -177,8 +177,7 @@ def relabel_goal(step: str, s2m, s2d, ratio, limit, commit_s: float | None = Non
 
 def report(results: list[dict], args, wall: float) -> bool:
     """Print the markdown tables and notes; return whether every goal and check passed."""
-    print("\n| N | step | s2 s | DVC s | DVC/s2 | DVC push s | s2 peak MiB | DVC peak MiB "
-          "| s2 store Δ | DVC store Δ | goal | result |")
+    print("\n| N | step | s2 s | DVC s | DVC/s2 | DVC push s | s2 peak MiB | DVC peak MiB | s2 store Δ | DVC store Δ | goal | result |")
     print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
     passed = True
     for res in results:
@@ -189,26 +188,38 @@ def report(results: list[dict], args, wall: float) -> bool:
             text, verdict = goal(step, res, s2, dvc)
             passed &= verdict != "FAIL"
             peak = lambda x: "—" if x is None else f"{x[0].peak_kib / 1024:.0f}"  # noqa: E731
-            print(f"| {res['n']:,} | {label} | {fmt_s(s2 and s2[0])} | {fmt_s(dvc and dvc[0])} | {ratio} "
-                  f"| {'—' if push is None else f'{push:.2f}'} | {peak(s2)} | {peak(dvc)} "
-                  f"| {fmt_b(s2 and s2[1])} | {fmt_b(dvc and dvc[1])} | {text} | {verdict} |")
+            print(
+                f"| {res['n']:,} | {label} | {fmt_s(s2 and s2[0])} | {fmt_s(dvc and dvc[0])} | {ratio} "
+                f"| {'—' if push is None else f'{push:.2f}'} | {peak(s2)} | {peak(dvc)} "
+                f"| {fmt_b(s2 and s2[1])} | {fmt_b(dvc and dvc[1])} | {text} | {verdict} |"
+            )
     with_s2 = [r for r in results if "fixed_commit" in r]
     for res in with_s2:
-        print(f"\ns2 commit of {FIXED_ROWS:,} relabels at N={res['n']:,}: {res['fixed_commit']:.3f} s; "
-              f"of the 1% relabel: {res['relabel_commit']:.3f} s")
+        print(
+            f"\ns2 commit of {FIXED_ROWS:,} relabels at N={res['n']:,}: {res['fixed_commit']:.3f} s; "
+            f"of the 1% relabel: {res['relabel_commit']:.3f} s"
+        )
     if len(with_s2) > 1:
         base = with_s2[0]
         for res in with_s2[1:]:
             r = res["fixed_commit"] / base["fixed_commit"]
             passed &= r <= SCALE_RATIO
-            print(f"s2 commit of the same {FIXED_ROWS:,} relabels, N={res['n']:,} vs N={base['n']:,}: {r:.2f}x "
-                  f"(goal ≤ {SCALE_RATIO:g}x): {'PASS' if r <= SCALE_RATIO else 'FAIL'}")
+            print(
+                f"s2 commit of the same {FIXED_ROWS:,} relabels, N={res['n']:,} vs N={base['n']:,}: {r:.2f}x "
+                f"(goal ≤ {SCALE_RATIO:g}x): {'PASS' if r <= SCALE_RATIO else 'FAIL'}"
+            )
     print(f"""
 Notes ({args.versions}, {platform.platform()}, {platform.processor() or platform.machine()}, Python {platform.python_version()},
 seed {args.seed}, whole run {wall:.0f} s):
-- s2 mode: {"served: every s2 command is `s2 --server URL --token T ...` against `s2 serve` on this machine "
-  "(SQLite store), started before the run; the default branch takes no direct edits over the API, so the relabel is "
-  "`s2 branch` + `s2 label --branch` + `s2 commit --branch` + `s2 merge --into main` (fast-forward); the server's own peak RSS: " + ", ".join(f"N={r['n']:,}: {r.get('server_peak_kib', 0) / 1024:.0f} MiB" for r in results) + " (not in s2 peak)" if args.served else "embedded: the CLI works on the store itself (no server)"}.
+- s2 mode: {
+        "served: every s2 command is `s2 --server URL --token T ...` against `s2 serve` on this machine "
+        "(SQLite store), started before the run; the default branch takes no direct edits over the API, so the relabel is "
+        "`s2 branch` + `s2 label --branch` + `s2 commit --branch` + `s2 merge --into main` (fast-forward); the server's own peak RSS: "
+        + ", ".join(f"N={r['n']:,}: {r.get('server_peak_kib', 0) / 1024:.0f} MiB" for r in results)
+        + " (not in s2 peak)"
+        if args.served
+        else "embedded: the CLI works on the store itself (no server)"
+    }.
 - Seconds: wall clock of each CLI command end to end (a subprocess, interpreter start-up included),
   summed over the step's commands. Peak: the largest `ru_maxrss` of the command's process tree
   (`os.wait4`), max over the step's commands. Store Δ: growth of `S2_HOME` (SQLite + blobs) for s2;
@@ -224,9 +235,9 @@ seed {args.seed}, whole run {wall:.0f} s):
   labels); a label-level diff would also need both labels.csv versions fetched and compared.
 - DVC export is `dvc get REPO data --rev V1 -o OUT` (flat files + labels.csv); s2 writes OUT/<label>/<file>.
 - Not in DVC store Δ: DVC's hash and data-index databases (site cache + .dvc/tmp), at the end
-  {', '.join(f"N={r['n']:,}: {fmt_b(r['dvc_side'])}" for r in results if r['dvc_side'] is not None) or 'n/a'}.
+  {", ".join(f"N={r['n']:,}: {fmt_b(r['dvc_side'])}" for r in results if r["dvc_side"] is not None) or "n/a"}.
 - Changed rows' bytes (relabel goal) = Σ len(key) + len(label) + 64 over relabeled rows,
-  {', '.join(f"N={r['n']:,}: {r['edited']} rows, {fmt_b(r['changed_bytes'])}" for r in results)};
+  {", ".join(f"N={r['n']:,}: {r['edited']} rows, {fmt_b(r['changed_bytes'])}" for r in results)};
   slack {fmt_b(STORE_SLACK)}. Goals are judged at N ≥ {GOAL_MIN_N:,} only (n/a below).""")
     print("\nPer command (seconds, peak MiB):\n\n| N | tool | step | command | s | peak MiB |\n|---:|---|---|---|---:|---:|")
     for res in results:
@@ -246,8 +257,9 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--skip-dvc", action="store_true", help="time s2 only")
     p.add_argument("--skip-s2", action="store_true", help="time DVC only")
-    p.add_argument("--served", action="store_true",
-                   help="run s2's CLI against `s2 serve` (started on the same store) instead of on the store directly")
+    p.add_argument(
+        "--served", action="store_true", help="run s2's CLI against `s2 serve` (started on the same store) instead of on the store directly"
+    )
     p.add_argument("--workdir", type=Path, help="where the runs live (default: a new temp dir)")
     p.add_argument("--keep", action="store_true", help="keep the work directories")
     args = p.parse_args()

@@ -1,4 +1,5 @@
 """Alembic environment: migrate the connection the app hands over, or the configured database."""
+
 from alembic import context
 
 import server.models  # noqa: F401  (registers every table on Base.metadata)

@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 stamp=.venv/.s2-installed
-want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
+want=$(cat pyproject.toml constraints.txt scripts/setup.sh | sha256sum | cut -c1-16)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x .venv/bin/s2 ]; then
   exit 0
 fi
@@ -13,7 +13,8 @@ echo "setting up .venv (first run takes a few minutes)..." >&2
 .venv/bin/pip install -q --upgrade pip >&2
 # torch first and pinned: this machine has a local CPU build; an unpinned torch pulls CUDA wheels.
 .venv/bin/python -c 'import torch' 2>/dev/null || .venv/bin/pip install -q "torch==2.13.0" >&2
-.venv/bin/pip install -q -e '.[dev]' >&2
+# constraints.txt pins every package to the versions the suite passed with (scripts/refresh-constraints.sh).
+.venv/bin/pip install -q -c constraints.txt -e '.[dev]' >&2
 # Byte-compile our packages: with PYTHONDONTWRITEBYTECODE set (as on CI) Python would
 # otherwise recompile them on every start of the CLI.
 .venv/bin/python -m compileall -q server workers trainer labeling >/dev/null

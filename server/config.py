@@ -1,4 +1,5 @@
 """The one Settings object: every knob of s2, read from S2_* environment variables."""
+
 import os
 from collections.abc import Mapping
 from functools import lru_cache
@@ -31,7 +32,7 @@ class Settings(BaseModel):
         for name, value in environ.items():
             upper = name.upper()
             if upper.startswith(ENV_PREFIX):
-                field = upper[len(ENV_PREFIX):].lower()
+                field = upper[len(ENV_PREFIX) :].lower()
                 if field in cls.model_fields:
                     values[field], names[field] = value, name
         try:
@@ -39,8 +40,7 @@ class Settings(BaseModel):
         except ValidationError as exc:
             err = exc.errors()[0]
             field = str(err["loc"][0]) if err["loc"] else ""
-            raise SettingsInvalid(f"{names.get(field, ENV_PREFIX + field.upper())}={values.get(field)!r}: "
-                                  f"{err['msg']}") from None
+            raise SettingsInvalid(f"{names.get(field, ENV_PREFIX + field.upper())}={values.get(field)!r}: {err['msg']}") from None
 
     home: Path = Field(default=Path(".s2"), description="Embedded store: SQLite file and blob folder")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default sqlite:///$S2_HOME/s2.db")

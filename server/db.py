@@ -1,4 +1,5 @@
 """Engine, sessions and schema migration: one transaction per unit of work."""
+
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -96,7 +97,9 @@ def ensure_schema(engine: Engine) -> None:
             has_table = engine.dialect.has_table(conn, "alembic_version")
             current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar() if has_table else None
     except Exception as exc:  # any driver error here means the database is not usable
-        raise DatabaseUnavailable(f"cannot open database {engine.url.render_as_string(hide_password=True)}: {exc.__class__.__name__}: {str(exc).splitlines()[0]}") from exc
+        raise DatabaseUnavailable(
+            f"cannot open database {engine.url.render_as_string(hide_password=True)}: {exc.__class__.__name__}: {str(exc).splitlines()[0]}"
+        ) from exc
     if current == HEAD_REVISION:
         return
     upgrade_to_head(engine)
@@ -141,9 +144,9 @@ def run_in_transaction(work, *, url: str | None = None, retries: int = 8):
     import random
     import time
 
-    from server.errors import BranchMoved
-
     from sqlalchemy.exc import DBAPIError
+
+    from server.errors import BranchMoved
 
     for attempt in range(retries):
         try:

@@ -1,4 +1,5 @@
 """The demo dataset `s2 up` builds on an empty store: scikit-learn's bundled digits, trained once."""
+
 import logging
 import tempfile
 from pathlib import Path
@@ -41,8 +42,9 @@ def build_demo(author: str) -> int | None:
 
     def commit(db):
         ds = get_dataset(db, DEMO)
-        upsert_rows(db, store, dataset=ds, branch=get_branch(db, ds, None), rows=rows,
-                    message="import scikit-learn's bundled digits", author=author)
+        upsert_rows(
+            db, store, dataset=ds, branch=get_branch(db, ds, None), rows=rows, message="import scikit-learn's bundled digits", author=author
+        )
         return submit_run(db, store, dataset=DEMO, rev=None, spec=DEMO_SPEC, requested_by=author).id
 
     return run_in_transaction(commit)

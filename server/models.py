@@ -1,4 +1,5 @@
 """Import every ORM module so Base.metadata knows all tables (for Alembic and tests)."""
+
+from server.auth import models as auth_models  # noqa: F401,E402
 from server.datasets import models as datasets_models  # noqa: F401
 from server.runs import models as runs_models  # noqa: F401
-from server.auth import models as auth_models  # noqa: F401,E402

@@ -1,4 +1,5 @@
 """Fixtures: a private store (SQLite file or a fresh PostgreSQL database) per test, and the real CLI."""
+
 import os
 import signal
 import subprocess
@@ -116,8 +117,9 @@ class CLI:
     def run(self, *args: object, input: str | None = None) -> subprocess.CompletedProcess:
         """Run s2 with args; returns the finished process (any exit code)."""
         env = {**self.env, **{k: v for k, v in os.environ.items() if k.startswith("S2_")}}  # settings made later in the test
-        return subprocess.run([str(S2_BIN), *map(str, args)], env=env, cwd=self.cwd, input=input,
-                              capture_output=True, text=True, timeout=300)
+        return subprocess.run(
+            [str(S2_BIN), *map(str, args)], env=env, cwd=self.cwd, input=input, capture_output=True, text=True, timeout=300
+        )
 
     def ok(self, *args: object) -> str:
         """Run s2 with args, require exit 0, and return stdout."""

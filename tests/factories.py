@@ -1,4 +1,5 @@
 """Build test data through the real services: datasets, imports, staged edits."""
+
 import csv
 import io
 from pathlib import Path
@@ -29,6 +30,7 @@ def text_rows(blobs: BlobStore, items: dict[str, tuple[str, str | None]]) -> lis
 
 def upsert(blobs: BlobStore, name: str, rows: list[Row], branch: str | None = None, message: str = "import") -> CommitRead:
     """Commit rows as an upsert on branch."""
+
     def work(db):
         ds = get_dataset(db, name)
         return commit_read(upsert_rows(db, blobs, dataset=ds, branch=get_branch(db, ds, branch), rows=rows, message=message, author=AUTHOR))
@@ -36,7 +38,9 @@ def upsert(blobs: BlobStore, name: str, rows: list[Row], branch: str | None = No
     return run_in_transaction(work)
 
 
-def relabel(blobs: BlobStore, name: str, edits: dict[str, str | None], branch: str | None = None, remove: tuple[str, ...] = ()) -> CommitRead:
+def relabel(
+    blobs: BlobStore, name: str, edits: dict[str, str | None], branch: str | None = None, remove: tuple[str, ...] = ()
+) -> CommitRead:
     """Stage edits {key: label} and removals, then commit them."""
     staged = [(k, v, False) for k, v in edits.items()] + [(k, None, True) for k in remove]
     run_in_transaction(lambda db: stage_edits(db, blobs, dataset=name, branch=branch, edits=staged, author=AUTHOR))

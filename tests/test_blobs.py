@@ -1,4 +1,5 @@
 """The content-addressed blob store: idempotent put, verified get, safe ids."""
+
 import os
 
 import pytest

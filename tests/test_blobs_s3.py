@@ -1,4 +1,5 @@
 """The S3 blob store against a real S3-protocol server (moto in server mode, on loopback), and through the CLI."""
+
 import csv
 import json
 import os
@@ -36,8 +37,9 @@ def moto_endpoint(tmp_path_factory):
     log_path = tmp_path_factory.mktemp("moto") / "moto.log"
     url = f"http://127.0.0.1:{port}"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
+        )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -60,8 +62,9 @@ def moto_endpoint(tmp_path_factory):
 @pytest.fixture(scope="session")
 def s3(moto_endpoint):
     """A plain boto3 client on the server, for setting up and tampering behind the store's back."""
-    return boto3.session.Session().client("s3", endpoint_url=moto_endpoint, region_name=REGION,
-                                          aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET)
+    return boto3.session.Session().client(
+        "s3", endpoint_url=moto_endpoint, region_name=REGION, aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET
+    )
 
 
 @pytest.fixture
@@ -74,8 +77,12 @@ def bucket(s3) -> str:
 @pytest.fixture
 def s3_settings(moto_endpoint, monkeypatch):
     """S2_S3_* pointing this process's Settings at the moto server."""
-    for name, value in {"S2_S3_ENDPOINT_URL": moto_endpoint, "S2_S3_REGION": REGION,
-                        "S2_S3_ACCESS_KEY_ID": KEY_ID, "S2_S3_SECRET_ACCESS_KEY": SECRET}.items():
+    for name, value in {
+        "S2_S3_ENDPOINT_URL": moto_endpoint,
+        "S2_S3_REGION": REGION,
+        "S2_S3_ACCESS_KEY_ID": KEY_ID,
+        "S2_S3_SECRET_ACCESS_KEY": SECRET,
+    }.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
     yield
@@ -103,8 +110,9 @@ def test_url_routes_to_s3_with_settings_and_costs_nothing(s3_settings, moto_endp
 
 def test_importing_the_backend_does_not_load_boto3():
     code = "import sys, server.blobs.s3; print('boto3' in sys.modules, 'botocore' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parent.parent)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent
+    )
     assert out.stdout.split() == ["False", "False"]
 
 
@@ -190,8 +198,13 @@ def test_a_bucket_that_does_not_exist_is_a_clear_error(s3_settings, moto_endpoin
     store = open_blob_store("s3://no-such-bucket-s2/blobs")
     blob_id = blob_id_of(b"data")
     expected = f"bucket 'no-such-bucket-s2' does not exist at {moto_endpoint}"
-    for op in (lambda: store.put(b"data"), lambda: store.exists(blob_id), lambda: store.get(blob_id),
-               lambda: store.delete(blob_id), lambda: list(store.iter_ids())):
+    for op in (
+        lambda: store.put(b"data"),
+        lambda: store.exists(blob_id),
+        lambda: store.get(blob_id),
+        lambda: store.delete(blob_id),
+        lambda: list(store.iter_ids()),
+    ):
         with pytest.raises(BlobStoreError, match=expected):
             op()
     with pytest.raises(BlobStoreError):  # not "corrupt" nor "missing": the store itself is unusable
@@ -260,10 +273,18 @@ def test_a_forked_child_makes_its_own_client(store):
 def s3_cli(tmp_path, bucket, moto_endpoint) -> CLI:
     """The real s2 CLI on a private SQLite file, with its blobs in the moto bucket."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("S2_", "AWS_"))}
-    env.update({"S2_HOME": str(tmp_path / "home"), "S2_DATABASE_URL": f"sqlite:///{tmp_path / 's2.db'}",
-                "S2_AUTHOR": "tester@example.com", "S2_BLOB_URL": f"s3://{bucket}/team/blobs",
-                "S2_S3_ENDPOINT_URL": moto_endpoint, "S2_S3_REGION": REGION,
-                "S2_S3_ACCESS_KEY_ID": KEY_ID, "S2_S3_SECRET_ACCESS_KEY": SECRET})
+    env.update(
+        {
+            "S2_HOME": str(tmp_path / "home"),
+            "S2_DATABASE_URL": f"sqlite:///{tmp_path / 's2.db'}",
+            "S2_AUTHOR": "tester@example.com",
+            "S2_BLOB_URL": f"s3://{bucket}/team/blobs",
+            "S2_S3_ENDPOINT_URL": moto_endpoint,
+            "S2_S3_REGION": REGION,
+            "S2_S3_ACCESS_KEY_ID": KEY_ID,
+            "S2_S3_SECRET_ACCESS_KEY": SECRET,
+        }
+    )
     return CLI(env, tmp_path)
 
 

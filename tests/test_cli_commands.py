@@ -1,4 +1,5 @@
 """History commands and failing file and database operations through the real `s2` executable."""
+
 import json
 import os
 import subprocess
@@ -50,8 +51,12 @@ def test_an_s2_home_that_is_a_file_is_one_line_naming_it(tmp_path):
 
 def test_a_statement_the_database_refuses_is_one_line_naming_the_database(tmp_path):
     with private_pg_database() as url:
-        env = {**{k: v for k, v in os.environ.items() if not k.startswith("S2_")}, "S2_DATABASE_URL": url,
-               "S2_HOME": str(tmp_path / "home"), "S2_AUTHOR": "tester@example.com"}
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("S2_")},
+            "S2_DATABASE_URL": url,
+            "S2_HOME": str(tmp_path / "home"),
+            "S2_AUTHOR": "tester@example.com",
+        }
         assert run_s2(env, tmp_path, "dataset", "create", "ds", "--modality", "text", "--labels", "a,b").returncode == 0
         read_only = {**env, "PGOPTIONS": "-c default_transaction_read_only=on"}  # as on a read-only replica
         line = one_error_line(run_s2(read_only, tmp_path, "dataset", "create", "more", "--modality", "text", "--labels", "a,b"))
@@ -81,7 +86,8 @@ def test_label_file_errors_name_the_file_and_line_and_stage_nothing(cli, tmp_pat
         assert json.loads(cli.ok("status", "ds", "--json")) == [], path.name
     zebra = write_csv(tmp_path / "zebra.csv", [["k1", "b"], ["k2", "zebra"]], edits)
     assert cli.fails("label", "ds", "--file", zebra) == (
-        f"s2: error: '{zebra}' line 3: key 'k2': label 'zebra' is not in the label set (a, b, c)")
+        f"s2: error: '{zebra}' line 3: key 'k2': label 'zebra' is not in the label set (a, b, c)"
+    )
     assert json.loads(cli.ok("status", "ds", "--json")) == []
     assert cli.ok("log", "ds", "--json") == log
     cli.ok("label", "ds", "--file", write_csv(tmp_path / "good.csv", [["k1", "b"], ["k2", ""]], edits))
@@ -95,7 +101,10 @@ def test_blame_lists_every_commit_that_changed_the_key_oldest_first(cli, tmp_pat
     third = relabel(cli, "k1", "c", "k1 to c")
     entries = json.loads(cli.ok("blame", "ds", "k1", "--json"))
     assert [(e["commit"], e["label"], e["message"]) for e in entries] == [
-        (imported, "a", "import seed.csv"), (first, "b", "k1 to b"), (third, "c", "k1 to c")]
+        (imported, "a", "import seed.csv"),
+        (first, "b", "k1 to b"),
+        (third, "c", "k1 to c"),
+    ]
     text = cli.ok("blame", "ds", "k1").splitlines()
     assert [line.split()[0] for line in text] == [imported[:12], first[:12], third[:12]]
     assert "label=c" in text[2] and "k1 to c" in text[2]
@@ -150,9 +159,17 @@ def test_every_local_write_is_in_the_audit_trail_under_the_cli_user(cli, tmp_pat
     trail = json.loads(cli.ok("audit", "--json"))
     assert {e["actor"] for e in trail} == {"tester@example.com"}
     assert [(e["action"], e["target"]) for e in reversed(trail)] == [
-        ("dataset.create", "ds"), ("dataset.import", "ds/default"), ("branch.create", "ds/fix"),
-        ("edits.stage", "ds/fix"), ("edits.commit", "ds/fix"), ("branch.merge", "ds/main"), ("tag.create", "ds/v1"), ("branch.protect", "ds/fix"),
-        ("edits.stage", "ds/default"), ("edits.unstage", "ds/default")]
+        ("dataset.create", "ds"),
+        ("dataset.import", "ds/default"),
+        ("branch.create", "ds/fix"),
+        ("edits.stage", "ds/fix"),
+        ("edits.commit", "ds/fix"),
+        ("branch.merge", "ds/main"),
+        ("tag.create", "ds/v1"),
+        ("branch.protect", "ds/fix"),
+        ("edits.stage", "ds/default"),
+        ("edits.unstage", "ds/default"),
+    ]
     assert next(e for e in trail if e["action"] == "branch.merge")["detail"]["outcome"] == "fast-forward"
     assert [e["action"] for e in json.loads(cli.ok("audit", "--json", "--actor", "nobody"))] == []
     assert len(cli.ok("audit", "-n", "2").splitlines()) == 2

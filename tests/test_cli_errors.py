@@ -1,4 +1,5 @@
 """Bad input through the real CLI: one stderr line naming the input and the problem, and the store as it was."""
+
 import inspect
 import io
 import json
@@ -62,8 +63,18 @@ def test_bad_text_imports_name_the_input_and_change_nothing(cli, tmp_path, monke
     (tmp_path / "sockdir" / "a" / "ok.txt").write_text("fine")
     make_socket(tmp_path / "sockdir" / "a" / "sock.txt")
     cases = {
-        write_csv(tmp_path / "label.csv", [["k4", "a", "four"], ["k9", "zebra", "nine"]]): ["label.csv", "line 3", "k9", "'zebra'", "label set"],
-        write_csv(tmp_path / "dup.csv", [["k5", "a", "x"], ["k6", "b", "y"], ["k5", "b", "z"]]): ["dup.csv", "line 4", "duplicate key 'k5'"],
+        write_csv(tmp_path / "label.csv", [["k4", "a", "four"], ["k9", "zebra", "nine"]]): [
+            "label.csv",
+            "line 3",
+            "k9",
+            "'zebra'",
+            "label set",
+        ],
+        write_csv(tmp_path / "dup.csv", [["k5", "a", "x"], ["k6", "b", "y"], ["k5", "b", "z"]]): [
+            "dup.csv",
+            "line 4",
+            "duplicate key 'k5'",
+        ],
         tmp_path / "nope.csv": ["nope.csv", "does not exist"],
         write_csv(tmp_path / "header.csv", []): ["header.csv", "no examples"],
         tmp_path / "empty.jsonl": ["empty.jsonl", "no examples"],
@@ -108,7 +119,12 @@ def test_corrupt_truncated_and_missing_images_are_refused(cli, tmp_path):
     (tmp_path / "nothing").mkdir()
     header = ("key", "label", "image")
     cases = {
-        write_csv(tmp_path / "bad" / "corrupt.csv", [["x1", "cat", "garbage.png"]], header): ["corrupt.csv", "x1", "garbage.png", "not a readable image"],
+        write_csv(tmp_path / "bad" / "corrupt.csv", [["x1", "cat", "garbage.png"]], header): [
+            "corrupt.csv",
+            "x1",
+            "garbage.png",
+            "not a readable image",
+        ],
         write_csv(tmp_path / "bad" / "gone.csv", [["x2", "dog", "gone.png"]], header): ["gone.csv", "x2", "gone.png", "cannot read"],
         write_csv(tmp_path / "bad" / "isdir.csv", [["x3", "dog", "dir.png"]], header): ["isdir.csv", "x3", "dir.png", "cannot read"],
         tmp_path / "trunc": ["half.png", "cat/half.png", "not a readable image"],

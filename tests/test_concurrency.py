@@ -1,4 +1,5 @@
 """Several real processes committing to one branch at once, on SQLite and PostgreSQL: nothing is lost."""
+
 import json
 import subprocess
 import sys
@@ -22,6 +23,7 @@ LABELS = ("a", "b", "c")
 
 def snapshot(blobs, name: str, rev: str = "main") -> dict[str, tuple]:
     """{key: (input, label)} at rev."""
+
     def work(db):
         return read_table(db, blobs, resolve_rev(db, get_dataset(db, name), rev).pk).to_pylist()
 
@@ -56,9 +58,17 @@ def test_parallel_imports_into_one_branch_lose_nothing(s2env, cli, blobs, tmp_pa
         records.append({"key": "shared", "label": LABELS[w % 3], "text": f"shared from worker {w}"})
         write_jsonl(tmp_path / f"w{w}.jsonl", records)
         files[w] = records
-    procs = {w: subprocess.Popen([str(S2_BIN), "import", "par", str(tmp_path / f"w{w}.jsonl"), "-m", f"worker {w}"],
-                                 env=cli.env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for w in range(workers)}
+    procs = {
+        w: subprocess.Popen(
+            [str(S2_BIN), "import", "par", str(tmp_path / f"w{w}.jsonl"), "-m", f"worker {w}"],
+            env=cli.env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for w in range(workers)
+    }
     outputs = {w: p.communicate(timeout=300) for w, p in procs.items()}
     won = {w: out.strip().splitlines()[-1] for w, (out, _) in outputs.items() if procs[w].returncode == 0}
     for w, (_, err) in outputs.items():
@@ -99,7 +109,7 @@ def test_parallel_label_and_commit_loops_lose_no_edit(s2env, cli, blobs, tmp_pat
     for t in threads:
         t.join(timeout=300)
     committed_ids = []
-    for p, runs in results.items():
+    for runs in results.values():
         assert len(runs) == 5
         for staged, committed in runs:
             assert staged.returncode == 0, staged.stderr
@@ -178,8 +188,17 @@ def test_two_labelers_on_one_example_version_exactly_one_wins(s2env, blobs):
             seen = run_in_transaction(lambda db: get_example(db, blobs, dataset="ver", key="k", rev=None)).version
             barrier.wait()
             try:  # both saw the same version; only a Conflict may stop one of them
-                run_in_transaction(lambda db: stage_edits(db, blobs, dataset="ver", branch=None, edits=[("k", "bc"[p], False)],
-                                                          author=f"labeler{p}", expected_versions={"k": seen}))
+                run_in_transaction(
+                    lambda db: stage_edits(
+                        db,
+                        blobs,
+                        dataset="ver",
+                        branch=None,
+                        edits=[("k", "bc"[p], False)],
+                        author=f"labeler{p}",
+                        expected_versions={"k": seen},
+                    )
+                )
                 wins[r].append(f"labeler{p}")
             except Conflict:
                 pass

@@ -1,4 +1,5 @@
 """`s2 import` from every source and `s2 export` of any revision, inputs byte for byte, through the real CLI."""
+
 import json
 from pathlib import Path
 
@@ -33,7 +34,12 @@ def write_jsonl(path: Path, records: list[dict]) -> Path:
 
 def test_imagefolder_import_and_export_of_old_and_new_revisions(cli, tmp_path):
     src = tmp_path / "src"
-    images = {"cat/c0.png": png_bytes(1), "cat/nested/c1.png": png_bytes(2), "dog/d0.png": png_bytes(3), "dog/d1.png": png_bytes(4, size=16)}
+    images = {
+        "cat/c0.png": png_bytes(1),
+        "cat/nested/c1.png": png_bytes(2),
+        "dog/d0.png": png_bytes(3),
+        "dog/d1.png": png_bytes(4, size=16),
+    }
     for rel, data in images.items():
         (src / rel).parent.mkdir(parents=True, exist_ok=True)
         (src / rel).write_bytes(data)
@@ -49,7 +55,9 @@ def test_imagefolder_import_and_export_of_old_and_new_revisions(cli, tmp_path):
     cli.ok("export", "pets", "main", tmp_path / "out" / "pets.jsonl", "--format", "jsonl")
     records = read_jsonl(tmp_path / "out" / "pets.jsonl")
     assert [r["key"] for r in records] == sorted(images)  # the key is the path below SOURCE
-    assert {r["key"]: (r["label"], (tmp_path / "out" / r["image"]).read_bytes()) for r in records} == {k: (labels[k], images[k]) for k in images}
+    assert {r["key"]: (r["label"], (tmp_path / "out" / r["image"]).read_bytes()) for r in records} == {
+        k: (labels[k], images[k]) for k in images
+    }
 
     cli.ok("label", "pets", "cat/c0.png", "dog")
     cli.last_line("commit", "pets", "-m", "c0 is a dog")
@@ -65,16 +73,20 @@ def test_csv_with_image_paths_split_and_metadata_round_trips_through_jsonl_and_p
     images = {f"img{i}": png_bytes(10 + i) for i in range(4)}
     for key, data in images.items():
         (data_dir / "pics" / f"{key}.png").write_bytes(data)
-    rows = [["img0", "cat", "pics/img0.png", "train", "cam1", "0.5"],
-            ["img1", "dog", "pics/img1.png", "val", "cam2", "1"],
-            ["img2", "", "pics/img2.png", "", "cam1", "x"],  # unlabeled, no split
-            ["img3", "dog", "pics/img3.png", "test", "", "2"]]
+    rows = [
+        ["img0", "cat", "pics/img0.png", "train", "cam1", "0.5"],
+        ["img1", "dog", "pics/img1.png", "val", "cam2", "1"],
+        ["img2", "", "pics/img2.png", "", "cam1", "x"],  # unlabeled, no split
+        ["img3", "dog", "pics/img3.png", "test", "", "2"],
+    ]
     source = write_rows(data_dir / "labels.csv", ["key", "label", "image", "split", "source", "score"], rows)
     cli.ok("dataset", "create", "cams", "--modality", "image", "--labels", "cat,dog")
     head = cli.last_line("import", "cams", source.relative_to(tmp_path))  # image paths are relative to the file, not the cwd
     # The same examples as Parquet with image paths: identical content, so exit 0, no commit, the head id last.
-    pq.write_table(pa.Table.from_pylist([dict(zip(["key", "label", "image", "split", "source", "score"], r)) for r in rows]),
-                   data_dir / "labels.parquet")
+    pq.write_table(
+        pa.Table.from_pylist([dict(zip(["key", "label", "image", "split", "source", "score"], r)) for r in rows]),
+        data_dir / "labels.parquet",
+    )
     assert cli.last_line("import", "cams", data_dir / "labels.parquet") == head
 
     cli.ok("export", "cams", "main", tmp_path / "x" / "cams.jsonl", "--format", "jsonl")
@@ -102,19 +114,25 @@ def test_csv_with_image_paths_split_and_metadata_round_trips_through_jsonl_and_p
 
 
 def test_text_from_jsonl_and_parquet_keeps_text_split_and_metadata(cli, tmp_path):
-    records = [{"key": "doc/1", "label": "pos", "text": "héllo wörld ✓", "split": "train", "lang": "de", "score": 3},
-               {"key": "doc/2", "label": "neg", "text": "line one\nline two\r\n\ttabbed", "tags": ["a", "b"]},
-               {"key": "doc/3", "label": None, "text": "unlabeled", "split": "test"}]
+    records = [
+        {"key": "doc/1", "label": "pos", "text": "héllo wörld ✓", "split": "train", "lang": "de", "score": 3},
+        {"key": "doc/2", "label": "neg", "text": "line one\nline two\r\n\ttabbed", "tags": ["a", "b"]},
+        {"key": "doc/3", "label": None, "text": "unlabeled", "split": "test"},
+    ]
     cli.ok("dataset", "create", "docs", "--modality", "text", "--labels", "pos,neg")
     cli.last_line("import", "docs", write_jsonl(tmp_path / "docs.jsonl", records))
     cli.ok("export", "docs", "main", tmp_path / "out.jsonl", "--format", "jsonl")
     assert read_jsonl(tmp_path / "out.jsonl") == records
     cli.ok("export", "docs", "main", tmp_path / "folder", "--format", "imagefolder")
-    assert files_under(tmp_path / "folder") == {"pos/doc/1": records[0]["text"].encode(), "neg/doc/2": records[1]["text"].encode(),
-                                                "_unlabeled/doc/3": b"unlabeled"}
+    assert files_under(tmp_path / "folder") == {
+        "pos/doc/1": records[0]["text"].encode(),
+        "neg/doc/2": records[1]["text"].encode(),
+        "_unlabeled/doc/3": b"unlabeled",
+    }
 
-    table = pa.table({"key": ["p1", "p2"], "label": ["neg", "pos"], "text": ["from parquet", "ünïcode"], "split": ["val", None],
-                      "lang": ["en", "fr"]})
+    table = pa.table(
+        {"key": ["p1", "p2"], "label": ["neg", "pos"], "text": ["from parquet", "ünïcode"], "split": ["val", None], "lang": ["en", "fr"]}
+    )
     pq.write_table(table, tmp_path / "docs.parquet")
     cli.ok("dataset", "create", "pdocs", "--modality", "text", "--labels", "pos,neg")
     cli.last_line("import", "pdocs", tmp_path / "docs.parquet")
@@ -124,14 +142,18 @@ def test_text_from_jsonl_and_parquet_keeps_text_split_and_metadata(cli, tmp_path
 
 
 def test_tabular_features_keep_their_values(cli, tmp_path):
-    source = write_rows(tmp_path / "iris.csv", ["key", "label", "split", "petal", "sepal", "count"],
-                       [["r1", "setosa", "train", "1.4", "5.1", "3"], ["r2", "virginica", "", "6.0", "6.3", "-2"]])
+    source = write_rows(
+        tmp_path / "iris.csv",
+        ["key", "label", "split", "petal", "sepal", "count"],
+        [["r1", "setosa", "train", "1.4", "5.1", "3"], ["r2", "virginica", "", "6.0", "6.3", "-2"]],
+    )
     cli.ok("dataset", "create", "iris", "--modality", "tabular", "--labels", "setosa,virginica")
     cli.last_line("import", "iris", source)
     cli.ok("export", "iris", "main", tmp_path / "iris.jsonl", "--format", "jsonl")
     assert read_jsonl(tmp_path / "iris.jsonl") == [
         {"key": "r1", "label": "setosa", "split": "train", "petal": 1.4, "sepal": 5.1, "count": 3},
-        {"key": "r2", "label": "virginica", "petal": 6.0, "sepal": 6.3, "count": -2}]
+        {"key": "r2", "label": "virginica", "petal": 6.0, "sepal": 6.3, "count": -2},
+    ]
 
     pq.write_table(pa.table({"key": ["r3"], "label": ["setosa"], "petal": [0.25], "sepal": [4.5], "count": [7]}), tmp_path / "more.parquet")
     cli.last_line("import", "iris", tmp_path / "more.parquet")
@@ -153,8 +175,12 @@ def test_reimport_upserts_by_key_and_identical_reimport_is_a_no_op(cli, tmp_path
     changed = [r[:] for r in rows] + [["k5", "b", "brand new"]]
     changed[2][1] = "b"  # k2: a -> b
     second = cli.last_line("import", "up", write_rows(tmp_path / "v2.csv", header, changed[2:]))  # a subset: upsert, not replace
-    assert diff_json(cli, "up", first, second) == {"added": ["k5"], "removed": [], "relabeled": [{"key": "k2", "from": "a", "to": "b"}],
-                                                   "modified": []}
+    assert diff_json(cli, "up", first, second) == {
+        "added": ["k5"],
+        "removed": [],
+        "relabeled": [{"key": "k2", "from": "a", "to": "b"}],
+        "modified": [],
+    }
     log = json.loads(cli.ok("log", "up", "--json"))
     assert (log[0]["id"], log[0]["changes"], log[0]["rows"]) == (second, 2, 6)
 
@@ -191,7 +217,12 @@ def test_export_any_revision_in_every_format(cli, tmp_path):
     cli.ok("export", "revs", first, tmp_path / "full.parquet", "--format", "parquet")
     assert {r["key"]: (r["label"], r["text"]) for r in pq.read_table(tmp_path / "full.parquet").to_pylist()} == original
     cli.ok("export", "revs", "main", tmp_path / "head.parquet", "--format", "parquet")
-    assert {r["key"]: r["label"] for r in pq.read_table(tmp_path / "head.parquet").to_pylist()} == {"k0": "c", "k1": "c", "k2": "a", "k3": "a"}
+    assert {r["key"]: r["label"] for r in pq.read_table(tmp_path / "head.parquet").to_pylist()} == {
+        "k0": "c",
+        "k1": "c",
+        "k2": "a",
+        "k3": "a",
+    }
     cli.ok("export", "revs", "main~2", tmp_path / "folder", "--format", "imagefolder")
     assert files_under(tmp_path / "folder") == {f"a/k{i}": f"text {i}".encode() for i in range(4)}
 

@@ -1,12 +1,12 @@
 """The schema only changes through Alembic: head matches the app's, and every revision goes down and up."""
+
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect
 
-from server.db import HEAD_REVISION, MIGRATIONS_DIR, upgrade_to_head
-from server.db import Base
 import server.models  # noqa: F401
+from server.db import HEAD_REVISION, MIGRATIONS_DIR, Base, upgrade_to_head
 
 
 def _config(conn) -> Config:
@@ -48,6 +48,7 @@ def test_dataset_inputs_are_backfilled_from_the_deltas(blobs):
     def inputs() -> set[str]:
         with engine.connect() as conn:
             return set(conn.scalars(text("SELECT blob_id FROM dataset_inputs")))
+
     expected = {blobs.put(f"text {i}".encode()) for i in range(5)}
     assert inputs() == expected
     with engine.begin() as conn:

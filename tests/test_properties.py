@@ -1,20 +1,22 @@
 """Property tests of the versioning invariants (hypothesis), each on SQLite and PostgreSQL."""
+
 import itertools
 import json
 from collections import Counter
 
 import pytest
-from hypothesis import HealthCheck, event, example, given, settings, strategies as st
+from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from server.config import get_settings
 from server.datasets.commits import compact
 from server.datasets.diff import diff, merge
 from server.datasets.history import resolve_rev
+from server.datasets.lookup import lookup
 from server.datasets.models import Commit
 from server.datasets.rows import Row
 from server.datasets.service import create_branch, get_dataset
-from server.datasets.lookup import lookup
 from server.datasets.snapshot import read_table
 from server.datasets.staging import list_staged
 from server.db import run_in_transaction
@@ -30,23 +32,39 @@ PROPS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCh
 _names = itertools.count()
 
 # One operation of a random history; indices pick among what exists when the op is replayed.
-UPSERT = st.tuples(st.just("upsert"), st.integers(0, 9),
-                   st.dictionaries(st.sampled_from(KEYS), st.tuples(st.sampled_from(TEXTS), LABEL, SPLIT), min_size=1, max_size=5))
-RELABEL = st.tuples(st.just("relabel"), st.integers(0, 9), st.lists(st.tuples(st.integers(0, 99), LABEL), max_size=4),
-                    st.lists(st.integers(0, 99), max_size=2))
+UPSERT = st.tuples(
+    st.just("upsert"),
+    st.integers(0, 9),
+    st.dictionaries(st.sampled_from(KEYS), st.tuples(st.sampled_from(TEXTS), LABEL, SPLIT), min_size=1, max_size=5),
+)
+RELABEL = st.tuples(
+    st.just("relabel"),
+    st.integers(0, 9),
+    st.lists(st.tuples(st.integers(0, 99), LABEL), max_size=4),
+    st.lists(st.integers(0, 99), max_size=2),
+)
 BRANCH = st.tuples(st.just("branch"), st.integers(0, 99))
 MERGE = st.tuples(st.just("merge"), st.integers(0, 9), st.integers(0, 9))  # source, offset to a different target
 # Always some data and a second branch first, so later edits diverge and merges are real three-way merges.
-OPS = st.builds(lambda first, fork, rest: [first, fork, *rest], UPSERT, BRANCH,
-                st.lists(st.one_of(UPSERT, RELABEL, RELABEL, BRANCH, MERGE, MERGE), min_size=4, max_size=12))
+OPS = st.builds(
+    lambda first, fork, rest: [first, fork, *rest],
+    UPSERT,
+    BRANCH,
+    st.lists(st.one_of(UPSERT, RELABEL, RELABEL, BRANCH, MERGE, MERGE), min_size=4, max_size=12),
+)
 # A history with a real three-way merge, a branch from an older commit, a merge after a merge, and a conflict.
 FORKED = [
     ("upsert", 0, {"k00": ("alpha", "a", None), "k01": ("beta", "b", None), "k02": ("gamma", None, "train")}),
-    ("branch", 1), ("relabel", 0, [(0, "c")], []),  # b1 at the import; b1: k00 -> c
+    ("branch", 1),
+    ("relabel", 0, [(0, "c")], []),  # b1 at the import; b1: k00 -> c
     ("upsert", 1, {"k03": ("delta", "a", None), "k01": ("delta", "b", "test")}),  # main: add k03, modify k01
-    ("relabel", 1, [(3, "b")], [2]), ("merge", 0, 0),  # main: k03 -> b, remove k02; merge b1 into main
-    ("branch", 1), ("upsert", 1, {"k04": ("alpha", None, None)}),  # b2 at the import (older than main); add k04
-    ("relabel", 0, [(0, "b")], [1]), ("merge", 1, 0), ("merge", 0, 1),  # b1: k00 -> b, remove k01; b2 -> main; b1 -> main
+    ("relabel", 1, [(3, "b")], [2]),
+    ("merge", 0, 0),  # main: k03 -> b, remove k02; merge b1 into main
+    ("branch", 1),
+    ("upsert", 1, {"k04": ("alpha", None, None)}),  # b2 at the import (older than main); add k04
+    ("relabel", 0, [(0, "b")], [1]),
+    ("merge", 1, 0),
+    ("merge", 0, 1),  # b1: k00 -> b, remove k01; b2 -> main; b1 -> main
 ]
 
 
@@ -61,6 +79,7 @@ def counted(state: dict[str, tuple]) -> dict[str, int]:
 
 def snapshot(blobs, name: str, rev: str) -> dict[str, tuple]:
     """{key: (input, label, split)} of a revision, read as one Arrow table; checks key order."""
+
     def work(db):
         return read_table(db, blobs, resolve_rev(db, get_dataset(db, name), rev).pk).to_pylist()
 
@@ -75,7 +94,9 @@ def head_of(name: str, branch: str) -> str:
 
 
 def commit_count(name: str) -> int:
-    return run_in_transaction(lambda db: db.scalar(select(func.count()).select_from(Commit).where(Commit.dataset_id == get_dataset(db, name).id)))
+    return run_in_transaction(
+        lambda db: db.scalar(select(func.count()).select_from(Commit).where(Commit.dataset_id == get_dataset(db, name).id))
+    )
 
 
 def do_merge(blobs, name: str, source: str, into: str):
@@ -189,8 +210,14 @@ def test_diff_applied_to_a_gives_b(s2env, blobs, ops, picks):
 
 ALL_LABELS = ("a", "b", "c")
 # Per key, what (main, side) do to it after the fork: 0 nothing, n relabel n labels on, "rm" remove, "mod" new input.
-DISJOINT = {"keep": (0, 0), "ours_relabel": (1, 0), "theirs_relabel": (0, 1), "ours_remove": ("rm", 0),
-            "theirs_remove": (0, "rm"), "both_same": (1, 1)}
+DISJOINT = {
+    "keep": (0, 0),
+    "ours_relabel": (1, 0),
+    "theirs_relabel": (0, 1),
+    "ours_remove": ("rm", 0),
+    "theirs_remove": (0, "rm"),
+    "both_same": (1, 1),
+}
 CLASH = {"relabel_vs_relabel": (1, 2), "relabel_vs_remove": (1, "rm"), "remove_vs_relabel": ("rm", 1), "modify_vs_relabel": ("mod", 1)}
 
 
@@ -223,8 +250,10 @@ def forked_dataset(blobs, name: str, plan: list[tuple[str, str]], roles: dict, a
 
 
 @PROPS
-@given(plan=st.lists(st.tuples(st.sampled_from(ALL_LABELS), st.sampled_from(sorted(DISJOINT))), min_size=2, max_size=12),
-       adds=st.tuples(st.integers(0, 3), st.integers(0, 3)))
+@given(
+    plan=st.lists(st.tuples(st.sampled_from(ALL_LABELS), st.sampled_from(sorted(DISJOINT))), min_size=2, max_size=12),
+    adds=st.tuples(st.integers(0, 3), st.integers(0, 3)),
+)
 def test_merge_of_disjoint_edits_keeps_both(s2env, blobs, plan, adds):
     name = f"m{next(_names)}"
     base = forked_dataset(blobs, name, plan, DISJOINT, adds)
@@ -244,8 +273,11 @@ def test_merge_of_disjoint_edits_keeps_both(s2env, blobs, plan, adds):
 
 
 @PROPS
-@given(plan=st.lists(st.tuples(st.sampled_from(ALL_LABELS), st.sampled_from(sorted(CLASH) + ["keep", "theirs_relabel"])),
-                     min_size=1, max_size=10).filter(lambda p: any(role in CLASH for _, role in p)))
+@given(
+    plan=st.lists(
+        st.tuples(st.sampled_from(ALL_LABELS), st.sampled_from(sorted(CLASH) + ["keep", "theirs_relabel"])), min_size=1, max_size=10
+    ).filter(lambda p: any(role in CLASH for _, role in p))
+)
 def test_merge_conflict_lists_keys_and_writes_nothing(s2env, blobs, plan):
     name = f"c{next(_names)}"
     base = forked_dataset(blobs, name, plan, {**CLASH, **DISJOINT})
@@ -292,8 +324,13 @@ def test_snapshot_same_through_checkpoints_or_delta_chain(s2env, blobs, monkeypa
         dense.apply(op)
     assert len(plain.commits) == len(dense.commits)
 
-    facts = lambda h: run_in_transaction(lambda db: db.execute(  # noqa: E731
-        select(Commit.change_count, Commit.checkpoint_blob.is_not(None)).where(Commit.dataset_id == get_dataset(db, h.name).id)).all())
+    def facts(h):
+        return run_in_transaction(
+            lambda db: db.execute(
+                select(Commit.change_count, Commit.checkpoint_blob.is_not(None)).where(Commit.dataset_id == get_dataset(db, h.name).id)
+            ).all()
+        )
+
     assert not any(ck for _, ck in facts(plain)), "defaults should keep these small histories on the delta chain"
     assert all(ck for changes, ck in facts(dense) if changes >= 2), "forced settings should checkpoint every larger commit"
     for p, q in zip(plain.commits, dense.commits):
@@ -309,14 +346,22 @@ def test_snapshot_same_through_checkpoints_or_delta_chain(s2env, blobs, monkeypa
 
 
 SEGMENT = st.from_regex(r"[a-z0-9][a-z0-9_.-]{0,6}", fullmatch=True)
-META_VALUE = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=False, allow_infinity=False),
-                       st.text(max_size=6), st.lists(st.integers(0, 9), max_size=3))
+META_VALUE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=6),
+    st.lists(st.integers(0, 9), max_size=3),
+)
 RECORD = st.fixed_dictionaries(
-    {"key": st.lists(SEGMENT, min_size=1, max_size=3).map("/".join),
-     "label": st.sampled_from(["a", "b", "c", "", None]),
-     "text": st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=24)},
-    optional={"split": st.sampled_from(["train", "test", ""]),
-              "source": META_VALUE, "score": META_VALUE, "tags": META_VALUE})
+    {
+        "key": st.lists(SEGMENT, min_size=1, max_size=3).map("/".join),
+        "label": st.sampled_from(["a", "b", "c", "", None]),
+        "text": st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=24),
+    },
+    optional={"split": st.sampled_from(["train", "test", ""]), "source": META_VALUE, "score": META_VALUE, "tags": META_VALUE},
+)
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

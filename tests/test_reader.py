@@ -1,4 +1,5 @@
 """The streaming reader: key-sorted Arrow batches of a revision, and its PyTorch Dataset view."""
+
 from sqlalchemy import func, select
 
 from server.config import get_settings

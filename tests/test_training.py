@@ -1,4 +1,5 @@
 """Every commit compiles: real `s2 worker` processes train real models from the CLI, over Redis and PostgreSQL."""
+
 import json
 import os
 import signal
@@ -174,7 +175,9 @@ def test_bad_training_requests_are_refused_at_submission(cli, tmp_path):
     cli.ok("import", "topics", one_class)
     assert "1 labeled class(es)" in cli.fails("train", "topics")
     cli.ok("import", "topics", write_topics_csv(tmp_path / "t.csv"))
-    assert "template 'cnn_small' is for image data, not text" in cli.fails("train", "topics", "--spec", spec_file(tmp_path, {"template": "cnn_small"}))
+    assert "template 'cnn_small' is for image data, not text" in cli.fails(
+        "train", "topics", "--spec", spec_file(tmp_path, {"template": "cnn_small"})
+    )
     assert "unknown template 'gpt9'" in cli.fails("train", "topics", "--spec", spec_file(tmp_path, {"template": "gpt9"}))
     assert "'epohcs'" in cli.fails("train", "topics", "--spec", spec_file(tmp_path, {"epohcs": 3}))
     assert "no worker with a GPU" in cli.fails("train", "topics", "--spec", spec_file(tmp_path, {"accelerator": "gpu"}))
@@ -183,7 +186,9 @@ def test_bad_training_requests_are_refused_at_submission(cli, tmp_path):
     bad.write_text("{")
     assert "not valid JSON" in cli.fails("train", "topics", "--spec", bad)
     # A watch rule is a standing submission: the same checks, before any commit depends on it.
-    assert "no worker with a GPU" in cli.fails("dataset", "watch", "topics", "--branch", "main", "--spec", spec_file(tmp_path, {"accelerator": "gpu"}))
+    assert "no worker with a GPU" in cli.fails(
+        "dataset", "watch", "topics", "--branch", "main", "--spec", spec_file(tmp_path, {"accelerator": "gpu"})
+    )
     assert "'epohcs'" in cli.fails("dataset", "watch", "topics", "--branch", "main", "--spec", spec_file(tmp_path, {"epohcs": 3}))
     cli.ok("label", "topics", "t0001", "sport")
     cli.ok("commit", "topics", "-m", "no watch rule was made, so nothing trains")
@@ -203,7 +208,9 @@ def test_embedded_default_trains_text_and_tabular(cli, workers, tmp_path):
     cli.ok("dataset", "create", "topics", "--modality", "text", "--labels", "sport,food,tech")
     cli.ok("import", "topics", write_topics_csv(tmp_path / "t.csv"))
     worker = workers(args=("--isolate",))  # each run in a fresh child process, as on multi-GPU hosts
-    wine = json.loads(cli.ok("train", "wine", "--wait", "--json", "--spec", spec_file(tmp_path, {"epochs": 40, "batch_size": 16, "learning_rate": 0.01})))
+    wine = json.loads(
+        cli.ok("train", "wine", "--wait", "--json", "--spec", spec_file(tmp_path, {"epochs": 40, "batch_size": 16, "learning_rate": 0.01}))
+    )
     assert wine["metrics"]["accuracy"] > 0.85 and wine["template"] == "mlp"
     topics = json.loads(cli.ok("train", "topics", "--wait", "--json", "--spec", spec_file(tmp_path, TEXT_SPEC)))
     assert topics["metrics"]["accuracy"] > 0.9 and topics["template"] == "ngram_bag"
@@ -225,7 +232,9 @@ def test_compare_shows_what_changed_and_promotion_refuses_a_regression(cli, work
     edits.write_text("key,label\n" + "".join(f"{k},{(int(k.split('/')[0]) + 1) % 10}\n" for k in held_out))
     cli.ok("label", "digits", "--file", edits)
     relabel = cli.last_line("commit", "digits", "-m", "relabel five held-out digits")
-    bad = json.loads(cli.ok("train", "digits", "--wait", "--json", "--spec", spec_file(tmp_path, {**DIGITS_SPEC, "epochs": 1, "learning_rate": 1e-5})))
+    bad = json.loads(
+        cli.ok("train", "digits", "--wait", "--json", "--spec", spec_file(tmp_path, {**DIGITS_SPEC, "epochs": 1, "learning_rate": 1e-5}))
+    )
     assert bad["dataset_commit"] == relabel and bad["metrics"]["accuracy"] < good["metrics"]["accuracy"]
     report = json.loads(cli.ok("compare", good["id"], bad["id"], "--json"))
     assert report["metrics"]["accuracy"]["a"] == good["metrics"]["accuracy"]
@@ -258,7 +267,9 @@ def test_eval_set_from_another_dataset_coalescing_behind_a_running_run_and_the_p
     workers()
     good = json.loads(cli.ok("train", "topics", "--wait", "--json", "--spec", spec_file(tmp_path, TEXT_SPEC)))
     assert good["metrics"]["accuracy"] > 0.9 and good["eval_sets"]["golden"]["accuracy"] > 0.9
-    poor = json.loads(cli.ok("train", "topics", "--wait", "--json", "--spec", spec_file(tmp_path, {**TEXT_SPEC, "epochs": 1, "learning_rate": 1e-5})))
+    poor = json.loads(
+        cli.ok("train", "topics", "--wait", "--json", "--spec", spec_file(tmp_path, {**TEXT_SPEC, "epochs": 1, "learning_rate": 1e-5}))
+    )
     old, new = good["eval_sets"]["golden"]["accuracy"], poor["eval_sets"]["golden"]["accuracy"]
     assert old - new > 0.1
     cli.ok("promote", good["id"], "--stage", "production")
@@ -272,7 +283,9 @@ def test_eval_set_from_another_dataset_coalescing_behind_a_running_run_and_the_p
     cli.ok("dataset", "watch", "topics", "--branch", "main", "--spec", spec_file(tmp_path, {**TEXT_SPEC, "epochs": 2000}))
     cli.ok("label", "topics", "t0000", "tech")
     first = cli.last_line("commit", "topics", "-m", "first")
-    busy = wait_until(lambda: [r for r in runs(cli) if r["covers"] == [first] and r["state"] == "running"], what="the first run to start")[0]
+    busy = wait_until(lambda: [r for r in runs(cli) if r["covers"] == [first] and r["state"] == "running"], what="the first run to start")[
+        0
+    ]
     later = []
     for key in ("t0001", "t0002"):
         cli.ok("label", "topics", key, "sport")

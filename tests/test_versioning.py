@@ -1,6 +1,7 @@
 """The versioning engine through its services, on SQLite and PostgreSQL."""
+
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -23,6 +24,7 @@ def labels_at(blobs, rev: str, name: str = "ds") -> dict[str, str | None]:
         ds = get_dataset(db, name)
         table = read_table(db, blobs, resolve_rev(db, ds, rev).pk)
         return dict(zip(table.column("key").to_pylist(), table.column("label").to_pylist()))
+
     return run_in_transaction(read)
 
 
@@ -40,6 +42,7 @@ def test_relabel_commit_stores_only_changed_rows_and_no_inputs(blobs):
     def stored(db):
         pk = db.scalar(select(Commit.pk).where(Commit.id == c.id))
         return db.scalar(select(func.count()).select_from(Change).where(Change.commit_pk == pk))
+
     assert run_in_transaction(stored) == 2
     assert len(list(blobs.iter_ids())) == blob_count  # a relabel writes labels, not inputs
     assert labels_at(blobs, "main")["k001"] == "c"
@@ -55,6 +58,7 @@ def test_label_counts_follow_commits_and_are_filled_in_for_older_ones(blobs):
             commit.label_counts = None
             db.flush()
         return label_counts(db, blobs, commit)
+
     assert run_in_transaction(counts) == {"a": 8, "b": 11, "c": 10}
     assert run_in_transaction(lambda db: counts(db, forget=True)) == {"a": 8, "b": 11, "c": 10}  # read from the snapshot
     stored = run_in_transaction(lambda db: resolve_rev(db, get_dataset(db, "ds"), "main").label_counts)
@@ -69,6 +73,7 @@ def test_revision_syntax(blobs):
 
     def rev(name):
         return run_in_transaction(lambda db: resolve_rev(db, get_dataset(db, "ds"), name).id)
+
     assert rev("main") == third.id
     assert rev("main~1") == rev("main~") == second.id
     assert rev("main~2") == rev("main~1~1") == rev("v1") == rev(first.id) == rev(first.id[:9]) == first.id
@@ -89,6 +94,7 @@ def test_revision_names_tags_with_steps_short_prefixes_and_hex_named_branches(bl
 
     def rev(name):
         return run_in_transaction(lambda db: resolve_rev(db, get_dataset(db, "ds"), name).id)
+
     assert rev("v3") == third.id and rev("v3~2") == rev("v3~1~") == first.id
     with pytest.raises(NotFound, match="at least 7 hex digits"):
         rev(first.id[:6])
@@ -100,8 +106,9 @@ def test_revision_names_tags_with_steps_short_prefixes_and_hex_named_branches(bl
 
 def commit_on(blobs, branch: str, edits: dict[str, str], message: str):
     """Stage edits on branch and commit them with message."""
-    run_in_transaction(lambda db: stage_edits(db, blobs, dataset="ds", branch=branch,
-                                              edits=[(k, v, False) for k, v in edits.items()], author=AUTHOR))
+    run_in_transaction(
+        lambda db: stage_edits(db, blobs, dataset="ds", branch=branch, edits=[(k, v, False) for k, v in edits.items()], author=AUTHOR)
+    )
     return run_in_transaction(lambda db: commit_staged(db, blobs, dataset="ds", branch=branch, message=message, author=AUTHOR))
 
 
@@ -120,7 +127,7 @@ def test_a_prefix_two_commits_share_is_refused_as_ambiguous(blobs):
     seed(blobs, 5)
     for name in ("x", "y"):
         run_in_transaction(lambda db: create_branch(db, dataset="ds", name=name, from_rev="main"))
-    when = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+    when = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
     head = run_in_transaction(lambda db: resolve_rev(db, get_dataset(db, "ds"), "main").id)
     before = run_in_transaction(lambda db: lookup(db, blobs, resolve_rev(db, get_dataset(db, "ds"), "main").pk, ["k001"]))
     old = before["k001"]
@@ -137,8 +144,18 @@ def test_a_prefix_two_commits_share_is_refused_as_ambiguous(blobs):
         def work(db):
             ds = get_dataset(db, "ds")
             br = get_branch(db, ds, branch)
-            return write_commit(db, dataset=ds, branch=br, parent=db.get(Commit, br.head_pk), delta=delta, before=before,
-                                message=text, author=AUTHOR, when=when)
+            return write_commit(
+                db,
+                dataset=ds,
+                branch=br,
+                parent=db.get(Commit, br.head_pk),
+                delta=delta,
+                before=before,
+                message=text,
+                author=AUTHOR,
+                when=when,
+            )
+
         return run_in_transaction(work)
 
     x, y = commit_at("x", seen[prefix]), commit_at("y", message)
@@ -146,6 +163,7 @@ def test_a_prefix_two_commits_share_is_refused_as_ambiguous(blobs):
 
     def rev(name):
         return run_in_transaction(lambda db: resolve_rev(db, get_dataset(db, "ds"), name).id)
+
     for ambiguous in (prefix, f"{prefix}~1"):
         with pytest.raises(InvalidInput, match=f"revision '{prefix}' is ambiguous"):
             rev(ambiguous)
@@ -238,17 +256,34 @@ def test_staged_edits_are_versioned_per_example(blobs):
     from server.datasets.examples import get_example
 
     seen = run_in_transaction(lambda db: get_example(db, blobs, dataset="ds", key="k001", rev=None)).version
-    first = run_in_transaction(lambda db: stage_edits(db, blobs, dataset="ds", branch=None, edits=[("k001", "c", False)],
-                                                      author="ann", expected_versions={"k001": seen}))
+    first = run_in_transaction(
+        lambda db: stage_edits(
+            db, blobs, dataset="ds", branch=None, edits=[("k001", "c", False)], author="ann", expected_versions={"k001": seen}
+        )
+    )
     assert first[0].version == 1
     with pytest.raises(Conflict, match="edited by ann") as refused:
-        run_in_transaction(lambda db: stage_edits(db, blobs, dataset="ds", branch=None, edits=[("k001", "a", False)],
-                                                  author="bob", expected_versions={"k001": seen}))
+        run_in_transaction(
+            lambda db: stage_edits(
+                db, blobs, dataset="ds", branch=None, edits=[("k001", "a", False)], author="bob", expected_versions={"k001": seen}
+            )
+        )
     assert refused.value.extra["label"] == "c"  # the current label travels with the refusal
-    again = run_in_transaction(lambda db: stage_edits(db, blobs, dataset="ds", branch=None, edits=[("k001", "a", False)],
-                                                      author="bob", expected_versions={"k001": first[0].example_version}))
+    again = run_in_transaction(
+        lambda db: stage_edits(
+            db,
+            blobs,
+            dataset="ds",
+            branch=None,
+            edits=[("k001", "a", False)],
+            author="bob",
+            expected_versions={"k001": first[0].example_version},
+        )
+    )
     assert again[0].version == 2
-    assert [(s.key, s.label, s.author) for s in run_in_transaction(lambda db: list_staged(db, dataset="ds", branch=None))] == [("k001", "a", "bob")]
+    assert [(s.key, s.label, s.author) for s in run_in_transaction(lambda db: list_staged(db, dataset="ds", branch=None))] == [
+        ("k001", "a", "bob")
+    ]
     with pytest.raises(InvalidInput, match="label 'zebra' is not in the label set"):
         run_in_transaction(lambda db: stage_edits(db, blobs, dataset="ds", branch=None, edits=[("k002", "zebra", False)], author="x"))
     with pytest.raises(NotFound, match="no example 'ghost'"):
@@ -290,5 +325,6 @@ def test_indexed_lookup_agrees_with_checkpoint_scan(blobs):
             pk = resolve_rev(db, ds, rev).pk
             out.append((lookup_many(db, blobs, [pk], keys)[0], _lookup_by_scan(db, blobs, pk, set(keys))))
         return out
+
     for indexed, scanned in run_in_transaction(both):
         assert indexed == scanned

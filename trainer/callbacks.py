@@ -1,11 +1,13 @@
 """The run monitor: progress reports, cancellation polling and per-epoch curves."""
+
 from __future__ import annotations
 
 import json
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import lightning as L
 
@@ -22,8 +24,14 @@ class RunMonitor(L.Callback):
     process (and so do progress and should_stop); the parent reads the file after fit.
     """
 
-    def __init__(self, epochs: int, state_path: Path, max_time_s: float | None = None,
-                 progress: Callable[[dict], None] | None = None, should_stop: Callable[[], bool] | None = None):
+    def __init__(
+        self,
+        epochs: int,
+        state_path: Path,
+        max_time_s: float | None = None,
+        progress: Callable[[dict], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ):
         self.epochs, self.state_path, self.max_time_s = epochs, state_path, max_time_s
         self.progress, self.should_stop = progress, should_stop
         self.curves: dict[str, list[float]] = {name: [] for name in CURVES}
@@ -37,8 +45,7 @@ class RunMonitor(L.Callback):
         self.every = max(1, int(trainer.num_training_batches) // 10)  # ~10 reports per epoch
         self._poll(trainer, force=True)
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
         self._poll(trainer)
         step = trainer.global_step
         if (step == 1 or step % self.every == 0) and outputs is not None:  # step 1: show the run is moving at once
@@ -54,9 +61,12 @@ class RunMonitor(L.Callback):
         for name in CURVES:
             if name in metrics:
                 self.curves[name].append(float(metrics[name]))
-        self._report(trainer, loss=self.curves["train/loss"][-1] if self.curves["train/loss"] else None,
-                     eval_loss=float(metrics["eval/loss"]) if "eval/loss" in metrics else None,
-                     eval_accuracy=float(metrics["eval/accuracy"]) if "eval/accuracy" in metrics else None)
+        self._report(
+            trainer,
+            loss=self.curves["train/loss"][-1] if self.curves["train/loss"] else None,
+            eval_loss=float(metrics["eval/loss"]) if "eval/loss" in metrics else None,
+            eval_accuracy=float(metrics["eval/accuracy"]) if "eval/accuracy" in metrics else None,
+        )
         if trainer.is_global_zero:
             self.state_path.write_text(json.dumps(self._record(trainer, epoch_done=True)))
 
@@ -84,5 +94,15 @@ class RunMonitor(L.Callback):
         eta = elapsed / step * max(self.total_steps - step, 0) if step else None
         if self.max_time_s is not None:
             eta = max(self.max_time_s - elapsed, 0.0) if eta is None else min(eta, max(self.max_time_s - elapsed, 0.0))
-        self.progress({"epoch": trainer.current_epoch + 1, "epochs": self.epochs, "step": step,
-                       "total_steps": self.total_steps, "loss": loss, "eta_s": eta, "elapsed_s": elapsed, **extra})
+        self.progress(
+            {
+                "epoch": trainer.current_epoch + 1,
+                "epochs": self.epochs,
+                "step": step,
+                "total_steps": self.total_steps,
+                "loss": loss,
+                "eta_s": eta,
+                "elapsed_s": elapsed,
+                **extra,
+            }
+        )

@@ -2,11 +2,12 @@
 
 Torch-free, so the server can show which examples are held out without loading torch.
 """
+
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
 TRAIN_SPLITS = frozenset({"train"})
 EVAL_SPLITS = frozenset({"eval", "val", "valid", "validation", "test"})
@@ -76,5 +77,10 @@ def eval_part(snapshot: TrainingSnapshot, eval_fraction: float = 0.2) -> Trainin
     """Only the snapshot's eval side (split "eval" on every row): a revision's held-out split as a pinned eval set."""
     sides = (assign_split(key, split, eval_fraction) for key, split in zip(snapshot.keys, snapshot.splits))
     rows = [i for i, side in enumerate(sides) if side == "eval"]
-    return replace(snapshot, keys=[snapshot.keys[i] for i in rows], inputs=[snapshot.inputs[i] for i in rows],
-                   targets=[snapshot.targets[i] for i in rows], splits=["eval"] * len(rows))
+    return replace(
+        snapshot,
+        keys=[snapshot.keys[i] for i in rows],
+        inputs=[snapshot.inputs[i] for i in rows],
+        targets=[snapshot.targets[i] for i in rows],
+        splits=["eval"] * len(rows),
+    )

@@ -1,7 +1,9 @@
 """The LightningDataModule over a TrainingSnapshot: stable train/eval split, decoding per item."""
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import lightning as L
 from torch import Tensor
@@ -20,8 +22,9 @@ class ExampleDataset(Dataset):
     which otherwise cost more than the training step of a small model; past it, memory stays O(batch).
     """
 
-    def __init__(self, snapshot: TrainingSnapshot, rows: list[int], targets: list[int],
-                 encode: Callable[[bytes, str], Tensor], cache_bytes: int = 0):
+    def __init__(
+        self, snapshot: TrainingSnapshot, rows: list[int], targets: list[int], encode: Callable[[bytes, str], Tensor], cache_bytes: int = 0
+    ):
         self.snapshot, self.rows, self.targets, self.encode = snapshot, rows, targets, encode
         self.cache: dict[int, Tensor] = {}
         self.cache_left = cache_bytes
@@ -41,8 +44,9 @@ class ExampleDataset(Dataset):
         return tensor, self.targets[i]
 
 
-def example_dataset(snapshot: TrainingSnapshot, rows: list[int], targets: list[int],
-                    encode: Callable[[bytes, str], Tensor], spec: TrainSpec) -> ExampleDataset:
+def example_dataset(
+    snapshot: TrainingSnapshot, rows: list[int], targets: list[int], encode: Callable[[bytes, str], Tensor], spec: TrainSpec
+) -> ExampleDataset:
     """The rows as a dataset keeping decoded inputs up to the spec's decode cache budget."""
     return ExampleDataset(snapshot, rows, targets, encode, spec.decode_cache_mb << 20)
 
@@ -50,8 +54,12 @@ def example_dataset(snapshot: TrainingSnapshot, rows: list[int], targets: list[i
 def make_loader(dataset: ExampleDataset, spec: TrainSpec, shuffle: bool = False) -> DataLoader:
     """A DataLoader over dataset with the spec's batch size and workers."""
     return DataLoader(
-        dataset, batch_size=spec.batch_size, shuffle=shuffle,
-        num_workers=spec.num_workers, persistent_workers=spec.num_workers > 0, collate_fn=collate,
+        dataset,
+        batch_size=spec.batch_size,
+        shuffle=shuffle,
+        num_workers=spec.num_workers,
+        persistent_workers=spec.num_workers > 0,
+        collate_fn=collate,
     )
 
 
@@ -91,4 +99,3 @@ class SnapshotDataModule(L.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         return make_loader(self.dataset("eval"), self.spec)
-

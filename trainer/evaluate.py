@@ -1,8 +1,10 @@
 """Scoring a trained net: probabilities per example, classification metrics, the predictions table."""
+
 from __future__ import annotations
 
 import io
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -36,8 +38,7 @@ def score(net: nn.Module, loader: DataLoader, device: torch.device | str = "cpu"
     return torch.cat(probs).numpy(), torch.cat(losses).double().numpy()
 
 
-def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, losses: np.ndarray,
-                           labels: list[str]) -> dict[str, Any]:
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, losses: np.ndarray, labels: list[str]) -> dict[str, Any]:
     """accuracy, macro_f1, loss, per_class precision/recall/f1/support, confusion_matrix (rows true), count."""
     n, c = len(y_true), len(labels)
     cm = np.zeros((c, c), dtype=np.int64)
@@ -52,8 +53,7 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, losses: np.nd
         "macro_f1": float(f1[seen].mean()) if seen.any() else None,
         "loss": float(losses.mean()) if n else None,
         "per_class": {
-            label: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
-                    "support": int(support[i])}
+            label: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]), "support": int(support[i])}
             for i, label in enumerate(labels)
         },
         "confusion_matrix": cm.tolist(),
@@ -63,18 +63,30 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, losses: np.nd
 
 def predictions_parquet(rows: dict[str, list[Any]]) -> bytes:
     """Parquet bytes of the predictions table (columns as trainer.result.PREDICTION_COLUMNS)."""
-    schema = pa.schema([
-        ("eval_set", pa.string()), ("key", pa.string()), ("label", pa.string()), ("predicted", pa.string()),
-        ("probabilities", pa.list_(pa.float32())), ("loss", pa.float64()),
-    ])
+    schema = pa.schema(
+        [
+            ("eval_set", pa.string()),
+            ("key", pa.string()),
+            ("label", pa.string()),
+            ("predicted", pa.string()),
+            ("probabilities", pa.list_(pa.float32())),
+            ("loss", pa.float64()),
+        ]
+    )
     buf = io.BytesIO()
     pq.write_table(pa.Table.from_pydict(rows, schema=schema), buf)
     return buf.getvalue()
 
 
-def score_sets(net: nn.Module, sets: dict[str, ScoredSet], encode: Callable[[bytes, str], Tensor], spec: TrainSpec,
-               labels: list[str], device: torch.device,
-               datasets: dict[str, ExampleDataset] | None = None) -> tuple[dict[str, dict], dict[str, list[Any]]]:
+def score_sets(
+    net: nn.Module,
+    sets: dict[str, ScoredSet],
+    encode: Callable[[bytes, str], Tensor],
+    spec: TrainSpec,
+    labels: list[str],
+    device: torch.device,
+    datasets: dict[str, ExampleDataset] | None = None,
+) -> tuple[dict[str, dict], dict[str, list[Any]]]:
     """Metrics per named set, and the predictions table's columns over all of them.
 
     datasets: already made datasets for some sets (their decoded inputs are reused instead of decoded again).

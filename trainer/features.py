@@ -1,4 +1,5 @@
 """Turning one example's bytes into a tensor, per modality; shared by training and predict."""
+
 from __future__ import annotations
 
 import functools
@@ -7,7 +8,8 @@ import io
 import json
 import math
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -62,9 +64,7 @@ def parse_features(data: bytes, key: str) -> dict[str, float]:
         try:
             out[name] = math.nan if value is None else float(value)  # bools become 0/1
         except (TypeError, ValueError):
-            raise ValueError(
-                f"example {key!r}: feature {name!r} is {value!r}, not a number; tabular templates read numbers only"
-            ) from None
+            raise ValueError(f"example {key!r}: feature {name!r} is {value!r}, not a number; tabular templates read numbers only") from None
     return out
 
 

@@ -1,4 +1,5 @@
 """The weights file (safetensors + metadata) and batch inference from it."""
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,9 @@ def _canonical(blob: bytes) -> bytes:
     n = int.from_bytes(blob[:8], "little")
     header = json.loads(blob[8 : 8 + n])
     meta = header.pop("__metadata__", {})
-    text = json.dumps({"__metadata__": dict(sorted(meta.items())), **dict(sorted(header.items()))},
-                      separators=(",", ":"), ensure_ascii=False).encode()
+    text = json.dumps(
+        {"__metadata__": dict(sorted(meta.items())), **dict(sorted(header.items()))}, separators=(",", ":"), ensure_ascii=False
+    ).encode()
     text += b" " * (-len(text) % 8)  # keep tensor data 8-byte aligned, as the library does
     return len(text).to_bytes(8, "little") + text + blob[8 + n :]
 
@@ -71,8 +73,9 @@ def load_model(weights: bytes) -> tuple[nn.Module, TrainSpec, list[str]]:
     return net, spec, labels
 
 
-def predict(weights: bytes, snapshot: TrainingSnapshot, *, device: str | None = None,
-            batch_size: int | None = None) -> list[tuple[str, int, list[float]]]:
+def predict(
+    weights: bytes, snapshot: TrainingSnapshot, *, device: str | None = None, batch_size: int | None = None
+) -> list[tuple[str, int, list[float]]]:
     """(key, predicted label index, probabilities in label order) for every example, labeled or not."""
     net, spec, _, data_info = _load(weights)
     modality = TEMPLATES[spec.template].modality

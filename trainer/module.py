@@ -1,4 +1,5 @@
 """The LightningModule: a template's nn.Module plus cross-entropy steps, epoch metrics and AdamW."""
+
 from __future__ import annotations
 
 import lightning as L

@@ -1,4 +1,5 @@
 """What a training run hands back; torch-free so the server and workers can type against it cheaply."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -2,6 +2,7 @@
 
 Torch-free on purpose, so the server and the Celery parent can validate specs without loading torch.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -105,7 +106,5 @@ def resolve_spec(spec: TrainSpec | dict[str, Any] | str | None, modality: str) -
     if name not in TEMPLATES:
         raise ValueError(f"unknown template {name!r} for {modality} data; use one of: {', '.join(fitting)}")
     if TEMPLATES[name].modality != modality:
-        raise ValueError(
-            f"template {name!r} is for {TEMPLATES[name].modality} data, not {modality}; use one of: {', '.join(fitting)}"
-        )
+        raise ValueError(f"template {name!r} is for {TEMPLATES[name].modality} data, not {modality}; use one of: {', '.join(fitting)}")
     return spec.model_copy(update={"template": name})

@@ -1,13 +1,14 @@
 """train(snapshot, spec) -> TrainResult: one Lightning fit, then scoring on the eval side and pinned sets."""
+
 from __future__ import annotations
 
 import json
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Callable
 
 import lightning as L
 import torch
@@ -71,8 +72,10 @@ def check_trainable(snapshot: TrainingSnapshot, spec: TrainSpec | dict | str | N
         named = ", ".join(snapshot.labels[t] for t in classes) or "none"
         raise ValueError(f"{snapshot.name} has {len(classes)} labeled class(es) ({named}); label at least two classes")
     sides = split_indices(snapshot, spec.eval_fraction)
-    for side, fix in (("train", "mark some examples split=train or lower eval_fraction"),
-                      ("eval", "mark some examples split=eval or raise eval_fraction")):
+    for side, fix in (
+        ("train", "mark some examples split=train or lower eval_fraction"),
+        ("eval", "mark some examples split=eval or raise eval_fraction"),
+    ):
         if not sides[side]:
             raise ValueError(f"{snapshot.name}: the {side} split has no labeled examples; {fix}")
     if len({snapshot.targets[i] for i in sides["train"]}) < 2:
@@ -85,8 +88,7 @@ def check_trainable(snapshot: TrainingSnapshot, spec: TrainSpec | dict | str | N
         raise ValueError(f"devices={spec.devices!r} asks for {wanted} GPUs but this host has {gpus}")
 
 
-def _pinned_targets(labels: tuple[str, ...], name: str, pinned: TrainingSnapshot,
-                    modality: str) -> tuple[list[int], list[int]]:
+def _pinned_targets(labels: tuple[str, ...], name: str, pinned: TrainingSnapshot, modality: str) -> tuple[list[int], list[int]]:
     """Rows and targets (in the training label order) of a pinned eval set's labeled examples."""
     if name == "eval":
         raise ValueError("pinned eval set name 'eval' is reserved for the dataset's own held-out split; rename it")
@@ -105,17 +107,31 @@ def _trainer(spec: TrainSpec, callbacks: list[L.Callback]) -> L.Trainer:
     gpus = _gpu_count()
     devices = _device_count(spec, gpus)
     return L.Trainer(
-        accelerator=spec.accelerator, devices=spec.devices, num_nodes=spec.num_nodes, strategy=_strategy(spec, devices),
+        accelerator=spec.accelerator,
+        devices=spec.devices,
+        num_nodes=spec.num_nodes,
+        strategy=_strategy(spec, devices),
         sync_batchnorm=_on_gpu(spec, gpus) and devices * spec.num_nodes > 1,  # SyncBatchNorm runs on GPUs only
-        precision=spec.precision, max_epochs=spec.epochs,
+        precision=spec.precision,
+        max_epochs=spec.epochs,
         max_time=timedelta(seconds=spec.max_time_s) if spec.max_time_s else None,
-        deterministic=True, callbacks=callbacks, num_sanity_val_steps=0,  # sanity steps cost time, prove little here
-        enable_checkpointing=False, logger=False, enable_progress_bar=False, enable_model_summary=False,
+        deterministic=True,
+        callbacks=callbacks,
+        num_sanity_val_steps=0,  # sanity steps cost time, prove little here
+        enable_checkpointing=False,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
     )
 
 
-def _fit(spec: TrainSpec, module: ClassifierModule, dm: SnapshotDataModule,
-         progress: Callable[[dict], None] | None, should_stop: Callable[[], bool] | None) -> tuple[L.Trainer, dict]:
+def _fit(
+    spec: TrainSpec,
+    module: ClassifierModule,
+    dm: SnapshotDataModule,
+    progress: Callable[[dict], None] | None,
+    should_stop: Callable[[], bool] | None,
+) -> tuple[L.Trainer, dict]:
     """Run trainer.fit; return the trainer and the monitor's record ({"curves", "epochs_run"})."""
     with tempfile.TemporaryDirectory(prefix="s2-train-") as tmp, warnings.catch_warnings():
         # num_workers=0 is a deliberate default (decoding is cheap next to these models); no need to say so per run
@@ -160,8 +176,7 @@ def train(
     spec = resolve_spec(spec, snapshot.modality)
     check_trainable(snapshot, spec)
     labels = list(snapshot.labels)
-    pinned = {name: (s, *_pinned_targets(snapshot.labels, name, s, snapshot.modality))
-              for name, s in (eval_sets or {}).items()}
+    pinned = {name: (s, *_pinned_targets(snapshot.labels, name, s, snapshot.modality)) for name, s in (eval_sets or {}).items()}
     # Trainer(deterministic=True) flips process-wide torch flags; put them back for whatever runs next in this process
     flags = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
     try:
@@ -190,4 +205,3 @@ def train(
         duration_s=time.monotonic() - started,
         labels=labels,
     )
-

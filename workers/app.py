@@ -1,4 +1,5 @@
 """The Celery app of s2 workers: configuration comes from server settings, tasks from workers.tasks."""
+
 from celery import Celery
 
 from server.config import get_settings

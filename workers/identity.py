@@ -1,4 +1,5 @@
 """This worker process's name, as recorded on the runs it claims and in its heartbeats."""
+
 import os
 import socket
 

@@ -4,6 +4,7 @@ One run at a time. On a host with one GPU or none the solo pool keeps torch warm
 runs; with several GPUs each run gets a fresh child process (prefork, one task per child),
 because multi-GPU training forks ranks and CUDA must not be initialised before that.
 """
+
 import logging
 import shutil
 import subprocess
@@ -66,11 +67,26 @@ def run_worker(queues: list[str], loglevel: str = "INFO", isolate: bool | None =
         _warm_torch()
     stop = threading.Event()
     threading.Thread(target=_housekeeping, args=(queues, gpus, stop), daemon=True, name="s2-beat").start()
-    log.info("worker %s: queues %s, %d GPU(s), %s", identity.name(), ",".join(queues), gpus,
-             "a fresh process per run" if isolate else "solo pool")
+    log.info(
+        "worker %s: queues %s, %d GPU(s), %s",
+        identity.name(),
+        ",".join(queues),
+        gpus,
+        "a fresh process per run" if isolate else "solo pool",
+    )
     try:
-        celery_app.worker_main(["worker", *pool, f"--queues={','.join(queues)}", f"--hostname=s2@{identity.name()}",
-                                f"--loglevel={loglevel}", "--without-gossip", "--without-mingle", "--without-heartbeat"])
+        celery_app.worker_main(
+            [
+                "worker",
+                *pool,
+                f"--queues={','.join(queues)}",
+                f"--hostname=s2@{identity.name()}",
+                f"--loglevel={loglevel}",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ]
+        )
     finally:
         stop.set()
         leave(identity.name())

@@ -3,6 +3,7 @@
 Revision ID: 0001_versioning
 Revises:
 """
+
 import sqlalchemy as sa
 from alembic import op
 

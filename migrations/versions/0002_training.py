@@ -3,6 +3,7 @@
 Revision ID: 0002_training
 Revises: 0001_versioning
 """
+
 import sqlalchemy as sa
 from alembic import op
 

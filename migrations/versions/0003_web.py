@@ -3,6 +3,7 @@
 Revision ID: 0003_web
 Revises: 0002_training
 """
+
 import sqlalchemy as sa
 from alembic import op
 

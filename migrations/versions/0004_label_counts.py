@@ -7,6 +7,7 @@ revision; they are filled in the first time they are asked for.
 Revision ID: 0004_label_counts
 Revises: 0003_web
 """
+
 import sqlalchemy as sa
 from alembic import op
 

@@ -5,6 +5,7 @@ model weights). One row per (dataset, input) ever committed; a relabel adds none
 Revision ID: 0005_dataset_inputs
 Revises: 0004_label_counts
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -21,8 +22,7 @@ def upgrade() -> None:
         sa.Column("blob_id", sa.String(64), primary_key=True),
         sqlite_with_rowid=False,  # the primary key is the table: one B-tree, not a table plus an index
     )
-    op.execute("INSERT INTO dataset_inputs (dataset_id, blob_id) "
-               "SELECT DISTINCT dataset_id, input FROM changes WHERE input IS NOT NULL")
+    op.execute("INSERT INTO dataset_inputs (dataset_id, blob_id) SELECT DISTINCT dataset_id, input FROM changes WHERE input IS NOT NULL")
 
 
 def downgrade() -> None:

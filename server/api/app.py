@@ -1,4 +1,5 @@
 """The FastAPI application: routers per domain, problem+json errors, /healthz, /metrics, offline /docs."""
+
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -43,10 +44,14 @@ def create_app() -> FastAPI:
     from server.api.routes import branches, commits, datasets, edits, examples, imports, models, runs, users
 
     app = FastAPI(
-        title="s2", version=version("s2"), lifespan=lifespan, docs_url=None, redoc_url=None,
+        title="s2",
+        version=version("s2"),
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
         description="Versioned labeled datasets, training on every commit, model versions compared like builds. "
-                    "Authenticate with `Authorization: Bearer TOKEN` (`s2 user token NAME` issues one). "
-                    "Lists are paged: pass a page's `next_cursor` back as `?cursor=`. Errors are `application/problem+json`.",
+        "Authenticate with `Authorization: Bearer TOKEN` (`s2 user token NAME` issues one). "
+        "Lists are paged: pass a page's `next_cursor` back as `?cursor=`. Errors are `application/problem+json`.",
     )
     problems.install(app)
     problems.document(app)
@@ -59,13 +64,15 @@ def create_app() -> FastAPI:
 
     @app.get("/docs", include_in_schema=False)
     def docs():
-        return get_swagger_ui_html(openapi_url=app.openapi_url, title="s2 API",
-                                   swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
-                                   swagger_css_url="/static/swagger-ui/swagger-ui.css",
-                                   swagger_favicon_url="/static/swagger-ui/favicon.png")
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title="s2 API",
+            swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/swagger-ui/favicon.png",
+        )
 
-    @app.get("/healthz", tags=["service"], summary="Liveness and database reachability",
-             responses=problems.responses(503))
+    @app.get("/healthz", tags=["service"], summary="Liveness and database reachability", responses=problems.responses(503))
     def healthz():
         from sqlalchemy import text
         from sqlalchemy.exc import SQLAlchemyError
@@ -78,8 +85,13 @@ def create_app() -> FastAPI:
             return problems.problem(503, f"database unreachable: {exc.__class__.__name__}", "database")
         return {"status": "ok"}
 
-    @app.get("/metrics", tags=["service"], summary="Prometheus metrics", response_class=Response,
-             responses={200: {"content": {"text/plain": {}}}})
+    @app.get(
+        "/metrics",
+        tags=["service"],
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {}}}},
+    )
     def metrics() -> Response:
         from prometheus_client import CONTENT_TYPE_LATEST
 

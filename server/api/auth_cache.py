@@ -4,6 +4,7 @@ A write to users, tokens or assignments clears this process's cache at once; oth
 processes notice within S2_AUTH_CACHE_S (default 2 s), the bound on how long a revoked
 token can still be used. S2_AUTH_CACHE_S=0 turns the cache off.
 """
+
 import hashlib
 import threading
 import time

@@ -1,4 +1,5 @@
 """Request dependencies: the caller's identity, the blob store, and units of work with their audit record."""
+
 from collections.abc import Callable
 from typing import Annotated, TypeVar
 
@@ -46,8 +47,9 @@ def read(work: Callable[[Session], T]) -> T:
     return run_in_transaction(work)
 
 
-def write(who: Principal, action: str, target: "str | Callable[[T], str]", work: Callable[[Session], T],
-          detail: Callable[[T], dict] | None = None) -> T:
+def write(
+    who: Principal, action: str, target: "str | Callable[[T], str]", work: Callable[[Session], T], detail: Callable[[T], dict] | None = None
+) -> T:
     """Run a write and record who made it, in one transaction: both land or neither does.
 
     The transaction commits before the route returns, so what the API acknowledges is durable.

@@ -1,4 +1,5 @@
 """NUL characters: PostgreSQL text and JSON cannot hold one, so a request that carries one is a 422, not a 500."""
+
 from urllib.parse import parse_qsl
 
 NUL = "\x00"
@@ -46,6 +47,11 @@ class RefuseNul:
             return await self.app(scope, receive, send)
         from server.api.problems import problem
 
-        response = problem(422, f"{where} {MESSAGE}", "invalid-request", errors=[{"field": where, "message": MESSAGE}],
-                           instance=scope["path"].replace(NUL, "\\u0000"))
+        response = problem(
+            422,
+            f"{where} {MESSAGE}",
+            "invalid-request",
+            errors=[{"field": where, "message": MESSAGE}],
+            instance=scope["path"].replace(NUL, "\\u0000"),
+        )
         await response(scope, receive, send)

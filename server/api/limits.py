@@ -1,4 +1,5 @@
 """A request body limit enforced while the body streams in, before anything parses or spools it."""
+
 import json
 
 from server.config import get_settings
@@ -50,10 +51,24 @@ class BodyLimitMiddleware:
 
 
 async def _refuse(send, limit: int) -> None:
-    body = json.dumps({"type": "https://s2.dev/problems/too-large", "title": "Content Too Large", "status": 413,
-                       "detail": f"the request body is larger than the {limit} byte limit (S2_UPLOAD_MAX_BYTES); "
-                                 "split the upload into several imports"}).encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
+    body = json.dumps(
+        {
+            "type": "https://s2.dev/problems/too-large",
+            "title": "Content Too Large",
+            "status": 413,
+            "detail": f"the request body is larger than the {limit} byte limit (S2_UPLOAD_MAX_BYTES); "
+            "split the upload into several imports",
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

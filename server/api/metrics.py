@@ -4,6 +4,7 @@ With several server processes (`s2 serve --workers N`) each one writes its reque
 PROMETHEUS_MULTIPROC_DIR (prometheus_client's own convention, set by `s2 serve`) and any
 of them answers /metrics with the sum over all of them.
 """
+
 import os
 import time
 
@@ -13,8 +14,13 @@ from prometheus_client.core import GaugeMetricFamily
 API = "/api/v1"
 REGISTRY = CollectorRegistry(auto_describe=True)
 REQUESTS = Counter("s2_http_requests", "HTTP requests answered", ["method", "route", "status"], registry=REGISTRY)
-LATENCY = Histogram("s2_http_request_duration_seconds", "Time to answer an HTTP request", ["method", "route"],
-                    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=REGISTRY)
+LATENCY = Histogram(
+    "s2_http_request_duration_seconds",
+    "Time to answer an HTTP request",
+    ["method", "route"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    registry=REGISTRY,
+)
 
 
 class MetricsMiddleware:

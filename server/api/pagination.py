@@ -1,4 +1,5 @@
 """Cursor pagination shared by every list endpoint: opaque cursors, stable order, bounded pages."""
+
 import base64
 import json
 from collections.abc import Callable, Sequence

@@ -1,4 +1,5 @@
 """Errors as RFC 9457 problem details (application/problem+json), each with a message a person can act on."""
+
 import logging
 
 from fastapi import FastAPI, Request
@@ -25,20 +26,32 @@ STATUS = [  # most specific first
     (errors.NothingToCommit, 409, "nothing-to-commit"),
     (errors.InvalidInput, 422, "invalid-input"),
 ]
-TITLES = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
-          413: "Content Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Content", 428: "Precondition Required", 500: "Internal Server Error",
-          503: "Service Unavailable"}
+TITLES = {
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    428: "Precondition Required",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 
 
-WHEN = {401: "No API token, or one that names no active token",
-        403: "The caller's role or dataset assignment does not allow this",
-        404: "Something the request names (dataset, branch, revision, example, run, model, user) does not exist",
-        409: "The change collides with the current state (a name taken, a stale edit, a merge conflict, a moved branch, "
-             "nothing to commit, a regression)",
-        413: "Over the upload size limit",
-        422: "The request is malformed: `errors` lists every invalid field",
-        428: "A labeler's edit must carry the example `version` it was made on (from GET .../examples/{key})",
-        503: "A service the server depends on (the database, the blob store) is unavailable"}
+WHEN = {
+    401: "No API token, or one that names no active token",
+    403: "The caller's role or dataset assignment does not allow this",
+    404: "Something the request names (dataset, branch, revision, example, run, model, user) does not exist",
+    409: "The change collides with the current state (a name taken, a stale edit, a merge conflict, a moved branch, "
+    "nothing to commit, a regression)",
+    413: "Over the upload size limit",
+    422: "The request is malformed: `errors` lists every invalid field",
+    428: "A labeler's edit must carry the example `version` it was made on (from GET .../examples/{key})",
+    503: "A service the server depends on (the database, the blob store) is unavailable",
+}
 
 
 class Issue(BaseModel):
@@ -89,8 +102,12 @@ def document(app: FastAPI) -> None:
 
 def problem(status: int, detail: str, kind: str = "about:blank", request: Request | None = None, **extra) -> JSONResponse:
     """A problem+json response."""
-    body = {"type": kind if kind == "about:blank" else f"https://s2.dev/problems/{kind}",
-            "title": TITLES.get(status, "Error"), "status": status, "detail": detail}
+    body = {
+        "type": kind if kind == "about:blank" else f"https://s2.dev/problems/{kind}",
+        "title": TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
     if request is not None:
         body["instance"] = request.url.path
     body.update(extra)

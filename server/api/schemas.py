@@ -1,4 +1,5 @@
 """Request and response bodies of the HTTP API that the domain services do not already define."""
+
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator

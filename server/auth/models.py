@@ -1,4 +1,5 @@
 """ORM tables of users, their API tokens, dataset assignments and the audit trail of writes."""
+
 from datetime import datetime
 
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint

@@ -1,4 +1,5 @@
 """Who may do what: the role rules of the API in one place."""
+
 from server.auth.schemas import Principal
 from server.errors import Forbidden
 
@@ -31,8 +32,10 @@ def require_branch_editor(who: Principal, dataset: str, branch: str, protected: 
     """
     require_reader(who, dataset)
     if protected:
-        raise Forbidden(f"branch '{branch}' of dataset '{dataset}' is protected: edit on another branch and have an "
-                        f"engineer merge it (s2 branch {dataset} my-edits; s2 merge {dataset} my-edits --into {branch})")
+        raise Forbidden(
+            f"branch '{branch}' of dataset '{dataset}' is protected: edit on another branch and have an "
+            f"engineer merge it (s2 branch {dataset} my-edits; s2 merge {dataset} my-edits --into {branch})"
+        )
 
 
 def editable_branch(db, who: Principal, dataset: str, branch: str | None) -> str:

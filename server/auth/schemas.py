@@ -1,4 +1,5 @@
 """What the auth services return."""
+
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal

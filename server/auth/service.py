@@ -1,4 +1,5 @@
 """Users, API tokens, dataset assignments, and the audit trail of every write."""
+
 import hashlib
 import secrets
 
@@ -20,14 +21,19 @@ def digest_of(token: str) -> str:
 
 
 def _user_read(db: Session, user: User) -> UserRead:
-    names = db.scalars(select(Dataset.name).join(DatasetMember, DatasetMember.dataset_id == Dataset.id)
-                       .where(DatasetMember.user_id == user.id).order_by(Dataset.name))
+    names = db.scalars(
+        select(Dataset.name)
+        .join(DatasetMember, DatasetMember.dataset_id == Dataset.id)
+        .where(DatasetMember.user_id == user.id)
+        .order_by(Dataset.name)
+    )
     return UserRead(name=user.name, role=user.role, disabled=user.disabled, datasets=list(names), created_at=user.created_at)
 
 
 def _token_read(token: ApiToken, user: str) -> TokenRead:
-    return TokenRead(id=token.id, user=user, prefix=token.prefix, label=token.label,
-                     created_at=token.created_at, revoked_at=token.revoked_at)
+    return TokenRead(
+        id=token.id, user=user, prefix=token.prefix, label=token.label, created_at=token.created_at, revoked_at=token.revoked_at
+    )
 
 
 def get_user(db: Session, name: str) -> User:
@@ -109,8 +115,9 @@ def authenticate(db: Session, token: str | None) -> Principal:
     """The principal a bearer token stands for, or Unauthorized."""
     if not token:
         raise Unauthorized("no API token: send 'Authorization: Bearer TOKEN' (make one with: s2 user token NAME)")
-    row = db.execute(select(User, ApiToken.revoked_at).join(ApiToken, ApiToken.user_id == User.id)
-                     .where(ApiToken.digest == digest_of(token))).first()
+    row = db.execute(
+        select(User, ApiToken.revoked_at).join(ApiToken, ApiToken.user_id == User.id).where(ApiToken.digest == digest_of(token))
+    ).first()
     if row is None:
         raise Unauthorized("unknown API token: check it, or issue a new one with: s2 user token NAME")
     user, revoked_at = row
@@ -120,8 +127,11 @@ def authenticate(db: Session, token: str | None) -> Principal:
         raise Unauthorized(f"user '{user.name}' is disabled; ask an admin")
     datasets = frozenset()
     if user.role == "labeler":
-        datasets = frozenset(db.scalars(select(Dataset.name).join(DatasetMember, DatasetMember.dataset_id == Dataset.id)
-                                        .where(DatasetMember.user_id == user.id)))
+        datasets = frozenset(
+            db.scalars(
+                select(Dataset.name).join(DatasetMember, DatasetMember.dataset_id == Dataset.id).where(DatasetMember.user_id == user.id)
+            )
+        )
     return Principal(name=user.name, role=user.role, datasets=datasets)
 
 

@@ -1,4 +1,5 @@
 """The blob store interface; one subclass per backend (local folder now, S3 later)."""
+
 import hashlib
 import re
 from abc import ABC, abstractmethod

@@ -1,4 +1,5 @@
 """Pick the blob store backend from its URL scheme."""
+
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -20,9 +21,14 @@ def open_blob_store(url: str) -> BlobStore:
             raise ValueError(f"blob store URL {url!r} names no bucket: use s3://bucket/prefix")
         settings = get_settings()
         secret = settings.s3_secret_access_key
-        return S3BlobStore(parsed.netloc, parsed.path, endpoint_url=settings.s3_endpoint_url, region=settings.s3_region,
-                           access_key_id=settings.s3_access_key_id,
-                           secret_access_key=secret.get_secret_value() if secret else None)
+        return S3BlobStore(
+            parsed.netloc,
+            parsed.path,
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region,
+            access_key_id=settings.s3_access_key_id,
+            secret_access_key=secret.get_secret_value() if secret else None,
+        )
     raise ValueError(f"unsupported blob store URL {url!r}: use file:///path or s3://bucket/prefix")
 
 

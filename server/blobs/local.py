@@ -1,4 +1,5 @@
 """Blob store backend on a local folder: objects at ROOT/ab/cdef... like git and DVC."""
+
 import os
 import threading
 from collections.abc import Iterator

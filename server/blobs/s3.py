@@ -4,6 +4,7 @@ Several hosts (API servers, training workers) share one bucket; each opens its o
 The boto3 client is made on first use in each process, never at import or construction,
 so a store built before a fork (Celery prefork workers) gets a fresh client in the child.
 """
+
 import os
 from collections.abc import Iterator
 
@@ -28,8 +29,16 @@ class BlobStoreError(S2Error):
 class S3BlobStore(BlobStore):
     """Objects in one bucket under a key prefix, fanned out by the first two hex digits like the local store."""
 
-    def __init__(self, bucket: str, prefix: str = "", *, endpoint_url: str | None = None, region: str | None = None,
-                 access_key_id: str | None = None, secret_access_key: str | None = None):
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+    ):
         if not bucket:
             raise ValueError("an S3 blob store needs a bucket: s3://BUCKET/PREFIX")
         self.bucket = bucket
@@ -65,8 +74,9 @@ class S3BlobStore(BlobStore):
 
         # A private session: boto3's default session is not thread-safe to create clients from.
         # Unset credentials fall through to boto3's usual chain (env, ~/.aws, instance role).
-        session = boto3.session.Session(aws_access_key_id=self._access_key_id,
-                                        aws_secret_access_key=self._secret_access_key, region_name=self.region)
+        session = boto3.session.Session(
+            aws_access_key_id=self._access_key_id, aws_secret_access_key=self._secret_access_key, region_name=self.region
+        )
         config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=10, read_timeout=120)
         return session.client("s3", endpoint_url=self.endpoint_url, config=config)
 
@@ -93,16 +103,21 @@ class S3BlobStore(BlobStore):
             hint = _HINTS.get(code)
             return BlobStoreError(f"blob store {self.url}: cannot {action} {where}: {text}" + (f" ({hint})" if hint else ""))
         if isinstance(exc, NoCredentialsError):
-            return BlobStoreError(f"blob store {self.url}: no S3 credentials found (set S2_S3_ACCESS_KEY_ID and "
-                                  "S2_S3_SECRET_ACCESS_KEY, or configure boto3's usual credential chain)")
+            return BlobStoreError(
+                f"blob store {self.url}: no S3 credentials found (set S2_S3_ACCESS_KEY_ID and "
+                "S2_S3_SECRET_ACCESS_KEY, or configure boto3's usual credential chain)"
+            )
         if isinstance(exc, EndpointConnectionError):
-            return BlobStoreError(f"blob store {self.url}: cannot reach {endpoint} to {action} {where} "
-                                  "(check S2_S3_ENDPOINT_URL and that the server is up)")
+            return BlobStoreError(
+                f"blob store {self.url}: cannot reach {endpoint} to {action} {where} (check S2_S3_ENDPOINT_URL and that the server is up)"
+            )
         return BlobStoreError(f"blob store {self.url}: cannot {action} {where}: {type(exc).__name__}: {exc}")
 
     def _no_bucket(self) -> BlobStoreError:
-        return BlobStoreError(f"blob store {self.url}: bucket '{self.bucket}' does not exist at "
-                              f"{self.endpoint_url or 'the AWS default endpoint'} ({_HINTS['NoSuchBucket']})")
+        return BlobStoreError(
+            f"blob store {self.url}: bucket '{self.bucket}' does not exist at "
+            f"{self.endpoint_url or 'the AWS default endpoint'} ({_HINTS['NoSuchBucket']})"
+        )
 
     @staticmethod
     def _code(exc: Exception) -> str | None:
@@ -187,10 +202,9 @@ class S3BlobStore(BlobStore):
         try:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=start):
                 for obj in page.get("Contents", ()):
-                    rel = obj["Key"][len(start):]
+                    rel = obj["Key"][len(start) :]
                     fan, _, rest = rel.partition("/")
                     if len(fan) == 2 and BLOB_ID.match(fan + rest):
                         yield fan + rest
         except (BotoCoreError, ClientError) as exc:
             raise self._error("list", None, exc) from exc
-

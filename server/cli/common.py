@@ -1,4 +1,5 @@
 """Helpers every CLI command shares: output, author, progress bars."""
+
 import getpass
 import json
 import socket

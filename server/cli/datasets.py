@@ -1,4 +1,5 @@
 """`s2 dataset`, `branch`, `tag`, `label`, `rm`, `status`, `unstage`, `commit`, `merge`."""
+
 import csv
 import re
 from pathlib import Path
@@ -115,7 +116,7 @@ def _at_line(message: str, path: Path, edits: list[tuple[str, str | None, bool]]
         key = edits[i][0]
         for prefix in (f"edit {i + 1} (key '{key}'): ", f"edit {i + 1}: "):
             if message.startswith(prefix):
-                return f"'{path}' line {lines[i]}: key '{key}': {message[len(prefix):]}"
+                return f"'{path}' line {lines[i]}: key '{key}': {message[len(prefix) :]}"
     for (key, _, _), line in zip(edits, lines):
         if message.startswith(f"no example '{key}'"):
             return f"'{path}' line {line}: {message}"
@@ -209,6 +210,11 @@ def commit(name: str, message: str, branch: str | None) -> None:
 def merge(name: str, source: str, into: str, message: str | None) -> None:
     """Merge revision SRC into branch BRANCH, three-way by key; conflicts are listed, never guessed."""
     how, head, changes = backend().merge(name, source, into, message)
-    click.echo({"up-to-date": f"{into} already contains {source}", "fast-forward": f"fast-forwarded {into} to {source}",
-                "merge": f"merged {source} into {into}: {changes} change(s)"}[how])
+    click.echo(
+        {
+            "up-to-date": f"{into} already contains {source}",
+            "fast-forward": f"fast-forwarded {into} to {source}",
+            "merge": f"merged {source} into {into}: {changes} change(s)",
+        }[how]
+    )
     click.echo(head)

@@ -1,4 +1,5 @@
 """`s2 log`, `diff`, `blame`, `show`: reading history."""
+
 import click
 
 from server.cli.common import print_json
@@ -19,7 +20,9 @@ def log(name: str, rev: str | None, limit: int | None, as_json: bool) -> None:
         return
     for c in commits:
         merge = f" (merge of {', '.join(p[:12] for p in c.parents)})" if len(c.parents) > 1 else ""
-        click.echo(f"{c.id[:12]}  {c.created_at:%Y-%m-%d %H:%M:%S}  {c.author}  {c.changes} changes, {c.rows} examples{merge}\n    {c.message}")
+        click.echo(
+            f"{c.id[:12]}  {c.created_at:%Y-%m-%d %H:%M:%S}  {c.author}  {c.changes} changes, {c.rows} examples{merge}\n    {c.message}"
+        )
 
 
 @cli.command()
@@ -41,8 +44,11 @@ def diff(name: str, rev_a: str, rev_b: str, as_json: bool) -> None:
         click.echo(f"~ {r['key']}: {r['from']} -> {r['to']}")
     for key in result["modified"]:
         click.echo(f"M {key}")
-    click.echo(f"{len(result['added'])} added, {len(result['removed'])} removed, {len(result['relabeled'])} relabeled, "
-               f"{len(result['modified'])} modified", err=True)
+    click.echo(
+        f"{len(result['added'])} added, {len(result['removed'])} removed, {len(result['relabeled'])} relabeled, "
+        f"{len(result['modified'])} modified",
+        err=True,
+    )
 
 
 @cli.command()

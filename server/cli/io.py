@@ -1,4 +1,5 @@
 """`s2 import`, `export`, `fsck`: moving examples in and out, checking the store."""
+
 from pathlib import Path
 
 import click

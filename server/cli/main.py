@@ -1,4 +1,5 @@
 """The `s2` command line: entry point, error reporting, shared helpers."""
+
 import gc
 import os
 import sys

@@ -1,4 +1,5 @@
 """`s2 runs`, `run`, `cancel`, `models`, `compare`, `promote`, `worker`."""
+
 import click
 
 from server.cli.common import print_json
@@ -18,7 +19,9 @@ def runs(name: str | None, limit: int, as_json: bool) -> None:
         return
     for r in found:
         covers = f" (covers {len(r.covers)} commits)" if len(r.covers) > 1 else ""
-        click.echo(f"{r.id}\t{r.state}\t{r.dataset}@{r.dataset_commit[:12]}{covers}\t{r.spec.get('template')}\t{r.model or ''}\t{r.error or ''}")
+        click.echo(
+            f"{r.id}\t{r.state}\t{r.dataset}@{r.dataset_commit[:12]}{covers}\t{r.spec.get('template')}\t{r.model or ''}\t{r.error or ''}"
+        )
 
 
 @cli.command()
@@ -30,7 +33,9 @@ def run(run_id: int, as_json: bool) -> None:
     if as_json:
         print_json(r.model_dump(mode="json"))
         return
-    click.echo(f"run {r.id}: {r.state} (attempt {r.attempt}) {r.dataset}@{r.dataset_commit[:12]} on {r.worker_host or '-'} {r.device or ''}")
+    click.echo(
+        f"run {r.id}: {r.state} (attempt {r.attempt}) {r.dataset}@{r.dataset_commit[:12]} on {r.worker_host or '-'} {r.device or ''}"
+    )
     for field in ("progress", "model", "error", "log_tail"):
         if getattr(r, field):
             click.echo(f"{field}: {getattr(r, field)}")
@@ -54,7 +59,9 @@ def models(name: str, as_json: bool) -> None:
         print_json([m.model_dump(mode="json") for m in found])
         return
     for m in found:
-        click.echo(f"{m.id}\t{m.stage or '-'}\t{m.dataset_commit[:12]}\t{m.template}\taccuracy {m.metrics.get('accuracy', 0):.4f}\tmacro-F1 {m.metrics.get('macro_f1', 0):.4f}")
+        click.echo(
+            f"{m.id}\t{m.stage or '-'}\t{m.dataset_commit[:12]}\t{m.template}\taccuracy {m.metrics.get('accuracy', 0):.4f}\tmacro-F1 {m.metrics.get('macro_f1', 0):.4f}"
+        )
 
 
 @cli.command()
@@ -73,9 +80,13 @@ def compare(model_a: str, model_b: str, as_json: bool) -> None:
     click.echo(f"  fixed {len(result['fixed'])} examples, broke {len(result['broken'])}")
     for flip in result["flips"][:20]:
         changes = ", ".join(f"{h['commit'][:8]} {h['label']}" for h in flip["label_history"]) or "label unchanged"
-        click.echo(f"    {flip['change']:6} {flip['key']}: {flip['predicted_a']} -> {flip['predicted_b']} (label {flip['label_b']}; {changes})")
+        click.echo(
+            f"    {flip['change']:6} {flip['key']}: {flip['predicted_a']} -> {flip['predicted_b']} (label {flip['label_b']}; {changes})"
+        )
     d = result["data_diff"]
-    click.echo(f"  data: {len(d['added'])} added, {len(d['removed'])} removed, {len(d['relabeled'])} relabeled, {len(d['modified'])} modified")
+    click.echo(
+        f"  data: {len(d['added'])} added, {len(d['removed'])} removed, {len(d['relabeled'])} relabeled, {len(d['modified'])} modified"
+    )
 
 
 @cli.command()

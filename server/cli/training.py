@@ -1,4 +1,5 @@
 """`s2 dataset watch|pin-eval`, `train`, `runs`, `cancel`, `models`, `compare`, `promote`, `worker`."""
+
 import json
 import sys
 from pathlib import Path

@@ -1,4 +1,5 @@
 """`s2 user`: users, roles, API tokens and dataset assignments (local store, or a server as an admin)."""
+
 import click
 
 from server.cli.common import print_json

@@ -1,4 +1,5 @@
 """`s2 serve`, `s2 up`: the web service, alone or with a worker and a demo on the embedded store."""
+
 import os
 import signal
 import socket
@@ -23,8 +24,17 @@ def _check_port(host: str, port: int) -> None:
 def _serve(host: str, port: int, workers: int, log_level: str) -> None:
     import uvicorn
 
-    uvicorn.run("server.api.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level=log_level, access_log=False, proxy_headers=True, timeout_graceful_shutdown=5)
+    uvicorn.run(
+        "server.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=False,
+        proxy_headers=True,
+        timeout_graceful_shutdown=5,
+    )
 
 
 @cli.command()
@@ -95,8 +105,9 @@ def up(host: str, port: int, demo: bool) -> None:
     _check_port(host, port)
     get_engine()
     token, fresh = _admin_token()
-    worker = subprocess.Popen([sys.executable, "-c", "from server.cli.main import main; main()", "worker", "--loglevel", "WARNING"],
-                              start_new_session=True)
+    worker = subprocess.Popen(
+        [sys.executable, "-c", "from server.cli.main import main; main()", "worker", "--loglevel", "WARNING"], start_new_session=True
+    )
     try:
         if demo:
             from server.demo import DEMO, build_demo

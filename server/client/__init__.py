@@ -1,4 +1,5 @@
 """What the CLI talks to: the store directly (local) or an s2 server over HTTP (remote), same methods."""
+
 _overrides: dict[str, str | None] = {}
 _backend: list = []
 

@@ -1,4 +1,5 @@
 """A small HTTP client on the standard library (the CLI stays quick to start): JSON, problem+json, uploads."""
+
 import json
 import uuid
 from collections.abc import Iterator
@@ -22,8 +23,16 @@ class Http:
         self.base = url.rstrip("/")
         self.token, self.timeout = token, timeout
 
-    def _open(self, method: str, path: str, *, query: dict | None = None, body: bytes | None = None,
-              content_type: str | None = None, stream: bool = False):
+    def _open(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict | None = None,
+        body: bytes | None = None,
+        content_type: str | None = None,
+        stream: bool = False,
+    ):
         q = {k: v for k, v in (query or {}).items() if v is not None}
         url = f"{self.base}{path}" + (f"?{parse.urlencode(q, doseq=True)}" if q else "")
         headers = {"Accept": "application/json"}
@@ -76,8 +85,13 @@ class Http:
     def upload(self, path: str, files: list[Path], query: dict | None = None):
         """POST files as multipart/form-data (field `files`), streamed from disk."""
         boundary = f"s2-{uuid.uuid4().hex}"
-        heads = [(f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{f.name}\"\r\n"
-                  f"Content-Type: application/octet-stream\r\n\r\n").encode() for f in files]
+        heads = [
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{f.name}"\r\n'
+                f"Content-Type: application/octet-stream\r\n\r\n"
+            ).encode()
+            for f in files
+        ]
         tail = f"--{boundary}--\r\n".encode()
         size = sum(len(h) + f.stat().st_size + 2 for h, f in zip(heads, files)) + len(tail)
 

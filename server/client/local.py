@@ -1,4 +1,5 @@
 """The CLI's backend on the local store: each method is one unit of work over the services."""
+
 from pathlib import Path
 
 from server.db import run_in_transaction
@@ -37,7 +38,9 @@ class LocalBackend:
     def create_dataset(self, name: str, modality: str, labels: list[str]):
         from server.datasets.service import create_dataset
 
-        return _audited("dataset.create", name, lambda db: create_dataset(db, name=name, modality=modality, labels=labels, author=_author()))
+        return _audited(
+            "dataset.create", name, lambda db: create_dataset(db, name=name, modality=modality, labels=labels, author=_author())
+        )
 
     def list_datasets(self):
         from server.datasets.service import list_datasets
@@ -57,8 +60,11 @@ class LocalBackend:
     def set_protected(self, name: str, branch: str, protected: bool):
         from server.datasets.refs import set_protected
 
-        return _audited("branch.protect" if protected else "branch.unprotect", f"{name}/{branch}",
-                        lambda db: set_protected(db, dataset=name, branch=branch, protected=protected))
+        return _audited(
+            "branch.protect" if protected else "branch.unprotect",
+            f"{name}/{branch}",
+            lambda db: set_protected(db, dataset=name, branch=branch, protected=protected),
+        )
 
     def create_tag(self, name: str, tag: str, rev: str) -> str:
         from server.datasets.service import create_tag
@@ -70,9 +76,12 @@ class LocalBackend:
         from server.datasets.staging import stage_edits
 
         store, who = _blobs(), _author()
-        return _audited("edits.stage", f"{name}/{branch or 'default'}",
-                        lambda db: stage_edits(db, store, dataset=name, branch=branch, edits=edits, author=who),
-                        detail=lambda staged: {"keys": [s.key for s in staged][:100], "count": len(staged)})
+        return _audited(
+            "edits.stage",
+            f"{name}/{branch or 'default'}",
+            lambda db: stage_edits(db, store, dataset=name, branch=branch, edits=edits, author=who),
+            detail=lambda staged: {"keys": [s.key for s in staged][:100], "count": len(staged)},
+        )
 
     def list_staged(self, name: str, branch: str | None):
         from server.datasets.staging import list_staged
@@ -90,9 +99,12 @@ class LocalBackend:
         from server.datasets.staging import commit_staged
 
         store, who = _blobs(), _author()
-        made = _audited("edits.commit", f"{name}/{branch or 'default'}",
-                        lambda db: commit_staged(db, store, dataset=name, branch=branch, message=message, author=who),
-                        detail=lambda c: {"commit": c.id if c else None})
+        made = _audited(
+            "edits.commit",
+            f"{name}/{branch or 'default'}",
+            lambda db: commit_staged(db, store, dataset=name, branch=branch, message=message, author=who),
+            detail=lambda c: {"commit": c.id if c else None},
+        )
         if made is not None:
             compact_after(store, made.id)
         return made
@@ -103,9 +115,12 @@ class LocalBackend:
         from server.datasets.diff import merge
 
         store, who = _blobs(), _author()
-        how, head = _audited("branch.merge", f"{name}/{into}",
-                             lambda db: merge(db, store, dataset=name, source=source, into=into, author=who, message=message),
-                             detail=lambda r: {"outcome": r[0], "head": r[1].id, "source": source})
+        how, head = _audited(
+            "branch.merge",
+            f"{name}/{into}",
+            lambda db: merge(db, store, dataset=name, source=source, into=into, author=who, message=message),
+            detail=lambda r: {"outcome": r[0], "head": r[1].id, "source": source},
+        )
         if how == "merge":
             compact_after(store, head.id)
         return how, head.id, head.changes if how == "merge" else 0
@@ -151,12 +166,25 @@ class LocalBackend:
 
         def commit_rows(db):
             dataset = get_dataset(db, name)
-            return commit_read(upsert_rows(db, store, dataset=dataset, branch=get_branch(db, dataset, branch), rows=rows,
-                                           message=message or f"import {source.name}", author=who))
+            return commit_read(
+                upsert_rows(
+                    db,
+                    store,
+                    dataset=dataset,
+                    branch=get_branch(db, dataset, branch),
+                    rows=rows,
+                    message=message or f"import {source.name}",
+                    author=who,
+                )
+            )
 
         try:
-            made = _audited("dataset.import", f"{name}/{branch or 'default'}", commit_rows,
-                            detail=lambda c: {"commit": c.id, "changes": c.changes, "source": source.name})
+            made = _audited(
+                "dataset.import",
+                f"{name}/{branch or 'default'}",
+                commit_rows,
+                detail=lambda c: {"commit": c.id, "changes": c.changes, "source": source.name},
+            )
         except NothingToCommit:
             head = run_in_transaction(lambda db: resolve_rev(db, get_dataset(db, name), branch or ds.default_branch))
             return {"commit": head.id, "examples": len(rows), "changes": 0, "rows": head.row_count}
@@ -178,8 +206,15 @@ class LocalBackend:
             ds = get_dataset(db, name)
             commit = resolve_rev(db, ds, rev)
             with progress(f"exporting {commit.id[:12]}", total=commit.row_count) as bar:
-                return export_rows(iter_rows(iter_snapshot(db, store, commit.pk)), out=out, fmt=fmt, modality=ds.modality,
-                                   labels=list(ds.labels), blobs=store, tick=bar.update), commit.id
+                return export_rows(
+                    iter_rows(iter_snapshot(db, store, commit.pk)),
+                    out=out,
+                    fmt=fmt,
+                    modality=ds.modality,
+                    labels=list(ds.labels),
+                    blobs=store,
+                    tick=bar.update,
+                ), commit.id
 
         return run_in_transaction(write)
 
@@ -205,15 +240,22 @@ class LocalBackend:
     def pin_eval(self, name: str, eval_name: str, rev: str, source: str | None, only_eval_split: bool) -> dict:
         from server.registry.service import pin_eval
 
-        return _audited("eval.pin", f"{name}/{eval_name}", lambda db: pin_eval(db, dataset=name, name=eval_name, source=source,
-                                                                             rev=rev, only_eval_split=only_eval_split))
+        return _audited(
+            "eval.pin",
+            f"{name}/{eval_name}",
+            lambda db: pin_eval(db, dataset=name, name=eval_name, source=source, rev=rev, only_eval_split=only_eval_split),
+        )
 
     def submit_run(self, name: str, rev: str | None, spec: dict | None):
         from server.runs.service import submit_run
 
         store, who = _blobs(), _author()
-        return _audited("run.submit", name, lambda db: submit_run(db, store, dataset=name, rev=rev, spec=spec, requested_by=who),
-                        detail=lambda r: {"run": r.id, "commit": r.dataset_commit})
+        return _audited(
+            "run.submit",
+            name,
+            lambda db: submit_run(db, store, dataset=name, rev=rev, spec=spec, requested_by=who),
+            detail=lambda r: {"run": r.id, "commit": r.dataset_commit},
+        )
 
     def get_run(self, run_id: int):
         from server.runs.service import get_run, run_read
@@ -278,9 +320,12 @@ class LocalBackend:
 
         limit = get_settings().promote_max_regression if max_regression is None else max_regression
         who = _author()
-        return _audited("model.promote", lambda r: r["model"],
-                        lambda db: promote(db, ref=ref, stage=stage, max_regression=limit, force=force, by=who),
-                        detail=lambda r: {"stage": stage, "replaced": r["replaced"], "forced": force})
+        return _audited(
+            "model.promote",
+            lambda r: r["model"],
+            lambda db: promote(db, ref=ref, stage=stage, max_regression=limit, force=force, by=who),
+            detail=lambda r: {"stage": stage, "replaced": r["replaced"], "forced": force},
+        )
 
     # users (the local store is administered directly; the audit trail names the CLI user)
     def list_audit(self, actor: str | None, limit: int):
@@ -311,8 +356,9 @@ class LocalBackend:
         from server.auth.schemas import Principal
         from server.auth.service import revoke_token
 
-        return self._admin_write("token.revoke", str(token_id),
-                                 lambda db: revoke_token(db, token_id=token_id, by=Principal(name=_author(), role="admin")))
+        return self._admin_write(
+            "token.revoke", str(token_id), lambda db: revoke_token(db, token_id=token_id, by=Principal(name=_author(), role="admin"))
+        )
 
     def list_users(self):
         from server.auth.service import list_users
@@ -327,11 +373,15 @@ class LocalBackend:
     def assign(self, name: str, dataset: str, remove: bool):
         from server.auth.service import assign
 
-        return self._admin_write("member.remove" if remove else "member.add", f"{dataset}/{name}",
-                                 lambda db: assign(db, user=name, dataset=dataset, assigned=not remove))
+        return self._admin_write(
+            "member.remove" if remove else "member.add",
+            f"{dataset}/{name}",
+            lambda db: assign(db, user=name, dataset=dataset, assigned=not remove),
+        )
 
     def set_user(self, name: str, role: str | None, disabled: bool | None):
         from server.auth.service import set_role
 
-        return self._admin_write("user.update", name, lambda db: set_role(db, name=name, role=role, disabled=disabled),
-                                 {"role": role, "disabled": disabled})
+        return self._admin_write(
+            "user.update", name, lambda db: set_role(db, name=name, role=role, disabled=disabled), {"role": role, "disabled": disabled}
+        )

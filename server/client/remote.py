@@ -1,4 +1,5 @@
 """The CLI's backend on an s2 server: every command is one or a few REST calls."""
+
 import shutil
 import tempfile
 import zipfile
@@ -59,7 +60,9 @@ class RemoteBackend:
     def set_protected(self, name, branch, protected):
         from server.datasets.schemas import BranchRead
 
-        return BranchRead.model_validate(self._call("PATCH", f"/datasets/{q(name)}/branches/{q(branch)}", json_body={"protected": protected}))
+        return BranchRead.model_validate(
+            self._call("PATCH", f"/datasets/{q(name)}/branches/{q(branch)}", json_body={"protected": protected})
+        )
 
     def create_tag(self, name, tag, rev):
         return self._call("POST", f"/datasets/{q(name)}/tags", json_body={"name": tag, "rev": rev})["commit"]
@@ -69,7 +72,9 @@ class RemoteBackend:
         from server.datasets.schemas import StagedRead
 
         body = {"edits": [{"key": k, "label": None if remove else label, "remove": remove} for k, label, remove in edits]}
-        return [StagedRead.model_validate(s) for s in self._call("POST", f"/datasets/{q(name)}/edits", json_body=body, query={"branch": branch})]
+        return [
+            StagedRead.model_validate(s) for s in self._call("POST", f"/datasets/{q(name)}/edits", json_body=body, query={"branch": branch})
+        ]
 
     def list_staged(self, name, branch):
         from server.datasets.schemas import StagedRead
@@ -85,7 +90,9 @@ class RemoteBackend:
         from server.datasets.schemas import CommitRead
 
         try:
-            return CommitRead.model_validate(self._call("POST", f"/datasets/{q(name)}/commits", json_body={"message": message, "branch": branch}))
+            return CommitRead.model_validate(
+                self._call("POST", f"/datasets/{q(name)}/commits", json_body={"message": message, "branch": branch})
+            )
         except NothingToCommit as exc:
             if "matched the head" in str(exc):
                 return None
@@ -172,8 +179,11 @@ class RemoteBackend:
         self._call("DELETE", f"/datasets/{q(name)}/watches/{qk(branch)}")
 
     def pin_eval(self, name, eval_name, rev, source, only_eval_split):
-        return self._call("POST", f"/datasets/{q(name)}/eval-pins",
-                          json_body={"name": eval_name, "rev": rev, "source": source, "only_eval_split": only_eval_split})
+        return self._call(
+            "POST",
+            f"/datasets/{q(name)}/eval-pins",
+            json_body={"name": eval_name, "rev": rev, "source": source, "only_eval_split": only_eval_split},
+        )
 
     def submit_run(self, name, rev, spec):
         from server.runs.schemas import RunRead
@@ -225,7 +235,9 @@ class RemoteBackend:
     def add_user(self, name, role, datasets):
         from server.auth.schemas import TokenIssued
 
-        return TokenIssued.model_validate(self._call("POST", "/users", json_body={"name": name, "role": role, "datasets": datasets})["token"])
+        return TokenIssued.model_validate(
+            self._call("POST", "/users", json_body={"name": name, "role": role, "datasets": datasets})["token"]
+        )
 
     def issue_token(self, name, label):
         from server.auth.schemas import TokenIssued

@@ -1,4 +1,5 @@
 """The Arrow schema snapshots are streamed in, and conversions between rows and batches."""
+
 import pyarrow as pa
 
 from server.datasets.rows import Row

@@ -1,8 +1,9 @@
 """Writing commits: a row delta against the first parent, a hashed id, a compare-and-swap branch move."""
+
 import hashlib
 import json
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
@@ -29,8 +30,7 @@ def effective_delta(updates: dict[str, Row | None], before: dict[str, Row]) -> d
     return delta
 
 
-def next_label_counts(counts: dict[str, int] | None, delta: dict[str, Row | None],
-                      before: dict[str, Row]) -> dict[str, int] | None:
+def next_label_counts(counts: dict[str, int] | None, delta: dict[str, Row | None], before: dict[str, Row]) -> dict[str, int] | None:
     """The parent's label counts moved by the delta (None stays None: the parent's are not known yet)."""
     if counts is None:
         return None
@@ -98,7 +98,7 @@ def write_commit(
     added = sum(1 for k, row in delta.items() if row is not None and k not in before)
     removed = sum(1 for k, row in delta.items() if row is None and k in before)
     parents = [parent] + ([merge_parent] if merge_parent is not None else [])
-    when = when or datetime.now(timezone.utc)
+    when = when or datetime.now(UTC)
     commit = Commit(
         id=commit_id_of(dataset.name, [p.id for p in parents], author, message, when, delta_digest(delta)),
         dataset_id=dataset.id,
@@ -118,14 +118,25 @@ def write_commit(
     db.add(commit)
     db.flush()
     rows = [
-        {"commit_pk": commit.pk, "key": key, "dataset_id": dataset.id, "removed": row is None,
-         "input": row and row.input, "label": row and row.label, "split": row and row.split, "meta": row and row.meta}
+        {
+            "commit_pk": commit.pk,
+            "key": key,
+            "dataset_id": dataset.id,
+            "removed": row is None,
+            "input": row and row.input,
+            "label": row and row.label,
+            "split": row and row.split,
+            "meta": row and row.meta,
+        }
         for key, row in delta.items()
     ]
     for start in range(0, len(rows), INSERT_CHUNK):
         db.execute(insert(Change), rows[start : start + INSERT_CHUNK])
-    record_inputs(db, dataset.id, {row.input for key, row in delta.items()
-                                   if row is not None and (key not in before or before[key].input != row.input)})
+    record_inputs(
+        db,
+        dataset.id,
+        {row.input for key, row in delta.items() if row is not None and (key not in before or before[key].input != row.input)},
+    )
     move_branch(db, branch, expected_pk=parent.pk, new_pk=commit.pk)
     return commit
 

@@ -1,14 +1,15 @@
 """Diff and three-way merge by key, computed from the deltas that separate two revisions."""
+
 from sqlalchemy.orm import Session
 
 from server.blobs import BlobStore
 from server.datasets.commits import effective_delta, move_branch, write_commit
 from server.datasets.history import CommitGraph, resolve_rev
+from server.datasets.lookup import lookup_many, touched_keys
 from server.datasets.models import Commit, Dataset
 from server.datasets.rows import Row
 from server.datasets.schemas import CommitRead, DiffRead, Relabel
 from server.datasets.service import commit_read, get_branch, get_dataset
-from server.datasets.lookup import lookup_many, touched_keys
 from server.errors import Conflict
 
 
@@ -52,7 +53,9 @@ def diff(db: Session, blobs: BlobStore, *, dataset: str, rev_a: str, rev_b: str)
     return diff_commits(db, blobs, ds, resolve_rev(db, ds, rev_a), resolve_rev(db, ds, rev_b))
 
 
-def merge(db: Session, blobs: BlobStore, *, dataset: str, source: str, into: str, author: str, message: str | None = None) -> tuple[str, CommitRead]:
+def merge(
+    db: Session, blobs: BlobStore, *, dataset: str, source: str, into: str, author: str, message: str | None = None
+) -> tuple[str, CommitRead]:
     """Merge revision `source` into branch `into`, three-way by key; returns (how, resulting head).
 
     how is "up-to-date", "fast-forward" or "merge". Keys both sides changed differently are
@@ -86,8 +89,17 @@ def merge(db: Session, blobs: BlobStore, *, dataset: str, source: str, into: str
         shown = "; ".join(conflicts[:5]) + (f"; and {len(conflicts) - 5} more" if len(conflicts) > 5 else "")
         raise Conflict(f"merge of '{source}' into '{dst_branch.name}' conflicts on {len(conflicts)} example(s): {shown}")
     delta = effective_delta(updates, at_ours)
-    commit = write_commit(db, dataset=ds, branch=dst_branch, parent=ours, delta=delta, before=at_ours,
-                          message=message or f"merge {source} into {dst_branch.name}", author=author, merge_parent=theirs)
+    commit = write_commit(
+        db,
+        dataset=ds,
+        branch=dst_branch,
+        parent=ours,
+        delta=delta,
+        before=at_ours,
+        message=message or f"merge {source} into {dst_branch.name}",
+        author=author,
+        merge_parent=theirs,
+    )
     return "merge", commit_read(commit)
 
 

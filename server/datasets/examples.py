@@ -1,4 +1,5 @@
 """Reading examples one at a time or a page at a time, with what an editor needs to edit them."""
+
 import json
 
 from sqlalchemy import select
@@ -18,9 +19,15 @@ from server.errors import NotFound
 def example_read(row: Row, staged: StagedEdit | None = None) -> ExampleRead:
     """The public view of an example, with its staged edit (if any) and edit version."""
     return ExampleRead(
-        key=row.key, input=row.input, label=row.label, split=row.split, meta=json.loads(row.meta) if row.meta else {},
-        staged_label=staged.label if staged else None, staged_remove=bool(staged and staged.remove),
-        staged_by=staged.author if staged else None, version=example_version(row, staged),
+        key=row.key,
+        input=row.input,
+        label=row.label,
+        split=row.split,
+        meta=json.loads(row.meta) if row.meta else {},
+        staged_label=staged.label if staged else None,
+        staged_remove=bool(staged and staged.remove),
+        staged_by=staged.author if staged else None,
+        version=example_version(row, staged),
     )
 
 
@@ -39,8 +46,9 @@ def get_example(db: Session, blobs: BlobStore, *, dataset: str, key: str, rev: s
     return example_read(row, staged)
 
 
-def list_examples(db: Session, blobs: BlobStore, *, dataset: str, rev: str | None, after: str | None,
-                  limit: int, label: str | None = None) -> list[ExampleRead]:
+def list_examples(
+    db: Session, blobs: BlobStore, *, dataset: str, rev: str | None, after: str | None, limit: int, label: str | None = None
+) -> list[ExampleRead]:
     """Up to limit examples at rev with keys after `after`, in key order (optionally of one label)."""
     import pyarrow.compute as pc
 
@@ -66,8 +74,10 @@ def list_examples(db: Session, blobs: BlobStore, *, dataset: str, rev: str | Non
     staged: dict[str, StagedEdit] = {}
     branch_row = db.scalar(select(Branch).where(Branch.dataset_id == ds.id, Branch.name == rev))
     if branch_row is not None and found:
-        staged = {e.key: e for e in db.scalars(select(StagedEdit).where(
-            StagedEdit.branch_id == branch_row.id, StagedEdit.key.in_([r.key for r in found])))}
+        staged = {
+            e.key: e
+            for e in db.scalars(select(StagedEdit).where(StagedEdit.branch_id == branch_row.id, StagedEdit.key.in_([r.key for r in found])))
+        }
     return [example_read(r, staged.get(r.key)) for r in found]
 
 

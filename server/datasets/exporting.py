@@ -1,4 +1,5 @@
 """Writing a revision out as an ImageFolder folder, Parquet or JSONL, inputs byte for byte."""
+
 import json
 import shutil
 import tempfile
@@ -26,7 +27,9 @@ def check_target(out: Path, fmt: str | None = None, modality: str | None = None)
     if out.exists() and not (out.is_dir() and not any(out.iterdir())):
         raise InvalidInput(f"export target '{out}' already exists; choose a new path or remove it")
     if fmt == "jsonl" and modality == "image" and images_dir_of(out).exists():
-        raise InvalidInput(f"export target '{images_dir_of(out)}' (the images of a JSONL export) already exists; choose a new path or remove it")
+        raise InvalidInput(
+            f"export target '{images_dir_of(out)}' (the images of a JSONL export) already exists; choose a new path or remove it"
+        )
 
 
 def folder_path(row: Row, labels: list[str]) -> str:
@@ -36,8 +39,9 @@ def folder_path(row: Row, labels: list[str]) -> str:
     return f"{row.label if row.label is not None else UNLABELED_DIR}/{name}"
 
 
-def export_rows(rows: Iterator[Row], *, out: Path, fmt: str, modality: str, labels: list[str],
-                blobs: BlobStore, tick: Tick | None = None) -> int:
+def export_rows(
+    rows: Iterator[Row], *, out: Path, fmt: str, modality: str, labels: list[str], blobs: BlobStore, tick: Tick | None = None
+) -> int:
     """Write rows to out in fmt; out appears only once complete. Returns the number of examples."""
     if fmt not in FORMATS:
         raise InvalidInput(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}")
@@ -59,8 +63,14 @@ def export_rows(rows: Iterator[Row], *, out: Path, fmt: str, modality: str, labe
         shutil.rmtree(staging, ignore_errors=True)
 
 
-MAGIC = ((b"\x89PNG\r\n\x1a\n", ".png"), (b"\xff\xd8\xff", ".jpg"), (b"GIF8", ".gif"), (b"BM", ".bmp"),
-         (b"II*\x00", ".tif"), (b"MM\x00*", ".tif"))
+MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", ".png"),
+    (b"\xff\xd8\xff", ".jpg"),
+    (b"GIF8", ".gif"),
+    (b"BM", ".bmp"),
+    (b"II*\x00", ".tif"),
+    (b"MM\x00*", ".tif"),
+)
 
 
 def file_suffix(data: bytes, modality: str) -> str:
@@ -139,7 +149,9 @@ def _write_parquet(rows, staging: Path, name: str, modality: str, labels, blobs:
             writer = pq.ParquetWriter(staging / "_out", _parquet_schema(pa.Table.from_pylist(chunk).schema, modality))
         unknown = {name for record in chunk for name in record} - set(writer.schema.names)
         if unknown:  # Parquet needs one schema; metadata columns that start late do not fit it
-            raise InvalidInput(f"metadata column(s) {', '.join(sorted(unknown))} first appear after row {count - len(chunk)}; export as jsonl")
+            raise InvalidInput(
+                f"metadata column(s) {', '.join(sorted(unknown))} first appear after row {count - len(chunk)}; export as jsonl"
+            )
         writer.write_table(pa.Table.from_pylist(chunk, schema=writer.schema))
         chunk.clear()
 

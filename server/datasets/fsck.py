@@ -1,4 +1,5 @@
 """Checking the store: every blob hashes to its id, every referenced blob exists."""
+
 from collections.abc import Callable
 
 from pydantic import BaseModel

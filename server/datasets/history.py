@@ -1,4 +1,5 @@
 """The commit graph of a dataset: revision names, ancestry, merge bases, checkpoint chains."""
+
 import re
 from dataclasses import dataclass
 
@@ -41,16 +42,16 @@ def _resolve_base(db: Session, dataset: Dataset, name: str) -> Commit:
     if tag is not None:
         return db.get(Commit, tag.commit_pk)
     if HEX_PREFIX.match(name):
-        found = db.scalars(
-            select(Commit).where(Commit.dataset_id == dataset.id, Commit.id.startswith(name)).limit(2)
-        ).all()
+        found = db.scalars(select(Commit).where(Commit.dataset_id == dataset.id, Commit.id.startswith(name)).limit(2)).all()
         if len(found) == 1:
             return found[0]
         if len(found) > 1:
             raise InvalidInput(f"revision '{name}' is ambiguous in dataset '{dataset.name}': give more digits")
     if SHORT_HEX.match(name):
-        raise NotFound(f"unknown revision '{name}' in dataset '{dataset.name}': not a branch or tag, and a commit id "
-                       f"prefix needs at least 7 hex digits")
+        raise NotFound(
+            f"unknown revision '{name}' in dataset '{dataset.name}': not a branch or tag, and a commit id "
+            f"prefix needs at least 7 hex digits"
+        )
     raise NotFound(f"unknown revision '{name}' in dataset '{dataset.name}': not a branch, tag or commit id")
 
 
@@ -107,9 +108,7 @@ class CommitGraph:
     @classmethod
     def load(cls, db: Session, dataset_id: int) -> "CommitGraph":
         """Read the dataset's whole graph (ids and links only) in one query."""
-        rows = db.execute(
-            select(Commit.pk, Commit.id, Commit.parent_ids, Commit.generation).where(Commit.dataset_id == dataset_id)
-        ).all()
+        rows = db.execute(select(Commit.pk, Commit.id, Commit.parent_ids, Commit.generation).where(Commit.dataset_id == dataset_id)).all()
         pk_of = {cid: pk for pk, cid, _, _ in rows}
         return cls(
             parents={pk: [pk_of[p] for p in parent_ids] for pk, _, parent_ids, _ in rows},

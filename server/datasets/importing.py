@@ -1,4 +1,5 @@
 """Reading an import source (ImageFolder folder, CSV, JSONL, Parquet) into validated rows."""
+
 import csv
 import io
 import json
@@ -23,7 +24,9 @@ def check_key(key: object, where: str) -> str:
     if len(key) > MAX_KEY:
         raise InvalidInput(f"{where}: key is longer than {MAX_KEY} characters")
     if key.startswith("/") or "\\" in key or any(ord(ch) < 32 for ch in key) or any(p in ("", ".", "..") for p in key.split("/")):
-        raise InvalidInput(f"{where}: key {key!r} is not a safe relative name (no leading '/', '..', '.', empty parts, backslashes or control characters)")
+        raise InvalidInput(
+            f"{where}: key {key!r} is not a safe relative name (no leading '/', '..', '.', empty parts, backslashes or control characters)"
+        )
     return key
 
 
@@ -35,13 +38,22 @@ def check_image(data: bytes, where: str) -> None:
         with Image.open(io.BytesIO(data)) as img:
             img.load()
     except UnidentifiedImageError:
-        raise InvalidInput(f"{where}: not a readable image (not a format Pillow recognises: PNG, JPEG, GIF, BMP, TIFF, WebP, ...)") from None
+        raise InvalidInput(
+            f"{where}: not a readable image (not a format Pillow recognises: PNG, JPEG, GIF, BMP, TIFF, WebP, ...)"
+        ) from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise InvalidInput(f"{where}: not a readable image ({exc})") from None
 
 
-def read_source(source: Path, modality: str, labels: list[str], blobs: BlobStore, tick: Tick | None = None,
-                confine: Path | None = None, members: Mapping[str, Callable[[], bytes]] | None = None) -> list[Row]:
+def read_source(
+    source: Path,
+    modality: str,
+    labels: list[str],
+    blobs: BlobStore,
+    tick: Tick | None = None,
+    confine: Path | None = None,
+    members: Mapping[str, Callable[[], bytes]] | None = None,
+) -> list[Row]:
     """Every example of source as rows (inputs stored in blobs), refusing the first bad one.
 
     confine: image paths named by a table must lie inside this folder (uploads: the upload's own
@@ -58,7 +70,9 @@ def read_source(source: Path, modality: str, labels: list[str], blobs: BlobStore
     else:
         reader = readers.get(source.suffix.lower())
         if reader is None:
-            raise InvalidInput(f"import source '{source}': unsupported file type '{source.suffix}' (use a folder, .csv, .jsonl or .parquet)")
+            raise InvalidInput(
+                f"import source '{source}': unsupported file type '{source.suffix}' (use a folder, .csv, .jsonl or .parquet)"
+            )
         records = reader(source)
     label_set = set(labels)
     rows: list[Row] = []
@@ -105,8 +119,15 @@ def _to_row(where: str, rec: dict, modality: str, source: Path, label_set: set, 
     return Row(key, blobs.put(data), label, split, meta)
 
 
-def _input_bytes(value: object, modality: str, source: Path, base: str | None, where: str, confine: Path | None = None,
-                 members: Mapping[str, Callable[[], bytes]] | None = None) -> bytes:
+def _input_bytes(
+    value: object,
+    modality: str,
+    source: Path,
+    base: str | None,
+    where: str,
+    confine: Path | None = None,
+    members: Mapping[str, Callable[[], bytes]] | None = None,
+) -> bytes:
     if modality == "text":
         if isinstance(value, bytes):
             value = _utf8(value, where)
@@ -160,7 +181,7 @@ def _members_below(folder: Path, confine: Path | None, members: Mapping[str, Cal
     if rel.startswith(".."):
         return {}
     prefix = "" if rel == "." else rel + "/"
-    return {path[len(prefix):]: read for path, read in members.items() if path.startswith(prefix)}
+    return {path[len(prefix) :]: read for path, read in members.items() if path.startswith(prefix)}
 
 
 def _read_file(path: Path) -> bytes:

@@ -1,4 +1,5 @@
 """Finding what keys hold at a revision through the deltas' (dataset, key) index: no Arrow needed."""
+
 from collections.abc import Iterable
 
 from sqlalchemy import select
@@ -20,10 +21,11 @@ def load_delta(db: Session, commit_pks: list[int]) -> dict[str, Row | None]:
     if not commit_pks:
         return result
     rows = db.execute(
-        select(Change.commit_pk, Change.key, Change.removed, Change.input, Change.label, Change.split, Change.meta)
-        .where(Change.commit_pk.in_(commit_pks))
+        select(Change.commit_pk, Change.key, Change.removed, Change.input, Change.label, Change.split, Change.meta).where(
+            Change.commit_pk.in_(commit_pks)
+        )
     ).all()
-    for commit_pk, key, removed, input_, label, split, meta in sorted(rows, key=lambda r: order[r[0]]):
+    for _, key, removed, input_, label, split, meta in sorted(rows, key=lambda r: order[r[0]]):
         result[key] = None if removed else Row(key, input_, label, split, meta)
     return result
 
@@ -66,8 +68,9 @@ def lookup_many(db: Session, blobs: BlobStore, commit_pks: list[int], keys: Iter
         ordered = sorted(wanted)
         for start in range(0, len(ordered), IN_CHUNK):
             versions = db.execute(
-                select(Change.commit_pk, Change.key, Change.removed, Change.input, Change.label, Change.split, Change.meta)
-                .where(Change.dataset_id == commits[0].dataset_id, Change.key.in_(ordered[start : start + IN_CHUNK]))
+                select(Change.commit_pk, Change.key, Change.removed, Change.input, Change.label, Change.split, Change.meta).where(
+                    Change.dataset_id == commits[0].dataset_id, Change.key.in_(ordered[start : start + IN_CHUNK])
+                )
             ).all()
             for commit_pk, key, removed, input_, label, split, meta in versions:
                 for position, best in zip(positions, nearest):

@@ -1,12 +1,19 @@
 """Example inputs served as media: which blobs a dataset may serve, and their content types."""
+
 from sqlalchemy.orm import Session
 
 from server.datasets.models import DatasetInput
 from server.datasets.service import get_dataset
 from server.errors import NotFound
 
-IMAGE_MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"GIF8", "image/gif"),
-               (b"BM", "image/bmp"), (b"II*\x00", "image/tiff"), (b"MM\x00*", "image/tiff"))
+IMAGE_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF8", "image/gif"),
+    (b"BM", "image/bmp"),
+    (b"II*\x00", "image/tiff"),
+    (b"MM\x00*", "image/tiff"),
+)
 
 
 def input_modality(db: Session, dataset: str, blob_id: str) -> str:

@@ -1,12 +1,13 @@
 """Reading a revision for training: Arrow batches, or a PyTorch Dataset of (input bytes, label)."""
+
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pyarrow as pa
 
 from server.blobs import BlobStore, default_blob_store
-from server.datasets.history import resolve_rev
 from server.datasets.arrow import SNAPSHOT_SCHEMA
+from server.datasets.history import resolve_rev
 from server.datasets.service import get_dataset
 from server.datasets.snapshot import iter_snapshot
 from server.db import session_scope

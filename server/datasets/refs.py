@@ -1,4 +1,5 @@
 """Ref operations beyond create and list: protecting branches, listing tags."""
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -13,8 +14,9 @@ def set_protected(db: Session, *, dataset: str, branch: str, protected: bool) ->
     ds = get_dataset(db, dataset)
     br = get_branch(db, ds, branch, lock=True)
     if not protected and br.name == ds.default_branch:
-        raise InvalidInput(f"branch '{br.name}' is the default branch of dataset '{dataset}': it is always protected "
-                           "(it changes only by merge or import)")
+        raise InvalidInput(
+            f"branch '{br.name}' is the default branch of dataset '{dataset}': it is always protected (it changes only by merge or import)"
+        )
     br.protected = protected
     db.flush()
     return BranchRead(name=br.name, head=db.get(Commit, br.head_pk).id, protected=protected)
@@ -23,6 +25,7 @@ def set_protected(db: Session, *, dataset: str, branch: str, protected: bool) ->
 def list_tags(db: Session, *, dataset: str) -> list[tuple[str, str]]:
     """The dataset's tags as (name, commit id), by name."""
     ds = get_dataset(db, dataset)
-    rows = db.execute(select(Tag.name, Commit.id).join(Commit, Commit.pk == Tag.commit_pk)
-                      .where(Tag.dataset_id == ds.id).order_by(Tag.name))
+    rows = db.execute(
+        select(Tag.name, Commit.id).join(Commit, Commit.pk == Tag.commit_pk).where(Tag.dataset_id == ds.id).order_by(Tag.name)
+    )
     return [(n, c) for n, c in rows]

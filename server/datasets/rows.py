@@ -1,4 +1,5 @@
 """An example's state in a snapshot (pure Python: light commands never load Arrow)."""
+
 import json
 from typing import NamedTuple
 

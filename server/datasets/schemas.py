@@ -1,4 +1,5 @@
 """What the dataset services return: plain Pydantic models, never ORM objects."""
+
 from datetime import datetime
 from typing import Literal
 
@@ -60,8 +61,7 @@ class DiffRead(BaseModel):
 
     def as_json(self) -> dict:
         """The `s2 diff --json` shape."""
-        return {"added": self.added, "removed": self.removed,
-                "relabeled": [r.as_json() for r in self.relabeled], "modified": self.modified}
+        return {"added": self.added, "removed": self.removed, "relabeled": [r.as_json() for r in self.relabeled], "modified": self.modified}
 
 
 class BlameEntry(BaseModel):

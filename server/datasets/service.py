@@ -1,6 +1,7 @@
 """Datasets, branches, tags, history and blame: the versioning engine's read and ref operations."""
+
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -26,14 +27,22 @@ def check_name(kind: str, name: str, pattern: re.Pattern = NAME) -> str:
 
 def dataset_read(ds: Dataset) -> DatasetRead:
     """The public view of a dataset row."""
-    return DatasetRead(name=ds.name, modality=ds.modality, task=ds.task, labels=list(ds.labels),
-                       default_branch=ds.default_branch, created_at=ds.created_at)
+    return DatasetRead(
+        name=ds.name, modality=ds.modality, task=ds.task, labels=list(ds.labels), default_branch=ds.default_branch, created_at=ds.created_at
+    )
 
 
 def commit_read(c: Commit) -> CommitRead:
     """The public view of a commit row."""
-    return CommitRead(id=c.id, parents=list(c.parent_ids), author=c.author, message=c.message,
-                      created_at=c.created_at, changes=c.change_count, rows=c.row_count)
+    return CommitRead(
+        id=c.id,
+        parents=list(c.parent_ids),
+        author=c.author,
+        message=c.message,
+        created_at=c.created_at,
+        changes=c.change_count,
+        rows=c.row_count,
+    )
 
 
 def get_dataset(db: Session, name: str) -> Dataset:
@@ -80,12 +89,24 @@ def create_dataset(db: Session, *, name: str, modality: str, labels: list[str], 
         db.flush()
     except IntegrityError:
         raise AlreadyExists(f"dataset '{name}' already exists") from None
-    when = datetime.now(timezone.utc)
+    when = datetime.now(UTC)
     message = f"create dataset {name}"
-    root = Commit(id=commit_id_of(name, [], author, message, when, ""), dataset_id=ds.id, parent_ids=[],
-                  first_parent_pk=None, generation=0, author=author, message=message, created_at=when,
-                  change_count=0, row_count=0, checkpoint_blob=None, chain_rows=0, chain_length=0,
-                  label_counts={})
+    root = Commit(
+        id=commit_id_of(name, [], author, message, when, ""),
+        dataset_id=ds.id,
+        parent_ids=[],
+        first_parent_pk=None,
+        generation=0,
+        author=author,
+        message=message,
+        created_at=when,
+        change_count=0,
+        row_count=0,
+        checkpoint_blob=None,
+        chain_rows=0,
+        chain_length=0,
+        label_counts={},
+    )
     db.add(root)
     db.flush()
     db.add(Branch(dataset_id=ds.id, name="main", head_pk=root.pk, protected=True))  # the default branch always is
@@ -114,8 +135,10 @@ def list_branches(db: Session, *, dataset: str) -> list[BranchRead]:
     """The dataset's branches and their heads."""
     ds = get_dataset(db, dataset)
     rows = db.execute(
-        select(Branch.name, Commit.id, Branch.protected).join(Commit, Commit.pk == Branch.head_pk)
-        .where(Branch.dataset_id == ds.id).order_by(Branch.name)
+        select(Branch.name, Commit.id, Branch.protected)
+        .join(Commit, Commit.pk == Branch.head_pk)
+        .where(Branch.dataset_id == ds.id)
+        .order_by(Branch.name)
     ).all()
     return [BranchRead(name=n, head=h, protected=p or n == ds.default_branch) for n, h, p in rows]
 
@@ -143,9 +166,7 @@ def log(db: Session, *, dataset: str, rev: str | None, limit: int | None = None)
     ds = get_dataset(db, dataset)
     tip = resolve_rev(db, ds, rev or ds.default_branch)
     reachable = CommitGraph.load(db, ds.id).ancestors(tip.pk)
-    commits = db.scalars(
-        select(Commit).where(Commit.dataset_id == ds.id).order_by(Commit.generation.desc(), Commit.pk.desc())
-    )
+    commits = db.scalars(select(Commit).where(Commit.dataset_id == ds.id).order_by(Commit.generation.desc(), Commit.pk.desc()))
     result = [commit_read(c) for c in commits if c.pk in reachable]
     return result[:limit] if limit else result
 
@@ -156,13 +177,17 @@ def blame(db: Session, *, dataset: str, key: str, rev: str | None) -> list[Blame
     tip = resolve_rev(db, ds, rev or ds.default_branch)
     reachable = CommitGraph.load(db, ds.id).ancestors(tip.pk)
     rows = db.execute(
-        select(Commit, Change).join(Change, Change.commit_pk == Commit.pk)
-        .where(Change.dataset_id == ds.id, Change.key == key).order_by(Commit.generation, Commit.pk)
+        select(Commit, Change)
+        .join(Change, Change.commit_pk == Commit.pk)
+        .where(Change.dataset_id == ds.id, Change.key == key)
+        .order_by(Commit.generation, Commit.pk)
     ).all()
     entries = [
-        BlameEntry(commit=c.id, author=c.author, created_at=c.created_at, message=c.message,
-                   removed=ch.removed, label=ch.label, input=ch.input)
-        for c, ch in rows if c.pk in reachable
+        BlameEntry(
+            commit=c.id, author=c.author, created_at=c.created_at, message=c.message, removed=ch.removed, label=ch.label, input=ch.input
+        )
+        for c, ch in rows
+        if c.pk in reachable
     ]
     if not entries:
         raise NotFound(f"example '{key}' was never changed in the history of '{rev or ds.default_branch}' of dataset '{dataset}'")

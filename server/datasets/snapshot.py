@@ -1,4 +1,5 @@
 """Reading a whole revision: its checkpoint plus the deltas since, streamed as key-sorted Arrow batches."""
+
 import bisect
 from collections.abc import Iterable, Iterator
 
@@ -8,9 +9,9 @@ import pyarrow.parquet as pq
 from sqlalchemy.orm import Session
 
 from server.blobs import BlobStore
+from server.datasets.arrow import SNAPSHOT_SCHEMA, batch_to_rows, rows_to_batch
 from server.datasets.history import checkpoint_chain
 from server.datasets.lookup import load_delta
-from server.datasets.arrow import SNAPSHOT_SCHEMA, batch_to_rows, rows_to_batch
 from server.datasets.rows import Row
 
 BATCH_ROWS = 65_536

@@ -1,4 +1,5 @@
 """Staged edits (a branch's index) and committing them atomically."""
+
 import hashlib
 import json
 
@@ -8,11 +9,11 @@ from sqlalchemy.orm import Session
 
 from server.blobs import BlobStore
 from server.datasets.commits import effective_delta, write_commit
+from server.datasets.lookup import lookup
 from server.datasets.models import Commit, StagedEdit, utcnow
 from server.datasets.rows import Row
 from server.datasets.schemas import CommitRead, StagedRead
 from server.datasets.service import commit_read, get_branch, get_dataset
-from server.datasets.lookup import lookup
 from server.errors import Conflict, InvalidInput, NotFound, NothingToCommit
 
 
@@ -40,8 +41,14 @@ def _version_token(head: Row | None, staged: tuple[str | None, bool, str, int] |
 
 
 def stage_edits(
-    db: Session, blobs: BlobStore, *, dataset: str, branch: str | None, edits: list[tuple[str, str | None, bool]],
-    author: str, expected_versions: dict[str, str] | None = None,
+    db: Session,
+    blobs: BlobStore,
+    *,
+    dataset: str,
+    branch: str | None,
+    edits: list[tuple[str, str | None, bool]],
+    author: str,
+    expected_versions: dict[str, str] | None = None,
 ) -> list[StagedRead]:
     """Stage (key, label, remove) edits on a branch; every key must exist there, every label be known.
 
@@ -64,60 +71,85 @@ def stage_edits(
     if missing:
         more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
         raise NotFound(f"no example '{missing[0]}'{more} on branch '{br.name}' of dataset '{dataset}'")
-    staged = {e.key: e for e in db.scalars(
-        select(StagedEdit).where(StagedEdit.branch_id == br.id, StagedEdit.key.in_(list(seen))))}
+    staged = {e.key: e for e in db.scalars(select(StagedEdit).where(StagedEdit.branch_id == br.id, StagedEdit.key.in_(list(seen))))}
     for key, version in (expected_versions or {}).items():
         current = example_version(existing.get(key), staged.get(key))
         if key in seen and current != version:
             edit = staged.get(key)
             now = (edit.label, edit.remove) if edit else (existing[key].label, False)
             by = f"edited by {edit.author}" if edit else "changed by a commit"
-            raise Conflict(f"example '{key}' was {by} since you loaded it (version {current}, you saw {version}); "
-                           f"its label is now {'removed' if now[1] else repr(now[0])}",
-                           extra={"key": key, "version": current, "label": now[0], "removed": now[1],
-                                  "by": edit.author if edit else None})
+            raise Conflict(
+                f"example '{key}' was {by} since you loaded it (version {current}, you saw {version}); "
+                f"its label is now {'removed' if now[1] else repr(now[0])}",
+                extra={"key": key, "version": current, "label": now[0], "removed": now[1], "by": edit.author if edit else None},
+            )
     result, fresh = [], []
     for key, label, remove in edits:
         label = None if remove else label
         edit = staged.get(key)
         if edit is None:
-            fresh.append({"branch_id": br.id, "key": key, "remove": remove, "label": label, "author": author,
-                          "version": 1, "updated_at": utcnow()})
+            fresh.append(
+                {"branch_id": br.id, "key": key, "remove": remove, "label": label, "author": author, "version": 1, "updated_at": utcnow()}
+            )
             version = 1
         else:
             # Conditional on the version we read: a concurrent stager of this key (who shares the
             # branch lock) changes it first, and then this matches no row.
             version = edit.version + 1
-            moved = db.execute(update(StagedEdit).where(StagedEdit.id == edit.id, StagedEdit.version == edit.version)
-                               .values(remove=remove, label=label, author=author, version=version, updated_at=utcnow())
-                               .execution_options(synchronize_session=False)).rowcount
+            moved = db.execute(
+                update(StagedEdit)
+                .where(StagedEdit.id == edit.id, StagedEdit.version == edit.version)
+                .values(remove=remove, label=label, author=author, version=version, updated_at=utcnow())
+                .execution_options(synchronize_session=False)
+            ).rowcount
             if moved != 1:
                 raise _raced(db, br, key, existing[key])
-        result.append(StagedRead(key=key, remove=remove, label=label, author=author, version=version,
-                                 example_version=_version_token(existing[key], (label, remove, author, version))))
+        result.append(
+            StagedRead(
+                key=key,
+                remove=remove,
+                label=label,
+                author=author,
+                version=version,
+                example_version=_version_token(existing[key], (label, remove, author, version)),
+            )
+        )
     try:
         with db.begin_nested():  # a concurrent first edit of the same key: a Conflict, not a 500
             if fresh:
                 db.execute(insert(StagedEdit), fresh)
             db.flush()
     except IntegrityError:
-        key = next(k for k in (e["key"] for e in fresh) if db.scalar(
-            select(StagedEdit.id).where(StagedEdit.branch_id == br.id, StagedEdit.key == k)) is not None)
+        key = next(
+            k
+            for k in (e["key"] for e in fresh)
+            if db.scalar(select(StagedEdit.id).where(StagedEdit.branch_id == br.id, StagedEdit.key == k)) is not None
+        )
         raise _raced(db, br, key, existing[key]) from None
     return result
 
 
 def _raced(db: Session, br, key: str, head: Row) -> Conflict:
     """The Conflict for an edit that lost a race to a concurrent one, naming the winner's label and version."""
-    row = db.execute(select(StagedEdit.label, StagedEdit.remove, StagedEdit.author, StagedEdit.version)
-                     .where(StagedEdit.branch_id == br.id, StagedEdit.key == key)).first()
+    row = db.execute(
+        select(StagedEdit.label, StagedEdit.remove, StagedEdit.author, StagedEdit.version).where(
+            StagedEdit.branch_id == br.id, StagedEdit.key == key
+        )
+    ).first()
     if row is None:  # the winner unstaged it (or committed it away)
-        return Conflict(f"example '{key}' changed at the same moment on branch '{br.name}'; reload it and edit again",
-                        extra={"key": key})
+        return Conflict(f"example '{key}' changed at the same moment on branch '{br.name}'; reload it and edit again", extra={"key": key})
     label, remove, author, version = row
-    return Conflict(f"example '{key}' was staged by {author} at the same moment on branch '{br.name}'; its label is now "
-                    f"{'removed' if remove else repr(label)}", extra={"key": key, "version": _version_token(head, (label, remove, author, version)),
-                                                                   "label": label, "removed": remove, "by": author})
+    return Conflict(
+        f"example '{key}' was staged by {author} at the same moment on branch '{br.name}'; its label is now "
+        f"{'removed' if remove else repr(label)}",
+        extra={
+            "key": key,
+            "version": _version_token(head, (label, remove, author, version)),
+            "label": label,
+            "removed": remove,
+            "by": author,
+        },
+    )
 
 
 def list_staged(db: Session, *, dataset: str, branch: str | None, blobs: BlobStore | None = None) -> list[StagedRead]:
@@ -125,8 +157,17 @@ def list_staged(db: Session, *, dataset: str, branch: str | None, blobs: BlobSto
     br = get_branch(db, get_dataset(db, dataset), branch)
     edits = list(db.scalars(select(StagedEdit).where(StagedEdit.branch_id == br.id).order_by(StagedEdit.key)))
     heads = lookup(db, blobs, br.head_pk, [e.key for e in edits]) if blobs is not None and edits else {}
-    return [StagedRead(key=e.key, remove=e.remove, label=e.label, author=e.author, version=e.version,
-                       example_version=example_version(heads[e.key], e) if e.key in heads else None) for e in edits]
+    return [
+        StagedRead(
+            key=e.key,
+            remove=e.remove,
+            label=e.label,
+            author=e.author,
+            version=e.version,
+            example_version=example_version(heads[e.key], e) if e.key in heads else None,
+        )
+        for e in edits
+    ]
 
 
 def unstage(db: Session, *, dataset: str, branch: str | None, keys: list[str] | None) -> int:
@@ -147,15 +188,17 @@ def commit_staged(db: Session, blobs: BlobStore, *, dataset: str, branch: str | 
     br = get_branch(db, ds, branch, lock=True)
     edits = list(db.scalars(select(StagedEdit).where(StagedEdit.branch_id == br.id)))
     if not edits:
-        raise NothingToCommit(f"nothing staged on branch '{br.name}' of dataset '{dataset}' (stage edits with: s2 label {dataset} KEY LABEL)")
+        raise NothingToCommit(
+            f"nothing staged on branch '{br.name}' of dataset '{dataset}' (stage edits with: s2 label {dataset} KEY LABEL)"
+        )
     parent = db.get(Commit, br.head_pk)
     before = lookup(db, blobs, parent.pk, [e.key for e in edits])
     gone = [e.key for e in edits if e.key not in before]
     if gone:
-        raise Conflict(f"staged example '{gone[0]}' no longer exists on branch '{br.name}'; drop the edit with: s2 unstage {dataset} {gone[0]}")
-    updates: dict[str, Row | None] = {
-        e.key: None if e.remove else before[e.key]._replace(label=e.label) for e in edits
-    }
+        raise Conflict(
+            f"staged example '{gone[0]}' no longer exists on branch '{br.name}'; drop the edit with: s2 unstage {dataset} {gone[0]}"
+        )
+    updates: dict[str, Row | None] = {e.key: None if e.remove else before[e.key]._replace(label=e.label) for e in edits}
     delta = effective_delta(updates, before)
     db.execute(delete(StagedEdit).where(StagedEdit.branch_id == br.id).execution_options(synchronize_session=False))
     if not delta:  # edits that change nothing are dropped (kept, they could undo a later change)

@@ -1,4 +1,5 @@
 """The PyTorch view of a snapshot; torch is imported only here, only when training asks for it."""
+
 import pyarrow as pa
 from torch.utils.data import Dataset
 

@@ -5,6 +5,7 @@ names, archive members are relative paths without '..', links or devices, and th
 unpacked size is bounded (no zip bombs). A zip's images are read where they are, in the
 archive: creating one file per image cost more than the rest of an upload import together.
 """
+
 import shutil
 import tarfile
 import zipfile
@@ -21,8 +22,15 @@ ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz")
 
 def check_file_name(name: str | None) -> str:
     """A plain file name: no folders, no '..', no hidden or control characters."""
-    if not name or "/" in name or "\\" in name or name in (".", "..") or name.startswith(".") \
-            or any(ord(ch) < 32 for ch in name) or len(name) > 255:
+    if (
+        not name
+        or "/" in name
+        or "\\" in name
+        or name in (".", "..")
+        or name.startswith(".")
+        or any(ord(ch) < 32 for ch in name)
+        or len(name) > 255
+    ):
         raise InvalidInput(f"upload file name {name!r} is not allowed: send plain names like data.csv or images.zip")
     return name
 
@@ -76,7 +84,7 @@ class Upload:
         prefix = "" if rel == "." else rel + "/"
         for path in self.members:
             if path.startswith(prefix):
-                head, _, rest = path[len(prefix):].partition("/")
+                head, _, rest = path[len(prefix) :].partition("/")
                 (dirs if rest else files).add(head)
         return files, dirs
 
@@ -143,8 +151,10 @@ def unpack(archive: Path, upload: Upload, limit: int) -> int:
                     raise TooLarge(f"upload '{name}' unpacks to more than the upload's byte limit")
                 rel = target.relative_to(root).as_posix()
                 if upload.holds(rel):
-                    raise InvalidInput(f"upload '{name}': member {member!r} would overwrite a file of the same path "
-                                       "already in the upload; send each file once")
+                    raise InvalidInput(
+                        f"upload '{name}': member {member!r} would overwrite a file of the same path "
+                        "already in the upload; send each file once"
+                    )
                 if in_place and not rel.lower().endswith(TABLES):
                     upload.members[rel] = _reader(name, member, open_member)
                     continue
@@ -166,6 +176,7 @@ def _reader(archive: str, member: str, open_member) -> Callable[[], bytes]:
                 return src.read()
         except (zipfile.BadZipFile, EOFError, OSError) as exc:  # a damaged member surfaces when it is read
             raise InvalidInput(f"upload '{archive}': member {member!r} cannot be read: {exc}") from None
+
     return read
 
 

@@ -1,4 +1,5 @@
 """Comparing model versions like builds, and promoting one only if it does not regress."""
+
 import io
 
 from sqlalchemy import select, update
@@ -24,7 +25,10 @@ def _predictions(blobs: BlobStore, model: ModelVersion, labels: list[str]) -> di
     import pyarrow.parquet as pq
 
     table = pq.read_table(io.BytesIO(blobs.get(model.predictions_blob)), columns=["eval_set", "key", "label", "predicted"])
-    name = (lambda v: labels[v] if isinstance(v, int) and 0 <= v < len(labels) else v)
+
+    def name(v):
+        return labels[v] if isinstance(v, int) and 0 <= v < len(labels) else v
+
     out: dict[str, dict[str, tuple]] = {}
     for eval_set, key, label, predicted in zip(*(table.column(c).to_pylist() for c in ("eval_set", "key", "label", "predicted"))):
         out.setdefault(eval_set, {})[key] = (name(label), name(predicted))
@@ -41,13 +45,23 @@ def _label_history(db: Session, ds: Dataset, a_commit: str, b_commit: str, keys:
     between = graph.only_in(a, base) | graph.only_in(b, base)
     history: dict[str, list[dict]] = {k: [] for k in keys}
     for start in range(0, len(keys), 500):
-        rows = db.execute(select(Commit, Change).join(Change, Change.commit_pk == Commit.pk)
-                          .where(Change.dataset_id == ds.id, Change.key.in_(keys[start:start + 500]))
-                          .order_by(Commit.generation, Commit.pk)).all()
+        rows = db.execute(
+            select(Commit, Change)
+            .join(Change, Change.commit_pk == Commit.pk)
+            .where(Change.dataset_id == ds.id, Change.key.in_(keys[start : start + 500]))
+            .order_by(Commit.generation, Commit.pk)
+        ).all()
         for commit, change in rows:
             if commit.pk in between:
-                history[change.key].append({"commit": commit.id, "message": commit.message, "author": commit.author,
-                                            "label": change.label, "removed": change.removed})
+                history[change.key].append(
+                    {
+                        "commit": commit.id,
+                        "message": commit.message,
+                        "author": commit.author,
+                        "label": change.label,
+                        "removed": change.removed,
+                    }
+                )
     return history
 
 
@@ -62,8 +76,13 @@ def compare(db: Session, blobs: BlobStore, *, ref_a: str, ref_b: str) -> dict:
     eval_sets, flips_by_set = {}, {}
     for name in sorted(set(a.metrics) & set(b.metrics)):
         ma, mb = a.metrics[name], b.metrics[name]
-        per_class = {label: {m: _delta(ma.get("per_class", {}).get(label, {}).get(m), mb.get("per_class", {}).get(label, {}).get(m))
-                             for m in ("precision", "recall", "f1")} for label in labels}
+        per_class = {
+            label: {
+                m: _delta(ma.get("per_class", {}).get(label, {}).get(m), mb.get("per_class", {}).get(label, {}).get(m))
+                for m in ("precision", "recall", "f1")
+            }
+            for label in labels
+        }
         pa_, pb_ = preds_a.get(name, {}), preds_b.get(name, {})
         fixed, broken = [], []
         for key in sorted(set(pa_) & set(pb_)):
@@ -72,29 +91,51 @@ def compare(db: Session, blobs: BlobStore, *, ref_a: str, ref_b: str) -> dict:
             if right_a != right_b:
                 (fixed if right_b else broken).append(key)
         flips_by_set[name] = (fixed, broken)
-        eval_sets[name] = {"metrics": {m: _delta(ma.get(m), mb.get(m)) for m in SCALARS}, "per_class": per_class,
-                           "confusion_matrix": {"a": ma.get("confusion_matrix"), "b": mb.get("confusion_matrix")},
-                           "fixed": fixed, "broken": broken}
+        eval_sets[name] = {
+            "metrics": {m: _delta(ma.get(m), mb.get(m)) for m in SCALARS},
+            "per_class": per_class,
+            "confusion_matrix": {"a": ma.get("confusion_matrix"), "b": mb.get("confusion_matrix")},
+            "fixed": fixed,
+            "broken": broken,
+        }
     primary = "eval" if "eval" in eval_sets else next(iter(eval_sets), None)
     fixed, broken = flips_by_set.get(primary, ([], []))
     history = _label_history(db, ds, a.commit_id, b.commit_id, fixed + broken)
-    flips = [{"key": k, "change": kind, "label_a": preds_a[primary][k][0], "label_b": preds_b[primary][k][0],
-              "predicted_a": preds_a[primary][k][1], "predicted_b": preds_b[primary][k][1], "label_history": history[k]}
-             for kind, keys in (("fixed", fixed), ("broken", broken)) for k in keys]
+    flips = [
+        {
+            "key": k,
+            "change": kind,
+            "label_a": preds_a[primary][k][0],
+            "label_b": preds_b[primary][k][0],
+            "predicted_a": preds_a[primary][k][1],
+            "predicted_b": preds_b[primary][k][1],
+            "label_history": history[k],
+        }
+        for kind, keys in (("fixed", fixed), ("broken", broken))
+        for k in keys
+    ]
     data = diff_commits(db, blobs, ds, resolve_rev(db, ds, a.commit_id), resolve_rev(db, ds, b.commit_id))
     main = eval_sets.get(primary, {})
-    return {"a": model_read(db, a).id, "b": model_read(db, b).id, "eval_set": primary,
-            "metrics": main.get("metrics", {}), "per_class": main.get("per_class", {}),
-            "confusion_matrix": main.get("confusion_matrix", {}), "fixed": fixed, "broken": broken, "flips": flips,
-            "eval_sets": eval_sets, "data_diff": data.as_json()}
+    return {
+        "a": model_read(db, a).id,
+        "b": model_read(db, b).id,
+        "eval_set": primary,
+        "metrics": main.get("metrics", {}),
+        "per_class": main.get("per_class", {}),
+        "confusion_matrix": main.get("confusion_matrix", {}),
+        "fixed": fixed,
+        "broken": broken,
+        "flips": flips,
+        "eval_sets": eval_sets,
+        "data_diff": data.as_json(),
+    }
 
 
 def promote(db: Session, *, ref: str, stage: str, max_regression: float, force: bool = False, by: str | None = None) -> dict:
     """Move a model to stage; production refuses a model worse than the current one on a pinned eval set."""
     model = get_model(db, ref)
     ds = db.get(Dataset, model.dataset_id)
-    current = db.scalar(select(ModelVersion).where(ModelVersion.dataset_id == ds.id, ModelVersion.stage == stage)
-                        .with_for_update())
+    current = db.scalar(select(ModelVersion).where(ModelVersion.dataset_id == ds.id, ModelVersion.stage == stage).with_for_update())
     checked = []
     if stage == "production" and current is not None and current.id != model.id:
         pinned = sorted((set(model.metrics) & set(current.metrics)) - {"eval"}) or ["eval"]
@@ -102,14 +143,20 @@ def promote(db: Session, *, ref: str, stage: str, max_regression: float, force: 
             old, new = current.metrics[name].get("accuracy"), model.metrics[name].get("accuracy")
             checked.append({"eval_set": name, "production": old, "candidate": new})
             if old is not None and new is not None and old - new > max_regression and not force:
-                raise Conflict(f"{ds.name}@{model.version} is worse than production {ds.name}@{current.version} on eval set "
-                               f"'{name}': accuracy {new:.4f} vs {old:.4f} (-{old - new:.4f}, more than the allowed "
-                               f"{max_regression:.4f}); improve it or pass --force")
+                raise Conflict(
+                    f"{ds.name}@{model.version} is worse than production {ds.name}@{current.version} on eval set "
+                    f"'{name}': accuracy {new:.4f} vs {old:.4f} (-{old - new:.4f}, more than the allowed "
+                    f"{max_regression:.4f}); improve it or pass --force"
+                )
     if current is not None and current.id != model.id:
-        db.execute(update(ModelVersion).where(ModelVersion.id == current.id).values(stage="archived")
-                   .execution_options(synchronize_session=False))
+        db.execute(
+            update(ModelVersion).where(ModelVersion.id == current.id).values(stage="archived").execution_options(synchronize_session=False)
+        )
     model.stage, model.promoted_by = stage, by
     db.flush()
-    return {"model": f"{ds.name}@{model.version}", "stage": stage,
-            "replaced": f"{ds.name}@{current.version}" if current is not None and current.id != model.id else None,
-            "checked": checked}
+    return {
+        "model": f"{ds.name}@{model.version}",
+        "stage": stage,
+        "replaced": f"{ds.name}@{current.version}" if current is not None and current.id != model.id else None,
+        "checked": checked,
+    }

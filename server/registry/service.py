@@ -1,4 +1,5 @@
 """The model registry: turning a finished run into a model version, listing and finding models."""
+
 import hashlib
 import re
 from functools import lru_cache
@@ -34,9 +35,8 @@ def to_training_snapshot(db: Session, blobs: BlobStore, ds: Dataset, commit_id: 
 
     With eval_fraction, only the revision's eval split (as the trainer draws it) is kept.
     """
-    from trainer.data import TrainingSnapshot, assign_split
-
     from server.datasets.snapshot import read_table  # Arrow: only where a snapshot is read, not to list models
+    from trainer.data import TrainingSnapshot, assign_split
 
     table = read_table(db, blobs, resolve_rev(db, ds, commit_id).pk)
     index = {label: i for i, label in enumerate(ds.labels)}
@@ -45,10 +45,15 @@ def to_training_snapshot(db: Session, blobs: BlobStore, ds: Dataset, commit_id: 
     if eval_fraction is not None:
         rows = [r for r in rows if assign_split(r[0], r[3], eval_fraction) == "eval"]
     return TrainingSnapshot(
-        dataset=ds.name, commit=commit_id, modality=ds.modality, labels=tuple(ds.labels),
-        keys=[r[0] for r in rows], inputs=[r[1] for r in rows],
+        dataset=ds.name,
+        commit=commit_id,
+        modality=ds.modality,
+        labels=tuple(ds.labels),
+        keys=[r[0] for r in rows],
+        inputs=[r[1] for r in rows],
         targets=[index.get(r[2], -1) if r[2] is not None else -1 for r in rows],
-        splits=[r[3] for r in rows], read_input=blobs.get,
+        splits=[r[3] for r in rows],
+        read_input=blobs.get,
     )
 
 
@@ -79,26 +84,64 @@ def register_model(run_id: int, result, blobs: BlobStore) -> str:
         run = db.get(TrainingRun, run_id, with_for_update=True)
         ds = db.get(Dataset, run.dataset_id)
         version = 1 + (db.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.dataset_id == ds.id)) or 0)
-        model = ModelVersion(dataset_id=ds.id, version=version, run_id=run.id, commit_id=run.commit_id, spec=result.spec,
-                             spec_hash=result.spec_hash, template=result.spec["template"], code_version=code_version(),
-                             weights_blob=weights, predictions_blob=predictions, metrics=result.metrics, curves=result.curves,
-                             device=result.device, duration_s=result.duration_s, stage=None)
+        model = ModelVersion(
+            dataset_id=ds.id,
+            version=version,
+            run_id=run.id,
+            commit_id=run.commit_id,
+            spec=result.spec,
+            spec_hash=result.spec_hash,
+            template=result.spec["template"],
+            code_version=code_version(),
+            weights_blob=weights,
+            predictions_blob=predictions,
+            metrics=result.metrics,
+            curves=result.curves,
+            device=result.device,
+            duration_s=result.duration_s,
+            stage=None,
+        )
         db.add(model)
         db.flush()
-        db.execute(update(TrainingRun).where(TrainingRun.id == run.id)
-                   .values(state="succeeded", model_version_id=model.id, device=result.device, finished_at=utcnow(),
-                           progress={**(run.progress or {}), "done": True}).execution_options(synchronize_session=False))
+        db.execute(
+            update(TrainingRun)
+            .where(TrainingRun.id == run.id)
+            .values(
+                state="succeeded",
+                model_version_id=model.id,
+                device=result.device,
+                finished_at=utcnow(),
+                progress={**(run.progress or {}), "done": True},
+            )
+            .execution_options(synchronize_session=False)
+        )
         return f"{ds.name}@{version}"
 
 
 def model_read(db: Session, m: ModelVersion) -> ModelRead:
     """The public view of a model version; `metrics` are those of its `eval` set."""
     name = db.get(Dataset, m.dataset_id).name
-    return ModelRead(id=f"{name}@{m.version}", dataset=name, version=m.version, dataset_commit=m.commit_id, run=m.run_id,
-                     spec=m.spec, spec_hash=m.spec_hash, template=m.template, code_version=m.code_version,
-                     metrics=m.metrics.get("eval", {}), eval_sets=m.metrics, curves=m.curves, weights=m.weights_blob,
-                     predictions=m.predictions_blob, device=m.device, duration_s=m.duration_s, stage=m.stage, promoted_by=m.promoted_by,
-                     created_at=m.created_at)
+    return ModelRead(
+        id=f"{name}@{m.version}",
+        dataset=name,
+        version=m.version,
+        dataset_commit=m.commit_id,
+        run=m.run_id,
+        spec=m.spec,
+        spec_hash=m.spec_hash,
+        template=m.template,
+        code_version=m.code_version,
+        metrics=m.metrics.get("eval", {}),
+        eval_sets=m.metrics,
+        curves=m.curves,
+        weights=m.weights_blob,
+        predictions=m.predictions_blob,
+        device=m.device,
+        duration_s=m.duration_s,
+        stage=m.stage,
+        promoted_by=m.promoted_by,
+        created_at=m.created_at,
+    )
 
 
 def get_model(db: Session, ref: str) -> ModelVersion:
@@ -136,10 +179,13 @@ def pin_eval(db: Session, *, dataset: str, name: str, source: str | None, rev: s
         raise InvalidInput("'eval' names the dataset's own held-out split; choose another name for a pinned set")
     src = get_dataset(db, source) if source else ds
     if src.modality != ds.modality:
-        raise InvalidInput(f"dataset '{src.name}' holds {src.modality} data, but '{dataset}' holds {ds.modality}: "
-                           "an eval set needs the same modality")
+        raise InvalidInput(
+            f"dataset '{src.name}' holds {src.modality} data, but '{dataset}' holds {ds.modality}: an eval set needs the same modality"
+        )
     if list(src.labels) != list(ds.labels):
-        raise InvalidInput(f"dataset '{src.name}' has labels {src.labels}, but '{dataset}' has {ds.labels}: an eval set needs the same label set")
+        raise InvalidInput(
+            f"dataset '{src.name}' has labels {src.labels}, but '{dataset}' has {ds.labels}: an eval set needs the same label set"
+        )
     commit = resolve_rev(db, src, rev)
     pin = db.scalar(select(EvalPin).where(EvalPin.dataset_id == ds.id, EvalPin.name == name))
     if pin is None:

@@ -1,5 +1,6 @@
 """Celery configuration shared by the senders (API, CLI) and the workers; queues as an Enum."""
-from enum import Enum
+
+from enum import StrEnum
 from functools import lru_cache
 
 from server.config import Settings, get_settings
@@ -7,7 +8,7 @@ from server.config import Settings, get_settings
 TRAIN_TASK = "s2.train_run"
 
 
-class Queue(str, Enum):
+class Queue(StrEnum):
     """Where a run is sent: GPU hosts listen on `gpu`, everything else on `cpu`."""
 
     CPU = "cpu"

@@ -1,4 +1,5 @@
 """What a worker does with a run: claim it, train it, record the model, or record why not."""
+
 import logging
 import socket
 import threading
@@ -11,8 +12,8 @@ from sqlalchemy.exc import OperationalError
 
 from server.blobs import default_blob_store
 from server.config import get_settings
-from server.db import session_scope
 from server.datasets.models import utcnow
+from server.db import session_scope
 from server.runs.models import TrainingRun
 
 log = logging.getLogger(__name__)
@@ -40,20 +41,32 @@ def claim(run_id: int, attempt: int, worker: str) -> bool:
     """Move the run from queued to running for this worker; False if it is not ours to run (anymore)."""
     with session_scope() as db:
         now = utcnow()
-        return db.execute(
-            update(TrainingRun)
-            .where(TrainingRun.id == run_id, TrainingRun.state == "queued", TrainingRun.attempt == attempt,
-                   TrainingRun.cancel_requested.is_(False))
-            .values(state="running", attempt=attempt + 1, worker_host=worker, started_at=now, heartbeat_at=now,
-                    progress=None)  # error keeps why an earlier attempt was lost
-            .execution_options(synchronize_session=False)
-        ).rowcount == 1
+        return (
+            db.execute(
+                update(TrainingRun)
+                .where(
+                    TrainingRun.id == run_id,
+                    TrainingRun.state == "queued",
+                    TrainingRun.attempt == attempt,
+                    TrainingRun.cancel_requested.is_(False),
+                )
+                .values(
+                    state="running", attempt=attempt + 1, worker_host=worker, started_at=now, heartbeat_at=now, progress=None
+                )  # error keeps why an earlier attempt was lost
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            == 1
+        )
 
 
 def _finish(run_id: int, **values) -> None:
     with session_scope() as db:
-        db.execute(update(TrainingRun).where(TrainingRun.id == run_id, TrainingRun.state == "running")
-                   .values(finished_at=utcnow(), **values).execution_options(synchronize_session=False))
+        db.execute(
+            update(TrainingRun)
+            .where(TrainingRun.id == run_id, TrainingRun.state == "running")
+            .values(finished_at=utcnow(), **values)
+            .execution_options(synchronize_session=False)
+        )
 
 
 class RunHeartbeat:
@@ -81,8 +94,12 @@ class RunHeartbeat:
         while not self.stopped.wait(self.every):
             try:
                 with session_scope() as db:
-                    db.execute(update(TrainingRun).where(TrainingRun.id == self.run_id, TrainingRun.state == "running")
-                               .values(heartbeat_at=utcnow()).execution_options(synchronize_session=False))
+                    db.execute(
+                        update(TrainingRun)
+                        .where(TrainingRun.id == self.run_id, TrainingRun.state == "running")
+                        .values(heartbeat_at=utcnow())
+                        .execution_options(synchronize_session=False)
+                    )
             except Exception:  # the database blinked: the next beat may pass; going stale is the sweep's business
                 log.warning("run %s: heartbeat not recorded", self.run_id, exc_info=True)
 
@@ -114,9 +131,8 @@ class RunReporter:
 
 def execute_run(run_id: int, attempt: int, worker: str | None = None) -> dict:
     """Train run_id if it is still queued at `attempt`; returns a small summary for the task."""
-    from trainer.train import Cancelled, check_trainable, train
-
     from server.registry.service import register_model, training_inputs
+    from trainer.train import Cancelled, check_trainable, train
 
     worker = worker or f"{socket.gethostname()}:{threading.get_native_id()}"
     threads = get_settings().torch_threads
@@ -134,7 +150,14 @@ def execute_run(run_id: int, attempt: int, worker: str | None = None) -> dict:
         with RunHeartbeat(run_id):
             snapshot, eval_sets, spec = training_inputs(run_id, blobs)
             check_trainable(snapshot, spec)
-            log.info("run %s: training %s@%s (%d examples) with %s", run_id, snapshot.dataset, snapshot.commit[:12], len(snapshot.keys), spec.template)
+            log.info(
+                "run %s: training %s@%s (%d examples) with %s",
+                run_id,
+                snapshot.dataset,
+                snapshot.commit[:12],
+                len(snapshot.keys),
+                spec.template,
+            )
             result = train(snapshot, spec, eval_sets=eval_sets, progress=reporter.progress, should_stop=reporter.should_stop)
             model = register_model(run_id, result, blobs)
         log.info("run %s: model %s", run_id, model)
@@ -153,4 +176,3 @@ def execute_run(run_id: int, attempt: int, worker: str | None = None) -> dict:
         return {"run": run_id, "state": "failed"}
     finally:
         logging.getLogger().removeHandler(handler)
-

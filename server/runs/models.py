@@ -1,4 +1,5 @@
 """ORM tables of training: watch rules, pinned evaluation sets, runs, and the workers that run them."""
+
 from datetime import datetime
 
 from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint

@@ -1,4 +1,5 @@
 """What the run and model services return."""
+
 from datetime import datetime
 
 from pydantic import BaseModel

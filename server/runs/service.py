@@ -1,4 +1,5 @@
 """Training runs: submitting, watching branches, coalescing, cancelling, listing."""
+
 import logging
 from datetime import timedelta
 
@@ -37,34 +38,65 @@ def run_read(db: Session, run: TrainingRun) -> RunRead:
     """The public view of a run."""
     ds = db.get(Dataset, run.dataset_id)
     model = db.get(ModelVersion, run.model_version_id) if run.model_version_id else None
-    return RunRead(id=run.id, dataset=ds.name, dataset_commit=run.commit_id, branch=run.branch, covers=list(run.covers),
-                   spec=run.spec, spec_hash=run.spec_hash, queue=run.queue, state=run.state, attempt=run.attempt,
-                   progress=run.progress, error=run.error, log_tail=run.log_tail, worker_host=run.worker_host,
-                   device=run.device, model=f"{ds.name}@{model.version}" if model else None, requested_by=run.requested_by,
-                   created_at=run.created_at, started_at=run.started_at, finished_at=run.finished_at)
+    return RunRead(
+        id=run.id,
+        dataset=ds.name,
+        dataset_commit=run.commit_id,
+        branch=run.branch,
+        covers=list(run.covers),
+        spec=run.spec,
+        spec_hash=run.spec_hash,
+        queue=run.queue,
+        state=run.state,
+        attempt=run.attempt,
+        progress=run.progress,
+        error=run.error,
+        log_tail=run.log_tail,
+        worker_host=run.worker_host,
+        device=run.device,
+        model=f"{ds.name}@{model.version}" if model else None,
+        requested_by=run.requested_by,
+        created_at=run.created_at,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+    )
 
 
 def _require_gpu_worker(db: Session) -> None:
     fresh = utcnow() - timedelta(seconds=get_settings().run_stale_after_s)
     gpu_workers = db.scalars(select(WorkerHeartbeat).where(WorkerHeartbeat.seen_at >= fresh, WorkerHeartbeat.gpus > 0)).all()
     if not [w for w in gpu_workers if Queue.GPU.value in w.queues]:
-        raise InvalidInput("the spec asks for accelerator 'gpu' but no worker with a GPU is listening on queue 'gpu' "
-                           "(start one on a GPU host with: s2 worker --queue gpu, or use accelerator 'auto')")
+        raise InvalidInput(
+            "the spec asks for accelerator 'gpu' but no worker with a GPU is listening on queue 'gpu' "
+            "(start one on a GPU host with: s2 worker --queue gpu, or use accelerator 'auto')"
+        )
 
 
 def _check_runnable(db: Session, spec) -> None:
     """Refuse, at submission, a spec no listening worker can run."""
     if spec.num_nodes > 1:
-        raise InvalidInput(f"num_nodes {spec.num_nodes}: an s2 worker trains on one host with all of its GPUs; "
-                           "a multi-node job needs every node started together (torchrun, SLURM), not a queued run")
+        raise InvalidInput(
+            f"num_nodes {spec.num_nodes}: an s2 worker trains on one host with all of its GPUs; "
+            "a multi-node job needs every node started together (torchrun, SLURM), not a queued run"
+        )
     if spec.accelerator == "gpu":
         _require_gpu_worker(db)
 
 
 def _new_run(db: Session, ds: Dataset, commit_id: str, spec, branch: str | None, requested_by: str | None = None) -> TrainingRun:
-    run = TrainingRun(dataset_id=ds.id, commit_id=commit_id, branch=branch, covers=[commit_id], spec=spec.model_dump(mode="json"),
-                      spec_hash=spec.spec_hash(), queue=queue_for(spec).value, state="queued", attempt=0, cancel_requested=False,
-                      requested_by=requested_by)
+    run = TrainingRun(
+        dataset_id=ds.id,
+        commit_id=commit_id,
+        branch=branch,
+        covers=[commit_id],
+        spec=spec.model_dump(mode="json"),
+        spec_hash=spec.spec_hash(),
+        queue=queue_for(spec).value,
+        state="queued",
+        attempt=0,
+        cancel_requested=False,
+        requested_by=requested_by,
+    )
     db.add(run)
     db.flush()
     dispatch_after_commit(db, run.id)
@@ -82,7 +114,9 @@ def submit_run(db: Session, blobs, *, dataset: str, rev: str | None, spec: dict 
         raise InvalidInput(f"revision '{rev or ds.default_branch}' of dataset '{dataset}' has no examples to train on")
     labels = label_counts(db, blobs, commit)  # kept per commit: no snapshot read
     if len(labels) < 2:
-        raise InvalidInput(f"revision '{rev or ds.default_branch}' of dataset '{dataset}' has {len(labels)} labeled class(es); training needs at least two")
+        raise InvalidInput(
+            f"revision '{rev or ds.default_branch}' of dataset '{dataset}' has {len(labels)} labeled class(es); training needs at least two"
+        )
     _check_runnable(db, resolved)
     return run_read(db, _new_run(db, ds, commit.id, resolved, branch=None, requested_by=requested_by))
 
@@ -93,15 +127,23 @@ def on_branch_moved(db: Session, dataset_id: int, branch: str, commit_id: str) -
     if rule is None:
         return
     waiting = db.scalar(
-        select(TrainingRun).where(TrainingRun.dataset_id == dataset_id, TrainingRun.branch == branch,
-                                  TrainingRun.state == "queued", TrainingRun.cancel_requested.is_(False))
-        .order_by(TrainingRun.id.desc()).limit(1)
+        select(TrainingRun)
+        .where(
+            TrainingRun.dataset_id == dataset_id,
+            TrainingRun.branch == branch,
+            TrainingRun.state == "queued",
+            TrainingRun.cancel_requested.is_(False),
+        )
+        .order_by(TrainingRun.id.desc())
+        .limit(1)
     )
     if waiting is not None:
         # Coalesce: the queued run has not started, so it trains the newest commit instead.
         folded = db.execute(
-            update(TrainingRun).where(TrainingRun.id == waiting.id, TrainingRun.state == "queued")
-            .values(commit_id=commit_id, covers=[*waiting.covers, commit_id]).execution_options(synchronize_session=False)
+            update(TrainingRun)
+            .where(TrainingRun.id == waiting.id, TrainingRun.state == "queued")
+            .values(commit_id=commit_id, covers=[*waiting.covers, commit_id])
+            .execution_options(synchronize_session=False)
         ).rowcount
         if folded:
             return
@@ -134,8 +176,9 @@ def unwatch(db: Session, *, dataset: str, branch: str) -> None:
     db.flush()
 
 
-def list_runs(db: Session, *, dataset: str | None = None, limit: int = 50, before: int | None = None,
-              state: str | None = None) -> list[RunRead]:
+def list_runs(
+    db: Session, *, dataset: str | None = None, limit: int = 50, before: int | None = None, state: str | None = None
+) -> list[RunRead]:
     """Recent runs, newest first (ids below `before`, in `state`, when given)."""
     query = select(TrainingRun).order_by(TrainingRun.id.desc()).limit(limit)
     if dataset:
@@ -194,8 +237,9 @@ def run_counts(db: Session) -> dict:
     from sqlalchemy import func
 
     states = dict(db.execute(select(TrainingRun.state, func.count()).group_by(TrainingRun.state)).all())
-    queued = dict(db.execute(select(TrainingRun.queue, func.count()).where(TrainingRun.state == "queued")
-                             .group_by(TrainingRun.queue)).all())
+    queued = dict(
+        db.execute(select(TrainingRun.queue, func.count()).where(TrainingRun.state == "queued").group_by(TrainingRun.queue)).all()
+    )
     fresh = utcnow() - timedelta(seconds=get_settings().run_stale_after_s)
     workers = db.scalar(select(func.count()).select_from(WorkerHeartbeat).where(WorkerHeartbeat.seen_at >= fresh))
     return {"states": states, "queued": queued, "workers": workers}

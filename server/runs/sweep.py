@@ -1,4 +1,5 @@
 """Workers' housekeeping: heartbeats, runs lost with their worker, runs never sent to the broker."""
+
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -37,9 +38,11 @@ def sweep() -> dict:
     now = utcnow()
     retried, failed = [], []
     with session_scope() as db:
-        stale = db.scalars(select(TrainingRun).where(
-            TrainingRun.state == "running", TrainingRun.heartbeat_at < now - timedelta(seconds=settings.run_stale_after_s)
-        ).with_for_update(skip_locked=True)).all()
+        stale = db.scalars(
+            select(TrainingRun)
+            .where(TrainingRun.state == "running", TrainingRun.heartbeat_at < now - timedelta(seconds=settings.run_stale_after_s))
+            .with_for_update(skip_locked=True)
+        ).all()
         for run in stale:
             lost = f"worker {run.worker_host} stopped during attempt {run.attempt} (no heartbeat since {run.heartbeat_at:%H:%M:%S} UTC)"
             if run.attempt < settings.run_max_attempts and not run.cancel_requested:
@@ -50,9 +53,13 @@ def sweep() -> dict:
                 run.state, run.finished_at = "failed", now
                 run.error = f"{lost}; gave up after {run.attempt} attempt(s)"
                 failed.append(run.id)
-        unsent = db.scalars(select(TrainingRun.id).where(
-            TrainingRun.state == "queued", TrainingRun.dispatched_at.is_(None),
-            TrainingRun.created_at < now - timedelta(seconds=UNSENT_GRACE_S))).all()
+        unsent = db.scalars(
+            select(TrainingRun.id).where(
+                TrainingRun.state == "queued",
+                TrainingRun.dispatched_at.is_(None),
+                TrainingRun.created_at < now - timedelta(seconds=UNSENT_GRACE_S),
+            )
+        ).all()
     for run_id in unsent:
         dispatch(run_id)
     return {"retried": retried, "failed": failed, "resent": list(unsent)}

@@ -1,4 +1,5 @@
 """A real `s2 serve` (uvicorn) on loopback over a private PostgreSQL database, and HTTP clients for it."""
+
 import socket
 import subprocess
 import time

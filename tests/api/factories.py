@@ -1,4 +1,5 @@
 """Build API test data that would otherwise need a worker: model versions registered without training."""
+
 import io
 
 import pyarrow as pa
@@ -20,8 +21,14 @@ def eval_metrics(labels: list[str], truth: dict[str, str], predicted: dict[str, 
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         per_class[label] = {"precision": precision, "recall": recall, "f1": f1, "support": support}
     accuracy = sum(cm[i][i] for i in range(len(labels))) / len(truth)
-    return {"accuracy": accuracy, "macro_f1": sum(c["f1"] for c in per_class.values()) / len(labels),
-            "loss": round(1.0 - accuracy, 6), "per_class": per_class, "confusion_matrix": cm, "count": len(truth)}
+    return {
+        "accuracy": accuracy,
+        "macro_f1": sum(c["f1"] for c in per_class.values()) / len(labels),
+        "loss": round(1.0 - accuracy, 6),
+        "per_class": per_class,
+        "confusion_matrix": cm,
+        "count": len(truth),
+    }
 
 
 def register_model(blobs: BlobStore, run_id: int, labels: list[str], truth: dict[str, str], predicted: dict[str, str]) -> str:
@@ -30,13 +37,29 @@ def register_model(blobs: BlobStore, run_id: int, labels: list[str], truth: dict
     from trainer.result import TrainResult
 
     keys = sorted(truth)
-    table = pa.table({"eval_set": ["eval"] * len(keys), "key": keys, "label": [truth[k] for k in keys],
-                      "predicted": [predicted[k] for k in keys], "probabilities": [[1.0] for _ in keys],
-                      "loss": [0.0 for _ in keys]})
+    table = pa.table(
+        {
+            "eval_set": ["eval"] * len(keys),
+            "key": keys,
+            "label": [truth[k] for k in keys],
+            "predicted": [predicted[k] for k in keys],
+            "probabilities": [[1.0] for _ in keys],
+            "loss": [0.0 for _ in keys],
+        }
+    )
     buf = io.BytesIO()
     pq.write_table(table, buf)
     metrics = eval_metrics(labels, truth, predicted)
-    result = TrainResult(weights=f"weights of run {run_id}".encode(), spec={"template": "fake", "epochs": 1},
-                         spec_hash=f"{run_id:064x}", metrics={"eval": metrics}, curves={"eval/accuracy": [metrics["accuracy"]]},
-                         predictions=buf.getvalue(), device="cpu", epochs_run=1, duration_s=0.01, labels=labels)
+    result = TrainResult(
+        weights=f"weights of run {run_id}".encode(),
+        spec={"template": "fake", "epochs": 1},
+        spec_hash=f"{run_id:064x}",
+        metrics={"eval": metrics},
+        curves={"eval/accuracy": [metrics["accuracy"]]},
+        predictions=buf.getvalue(),
+        device="cpu",
+        epochs_run=1,
+        duration_s=0.01,
+        labels=labels,
+    )
     return register(run_id, result, blobs)

@@ -1,4 +1,5 @@
 """The `s2` CLI against a remote server (--server URL --token T): same commands, same output, HTTP only."""
+
 import json
 from pathlib import Path
 
@@ -17,14 +18,20 @@ class Remote(CLI):
 
         from tests.conftest import S2_BIN
 
-        return subprocess.run([str(S2_BIN), *map(str, args)], env=self.env, cwd=self.cwd, input=input,
-                              capture_output=True, text=True, timeout=300)
+        return subprocess.run(
+            [str(S2_BIN), *map(str, args)], env=self.env, cwd=self.cwd, input=input, capture_output=True, text=True, timeout=300
+        )
 
 
 def remote(s2env: dict[str, str], tmp_path: Path, api, token: str) -> "Remote":
     """The CLI with no usable local store at all: whatever works went over HTTP."""
-    env = {**s2env, "S2_HOME": str(tmp_path / "client-home"), "S2_DATABASE_URL": "postgresql+psycopg2://nobody@127.0.0.1:1/none",
-           "S2_SERVER": api.url, "S2_TOKEN": token}
+    env = {
+        **s2env,
+        "S2_HOME": str(tmp_path / "client-home"),
+        "S2_DATABASE_URL": "postgresql+psycopg2://nobody@127.0.0.1:1/none",
+        "S2_SERVER": api.url,
+        "S2_TOKEN": token,
+    }
     return Remote(env, tmp_path)
 
 
@@ -43,7 +50,11 @@ def test_the_versioning_commands_work_remotely_with_the_same_output(api, s2env, 
     fixed = eng.last_line("commit", "digits", "-m", "a six, not a zero", "--branch", "fix")
     assert eng.last_line("merge", "digits", "fix", "--into", "main") == fixed
     assert json.loads(eng.ok("diff", "digits", first, "main", "--json")) == {
-        "added": [], "removed": [], "relabeled": [{"key": key, "from": "0", "to": "6"}], "modified": []}
+        "added": [],
+        "removed": [],
+        "relabeled": [{"key": key, "from": "0", "to": "6"}],
+        "modified": [],
+    }
     log = json.loads(eng.ok("log", "digits", "--json"))
     assert [c["id"] for c in log[:2]] == [fixed, first] and log[0]["author"] == "eve"
     assert "a six, not a zero" in eng.ok("blame", "digits", key)
@@ -145,7 +156,15 @@ def test_the_remaining_commands_work_remotely_and_are_audited(api, s2env, tmp_pa
 
     trail = json.loads(admin.ok("audit", "--json", "--actor", "eve"))
     done = {(e["action"], e["target"]) for e in trail}
-    assert {("branch.protect", "pets/frozen"), ("edits.stage", "pets/work"), ("edits.unstage", "pets/work"), ("edits.commit", "pets/work"), ("watch.set", "pets/work"),
-            ("watch.unset", "pets/work"), ("eval.pin", "pets/golden"), ("run.submit", "pets"),
-            ("run.cancel", str(queued["id"]))} <= done
+    assert {
+        ("branch.protect", "pets/frozen"),
+        ("edits.stage", "pets/work"),
+        ("edits.unstage", "pets/work"),
+        ("edits.commit", "pets/work"),
+        ("watch.set", "pets/work"),
+        ("watch.unset", "pets/work"),
+        ("eval.pin", "pets/golden"),
+        ("run.submit", "pets"),
+        ("run.cancel", str(queued["id"])),
+    } <= done
     assert "needs an admin" in eng.fails("audit")

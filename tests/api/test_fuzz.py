@@ -1,4 +1,5 @@
 """Schemathesis fuzzes every operation of the running server's own OpenAPI schema: no 5xx, every answer as documented."""
+
 import httpx
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
@@ -47,8 +48,19 @@ def seed(api, tmp_path, blobs) -> dict[str, object]:
     with api.client(token) as c:
         own = c.get(f"/users/{FUZZER}/tokens").json()["items"][0]["id"]
         spare = c.post("/users/lena/tokens", json={"label": "spare"}).json()["id"]
-    return {"token": token, "own_token": own, "name": "topics", "branch": "dev", "rev": "main", "key": "t0001",
-            "blob_id": blob, "run_id": 1, "ref": "topics@1", "user": "lena", "token_id": spare}
+    return {
+        "token": token,
+        "own_token": own,
+        "name": "topics",
+        "branch": "dev",
+        "rev": "main",
+        "key": "t0001",
+        "blob_id": blob,
+        "run_id": 1,
+        "ref": "topics@1",
+        "user": "lena",
+        "token_id": spare,
+    }
 
 
 def known_values(op, data: dict) -> dict[str, object]:
@@ -75,8 +87,14 @@ def fuzz(op, data: dict, mode: GenerationMode, examples: int) -> None:
     if op.method.upper() == "DELETE" and op.path.endswith("/tokens/{token_id}"):
         strategy = strategy.filter(lambda case: case.path_parameters.get("token_id") != data["own_token"])
 
-    @settings(max_examples=examples, deadline=None, derandomize=True, database=None, phases=[Phase.explicit, Phase.generate],
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=strategy)
     def run(case):
         case.call_and_validate(headers=headers, checks=CHECKS, timeout=30)
@@ -109,11 +127,13 @@ def test_nul_characters_and_unparsable_bodies_are_invalid_requests(api):
     """A NUL in a path, query or body, or a body that is not UTF-8, is a documented 422 problem (these were 500 and 400)."""
     from server.api.pagination import encode_cursor
 
-    cases = [("GET", "/datasets/a%00b", {}, "path contains a NUL"),
-             ("GET", "/audit", {"params": {"actor": "root\x00"}}, "query.actor contains a NUL"),
-             ("POST", "/users/root/tokens", {"json": {"label": "laptop\x00"}}, "label contains a NUL"),
-             ("GET", "/audit", {"params": {"cursor": encode_cursor("\x00")}}, "is not one this API gave out"),
-             ("POST", "/datasets", {"content": b"\xff{", "headers": {"content-type": "application/json"}}, "could not be parsed")]
+    cases = [
+        ("GET", "/datasets/a%00b", {}, "path contains a NUL"),
+        ("GET", "/audit", {"params": {"actor": "root\x00"}}, "query.actor contains a NUL"),
+        ("POST", "/users/root/tokens", {"json": {"label": "laptop\x00"}}, "label contains a NUL"),
+        ("GET", "/audit", {"params": {"cursor": encode_cursor("\x00")}}, "is not one this API gave out"),
+        ("POST", "/datasets", {"content": b"\xff{", "headers": {"content-type": "application/json"}}, "could not be parsed"),
+    ]
     with api.admin as c:
         for method, url, kw, detail in cases:
             r = c.request(method, url, **kw)

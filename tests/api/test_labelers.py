@@ -1,4 +1,5 @@
 """Labelers editing the same examples over HTTP: stale versions are 409s that name the current label, never silent overwrites."""
+
 import csv
 import io
 import json
@@ -136,7 +137,11 @@ def test_concurrent_labelers_on_one_key_exactly_one_wins_each_round(api):
         assert sorted(res["status"] for res in this) == [200] + [409] * (n - 1), [(r["who"], r["status"], r["body"]) for r in this]
         for res in this:
             if res["status"] == 409:
-                assert res["body"]["type"].endswith("/conflict") and "k5" in res["body"]["detail"] or "at the same moment" in res["body"]["detail"], res["body"]
+                assert (
+                    res["body"]["type"].endswith("/conflict")
+                    and "k5" in res["body"]["detail"]
+                    or "at the same moment" in res["body"]["detail"]
+                ), res["body"]
         previous = next(res for res in this if res["status"] == 200)
         assert previous["body"]["label"] == previous["label"] and previous["body"]["author"] == previous["who"]
 

@@ -1,4 +1,5 @@
 """The whole loop over HTTP only: upload, train, follow live, relabel on a branch, merge, retrain, compare, promote."""
+
 import io
 import json
 import time
@@ -83,8 +84,11 @@ def test_engineer_and_labeler_take_a_dataset_from_upload_to_a_promoted_model(api
     for item in page["items"]:
         seen = lena.get(f"/datasets/digits/examples/{item['key']}", params={"rev": "relabel"}).json()
         edits[seen["key"]] = str((int(seen["label"]) + 1) % 10)
-        r = lena.put(f"/datasets/digits/edits/{seen['key']}", params={"branch": "relabel"},
-                     json={"label": edits[seen["key"]], "version": seen["version"]})
+        r = lena.put(
+            f"/datasets/digits/edits/{seen['key']}",
+            params={"branch": "relabel"},
+            json={"label": edits[seen["key"]], "version": seen["version"]},
+        )
         assert r.status_code == 200, r.text
     r = lena.post("/datasets/digits/commits", json={"message": "fix three labels", "branch": "relabel"})
     assert r.status_code == 201, r.text

@@ -1,4 +1,5 @@
 """Cursor pagination of every list over HTTP: whole, ordered, without duplicates or gaps; bad cursors and limits are 422s."""
+
 import base64
 import csv
 import io
@@ -77,8 +78,9 @@ def test_every_list_pages_completely_in_a_stable_order(api):
         assert assert_paged(c, "/datasets/d0/tags", 2, "name") == ["v0", "v1", "v2", "v3", "v4"]
         commits = assert_paged(c, "/datasets/d0/commits", 4, "id")
         assert len(commits) == 7 and c.get("/datasets/d0/commits/main").json()["id"] == commits[0]
-        assert [x["parents"] for x in c.get("/datasets/d0/commits", params={"limit": 1000}).json()["items"][:-1]] == \
-               [[parent] for parent in commits[1:]]  # newest first, each page continuing the chain
+        assert [x["parents"] for x in c.get("/datasets/d0/commits", params={"limit": 1000}).json()["items"][:-1]] == [
+            [parent] for parent in commits[1:]
+        ]  # newest first, each page continuing the chain
         assert assert_paged(c, "/datasets/d0/commits", 3, "id", rev="v0") == commits
         keys = assert_paged(c, "/datasets/d0/examples", 7, "key")
         assert keys == sorted([f"e{i:02d}" for i in range(25)] + [f"late{i}" for i in range(5)])
@@ -129,9 +131,20 @@ def test_bad_cursors_and_limits_are_422_problems(api):
         assert c.post("/datasets", json={"name": "d", "modality": "text", "labels": ["a", "b"]}).status_code == 201
         assert c.post("/datasets/d/imports", files=text_csv([["k1", "a", "t"], ["k2", "b", "t"]])).status_code == 201
         assert c.post("/datasets/d/runs", json={}).status_code == 201
-        lists = ["/datasets", "/datasets/d/branches", "/datasets/d/tags", "/datasets/d/commits", "/datasets/d/examples",
-                 "/datasets/d/edits?branch=main", "/datasets/d/models", "/datasets/d/blame/k1", "/runs", "/users",
-                 "/users/root/tokens", "/audit"]
+        lists = [
+            "/datasets",
+            "/datasets/d/branches",
+            "/datasets/d/tags",
+            "/datasets/d/commits",
+            "/datasets/d/examples",
+            "/datasets/d/edits?branch=main",
+            "/datasets/d/models",
+            "/datasets/d/blame/k1",
+            "/runs",
+            "/users",
+            "/users/root/tokens",
+            "/audit",
+        ]
         for path in lists:
             for cursor in ["!!!not-a-cursor", "zzzz", "eyJh", forged({"key": "k1"}), forged([1, 2]), forged(1.5)]:
                 r = c.get(path, params={"cursor": cursor})
@@ -142,11 +155,17 @@ def test_bad_cursors_and_limits_are_422_problems(api):
                 r = c.get(path, params={"limit": limit})
                 assert r.status_code == 422 and r.headers["content-type"].startswith(PROBLEM), (path, limit, r.text)
                 assert "limit" in r.json()["detail"], r.text
-        for path, cursor in [("/datasets", forged(7)), ("/datasets/d/examples", forged(7)), ("/users", forged(7)),
-                             ("/runs", forged("d")), ("/audit", forged("root")), ("/datasets/d/commits", forged("0" * 64))]:
+        for path, cursor in [
+            ("/datasets", forged(7)),
+            ("/datasets/d/examples", forged(7)),
+            ("/users", forged(7)),
+            ("/runs", forged("d")),
+            ("/audit", forged("root")),
+            ("/datasets/d/commits", forged("0" * 64)),
+        ]:
             r = c.get(path, params={"cursor": cursor})  # another list's cursor
             assert r.status_code == 422 and "cursor" in r.json()["detail"], (path, r.text)
         for path in ["/runs", "/audit", "/users/root/tokens"]:  # a number past any id is a page, not a 500
-            r = c.get(path, params={"cursor": forged(10 ** 30)})
+            r = c.get(path, params={"cursor": forged(10**30)})
             assert r.status_code == 200 and r.json()["next_cursor"] is None, (path, r.status_code, r.text)
         assert "Traceback" not in api.log()

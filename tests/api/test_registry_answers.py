@@ -1,4 +1,5 @@
 """Compare, promote, eval pins, watches and fsck over HTTP: bodies documented in OpenAPI, JSON as the services give it."""
+
 import json
 
 import httpx
@@ -7,11 +8,13 @@ from tests.api.factories import register_model
 from tests.api.test_roles import csv_files, seed
 
 LABELS = ["cat", "dog"]
-TYPED = {("get", "/api/v1/compare"): "ModelComparison",
-         ("post", "/api/v1/models/{ref}/promote"): "PromoteRead",
-         ("post", "/api/v1/datasets/{name}/eval-pins"): "EvalPinRead",
-         ("put", "/api/v1/datasets/{name}/watches/{branch}"): "WatchRead",
-         ("post", "/api/v1/fsck"): "FsckRead"}
+TYPED = {
+    ("get", "/api/v1/compare"): "ModelComparison",
+    ("post", "/api/v1/models/{ref}/promote"): "PromoteRead",
+    ("post", "/api/v1/datasets/{name}/eval-pins"): "EvalPinRead",
+    ("put", "/api/v1/datasets/{name}/watches/{branch}"): "WatchRead",
+    ("post", "/api/v1/fsck"): "FsckRead",
+}
 
 
 def as_json(value) -> object:
@@ -49,14 +52,29 @@ def test_answers_are_documented_and_keep_the_services_shape(api, blobs):
         assert compared.json()["data_diff"]["relabeled"] == [{"key": "k2", "from": "dog", "to": "cat"}]
 
         assert c.post("/models/pets@1/promote", json={}).json() == {
-            "model": "pets@1", "stage": "production", "replaced": None, "checked": []}
+            "model": "pets@1",
+            "stage": "production",
+            "replaced": None,
+            "checked": [],
+        }
         assert c.post("/models/pets@2/promote", json={"force": True}).json() == {
-            "model": "pets@2", "stage": "production", "replaced": "pets@1",
-            "checked": [{"eval_set": "eval", "production": 1.0, "candidate": 0.75}]}
+            "model": "pets@2",
+            "stage": "production",
+            "replaced": "pets@1",
+            "checked": [{"eval_set": "eval", "production": 1.0, "candidate": 0.75}],
+        }
 
         head = c.get("/datasets/pets/commits/main").json()["id"]
         assert c.post("/datasets/pets/eval-pins", json={"name": "gold", "rev": "main"}).json() == {
-            "dataset": "pets", "name": "gold", "source": "pets", "commit": head, "only_eval_split": False}
+            "dataset": "pets",
+            "name": "gold",
+            "source": "pets",
+            "commit": head,
+            "only_eval_split": False,
+        }
         assert c.put("/datasets/pets/watches/main", json={}).json() == {
-            "dataset": "pets", "branch": "main", "spec": parse_spec(None, "text").model_dump(mode="json")}
+            "dataset": "pets",
+            "branch": "main",
+            "spec": parse_spec(None, "text").model_dump(mode="json"),
+        }
         assert c.post("/fsck").json() == {"checked": len(list(blobs.iter_ids())), "corrupt": [], "missing": [], "ok": True}

@@ -4,6 +4,7 @@ Callers: the admin; an engineer; a labeler assigned to the dataset `pets`; an ou
 assigned to `birds` only); and no token at all. An allowed write must leave exactly one audit
 entry naming its caller and action; a refused call, or a read, leaves none.
 """
+
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -80,42 +81,66 @@ def body(json: dict) -> Prepare:
 
 def staged(key: str, then: Prepare = lambda w, who: {}) -> Prepare:
     """Stage a label flip of key on branch work first."""
+
     def prepare(w: World, who: str) -> dict:
         w.stage(key)
         return then(w, who)
+
     return prepare
 
 
 def after(method: str, path: str, **kwargs) -> Prepare:
     """Make one admin request first (e.g. set the watch that the case removes)."""
+
     def prepare(w: World, who: str) -> dict:
         w.call(method, path, **kwargs)
         return {}
+
     return prepare
 
 
 WRITES = [
-    Case("POST", "/datasets", ENGINEERS, 201, ("dataset.create", "new-{who}"),
-         body({"name": "new-{who}", "modality": "text", "labels": LABELS})),
-    Case("POST", "/datasets/pets/imports", ENGINEERS, 201, ("dataset.import", "pets/default"),
-         lambda w, who: {"files": csv_files([[f"new-{who}", "cat", "an imported cat"]])}),
+    Case(
+        "POST",
+        "/datasets",
+        ENGINEERS,
+        201,
+        ("dataset.create", "new-{who}"),
+        body({"name": "new-{who}", "modality": "text", "labels": LABELS}),
+    ),
+    Case(
+        "POST",
+        "/datasets/pets/imports",
+        ENGINEERS,
+        201,
+        ("dataset.import", "pets/default"),
+        lambda w, who: {"files": csv_files([[f"new-{who}", "cat", "an imported cat"]])},
+    ),
     Case("POST", "/datasets/pets/branches", ENGINEERS, 201, ("branch.create", "pets/b-{who}"), body({"name": "b-{who}"})),
-    Case("PATCH", "/datasets/pets/branches/locked", ENGINEERS, 200, ("branch.unprotect", "pets/locked"),
-         body({"protected": False})),
+    Case("PATCH", "/datasets/pets/branches/locked", ENGINEERS, 200, ("branch.unprotect", "pets/locked"), body({"protected": False})),
     Case("PATCH", "/datasets/pets/branches/locked", ENGINEERS, 200, ("branch.protect", "pets/locked"), body({"protected": True})),
     Case("PATCH", "/datasets/pets/branches/main", ENGINEERS, 422, None, body({"protected": False})),  # the default: always
     Case("POST", "/datasets/pets/tags", ENGINEERS, 201, ("tag.create", "pets/t-{who}"), body({"name": "t-{who}", "rev": "main"})),
     Case("POST", "/datasets/pets/merges", ENGINEERS, 200, ("branch.merge", "pets/main"), body({"source": "work", "into": "main"})),
-    Case("PUT", "/datasets/pets/edits/k3?branch=work", READERS, 200, ("edits.stage", "pets/work"),
-         lambda w, who: {"json": w.edit("k3")}),
-    Case("POST", "/datasets/pets/edits?branch=work", READERS, 200, ("edits.stage", "pets/work"),
-         lambda w, who: {"json": {"edits": [{"key": "k4", **w.edit("k4")}]}}),
-    Case("DELETE", "/datasets/pets/edits/k2?branch=work", READERS, 200, ("edits.unstage", "pets/work"),
-         staged("k2")),
-    Case("DELETE", "/datasets/pets/edits?branch=work", READERS, 200, ("edits.unstage", "pets/work"),
-         staged("k2")),
-    Case("POST", "/datasets/pets/commits", READERS, 201, ("edits.commit", "pets/work"),
-         staged("k1", body({"branch": "work", "message": "k1 flipped by {who}"}))),
+    Case("PUT", "/datasets/pets/edits/k3?branch=work", READERS, 200, ("edits.stage", "pets/work"), lambda w, who: {"json": w.edit("k3")}),
+    Case(
+        "POST",
+        "/datasets/pets/edits?branch=work",
+        READERS,
+        200,
+        ("edits.stage", "pets/work"),
+        lambda w, who: {"json": {"edits": [{"key": "k4", **w.edit("k4")}]}},
+    ),
+    Case("DELETE", "/datasets/pets/edits/k2?branch=work", READERS, 200, ("edits.unstage", "pets/work"), staged("k2")),
+    Case("DELETE", "/datasets/pets/edits?branch=work", READERS, 200, ("edits.unstage", "pets/work"), staged("k2")),
+    Case(
+        "POST",
+        "/datasets/pets/commits",
+        READERS,
+        201,
+        ("edits.commit", "pets/work"),
+        staged("k1", body({"branch": "work", "message": "k1 flipped by {who}"})),
+    ),
     # The default branch and a protected one change only by merge or import: even an admin may not edit them.
     Case("PUT", "/datasets/pets/edits/k1?branch=main", (), prepare=lambda w, who: {"json": w.edit("k1", "main")}),
     Case("PUT", "/datasets/pets/edits/k1?branch=locked", (), prepare=lambda w, who: {"json": w.edit("k1", "locked")}),
@@ -124,21 +149,32 @@ WRITES = [
     Case("POST", "/datasets/pets/runs", ENGINEERS, 201, ("run.submit", "pets"), body({})),
     Case("POST", "/runs/{run}/cancel", ENGINEERS, 200, ("run.cancel", "{run}"), lambda w, who: {"run": w.queued_run()}),
     Case("PUT", "/datasets/pets/watches/work", ENGINEERS, 200, ("watch.set", "pets/work"), body({})),
-    Case("DELETE", "/datasets/pets/watches/work", ENGINEERS, 204, ("watch.unset", "pets/work"),
-         after("PUT", "/datasets/pets/watches/work", json={})),
-    Case("POST", "/datasets/pets/eval-pins", ENGINEERS, 200, ("eval.pin", "pets/pin-{who}"),
-         body({"name": "pin-{who}", "rev": "main"})),
+    Case(
+        "DELETE",
+        "/datasets/pets/watches/work",
+        ENGINEERS,
+        204,
+        ("watch.unset", "pets/work"),
+        after("PUT", "/datasets/pets/watches/work", json={}),
+    ),
+    Case("POST", "/datasets/pets/eval-pins", ENGINEERS, 200, ("eval.pin", "pets/pin-{who}"), body({"name": "pin-{who}", "rev": "main"})),
     Case("POST", "/models/pets@1/promote", ENGINEERS, 200, ("model.promote", "pets@1"), body({"stage": "staging"})),
     Case("POST", "/models/pets@latest/promote", ENGINEERS, 200, ("model.promote", "pets@2"), body({"stage": "production"})),
     Case("POST", "/users", ADMIN, 201, ("user.create", "u-{who}"), body({"name": "u-{who}", "role": "labeler"})),
     Case("PATCH", "/users/kit", ADMIN, 200, ("user.update", "kit"), body({"disabled": False})),
     Case("POST", "/users/kit/tokens", ADMIN, 201, ("token.issue", "kit"), body({"label": "from {who}"})),
     # Someone else's token is "not one of yours" (404): its existence is not given away.
-    Case("DELETE", "/tokens/{token}", ADMIN, 200, ("token.revoke", "{token}"),
-         lambda w, who: {"token": w.call("POST", "/users/kit/tokens", json={})["id"]}, refused=404),
+    Case(
+        "DELETE",
+        "/tokens/{token}",
+        ADMIN,
+        200,
+        ("token.revoke", "{token}"),
+        lambda w, who: {"token": w.call("POST", "/users/kit/tokens", json={})["id"]},
+        refused=404,
+    ),
     Case("PUT", "/datasets/birds/members/kit", ADMIN, 200, ("member.add", "birds/kit")),
-    Case("DELETE", "/datasets/birds/members/kit", ADMIN, 200, ("member.remove", "birds/kit"),
-         after("PUT", "/datasets/birds/members/kit")),
+    Case("DELETE", "/datasets/birds/members/kit", ADMIN, 200, ("member.remove", "birds/kit"), after("PUT", "/datasets/birds/members/kit")),
     Case("POST", "/fsck", ADMIN, 200),  # a check, not a write: nothing to audit
 ]
 
@@ -176,8 +212,13 @@ def world(api, blobs):
         seed(admin, "pets", branches=("work", "locked"))
         seed(admin, "birds")
         assert admin.patch("/datasets/pets/branches/locked", json={"protected": True}).status_code == 200
-        tokens = {"admin": api.admin_token, "engineer": api.add_user("eve", "engineer"), "anonymous": None,
-                  "labeler": api.add_user("lee", "labeler", ("pets",)), "outsider": api.add_user("lou", "labeler", ("birds",))}
+        tokens = {
+            "admin": api.admin_token,
+            "engineer": api.add_user("eve", "engineer"),
+            "anonymous": None,
+            "labeler": api.add_user("lee", "labeler", ("pets",)),
+            "outsider": api.add_user("lou", "labeler", ("birds",)),
+        }
         api.add_user("kit", "engineer")
         w = World(admin=admin, tokens=tokens)
         truth = {k: w.example(k, "main")["label"] for k in ("k1", "k2", "k3", "k4")}
@@ -210,8 +251,7 @@ def check(api, w: World, case: Case, caller: str) -> None:
         assert_problem(r, case.refused)
     else:
         assert r.status_code == case.status, f"{caller}: {case}: {r.status_code} {r.text}"
-    left = [(e["actor"], e["action"], e["target"]) for e in w.admin.get("/audit", params={"limit": 10}).json()["items"]
-            if e["id"] > before]
+    left = [(e["actor"], e["action"], e["target"]) for e in w.admin.get("/audit", params={"limit": 10}).json()["items"] if e["id"] > before]
     if caller in case.allowed and case.audit:
         action, target = case.audit
         assert left == [(USERS[caller], action, target.format(**fields))], f"{caller}: {case}"

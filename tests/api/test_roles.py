@@ -1,4 +1,5 @@
 """Who may do what over HTTP: authentication failures, and each role's allowed and forbidden actions."""
+
 import csv
 import io
 
@@ -108,9 +109,15 @@ def test_admin_manages_users_tokens_assignments_audit_and_fsck(api):
 
         events = admin.get("/audit").json()["items"]
         done = [(e["actor"], e["action"], e["target"]) for e in events]
-        for expected in [("root", "user.create", "lee"), ("root", "user.update", "lee"), ("root", "token.issue", "lee"),
-                         ("root", "token.revoke", str(issued.json()["id"])), ("root", "member.add", "birds/lee"),
-                         ("root", "member.remove", "birds/lee"), ("root", "dataset.create", "pets")]:
+        for expected in [
+            ("root", "user.create", "lee"),
+            ("root", "user.update", "lee"),
+            ("root", "token.issue", "lee"),
+            ("root", "token.revoke", str(issued.json()["id"])),
+            ("root", "member.add", "birds/lee"),
+            ("root", "member.remove", "birds/lee"),
+            ("root", "dataset.create", "pets"),
+        ]:
             assert expected in done, (expected, done)
         assert not any(a == "user.create" and t == "x" for _, a, t in done)  # a refused write leaves no trace
 
@@ -148,10 +155,15 @@ def test_engineer_builds_datasets_and_trains_but_does_not_administer(api):
         assert "spec" in assert_problem(c.post("/datasets/pets/runs", json={"spec": {"epochs": "many"}}), 422)["detail"]
         assert_problem(c.post("/models/pets@1/promote", json={}), 404)  # no such model: not a permission problem
 
-        for method, path, body in [("GET", "/users", None), ("POST", "/users", {"name": "z", "role": "admin"}),
-                                   ("PATCH", "/users/eve", {"role": "admin"}), ("GET", "/audit", None),
-                                   ("POST", "/fsck", None), ("PUT", "/datasets/pets/members/eve", None),
-                                   ("GET", "/users/root/tokens", None)]:
+        for method, path, body in [
+            ("GET", "/users", None),
+            ("POST", "/users", {"name": "z", "role": "admin"}),
+            ("PATCH", "/users/eve", {"role": "admin"}),
+            ("GET", "/audit", None),
+            ("POST", "/fsck", None),
+            ("PUT", "/datasets/pets/members/eve", None),
+            ("GET", "/users/root/tokens", None),
+        ]:
             assert_problem(c.request(method, path, json=body), 403)
         assert c.get("/me").json()["role"] == "engineer"
 
@@ -160,10 +172,18 @@ def test_engineer_builds_datasets_and_trains_but_does_not_administer(api):
 
     with api.admin as admin:
         done = {(e["action"], e["target"]) for e in admin.get("/audit?actor=eve").json()["items"]}
-    for expected in [("dataset.create", "pets"), ("dataset.import", "pets/default"), ("branch.create", "pets/fix"),
-                     ("tag.create", "pets/v1"), ("branch.protect", "pets/fix"), ("branch.unprotect", "pets/fix"),
-                     ("edits.stage", "pets/fix"), ("edits.commit", "pets/fix"), ("branch.merge", "pets/main"),
-                     ("run.submit", "pets")]:
+    for expected in [
+        ("dataset.create", "pets"),
+        ("dataset.import", "pets/default"),
+        ("branch.create", "pets/fix"),
+        ("tag.create", "pets/v1"),
+        ("branch.protect", "pets/fix"),
+        ("branch.unprotect", "pets/fix"),
+        ("edits.stage", "pets/fix"),
+        ("edits.commit", "pets/fix"),
+        ("branch.merge", "pets/main"),
+        ("run.submit", "pets"),
+    ]:
         assert expected in done, (expected, done)
     assert not any(action.startswith("user.") for action, _ in done)
 
@@ -183,8 +203,15 @@ def test_labeler_reads_assigned_datasets_and_edits_only_unprotected_branches(api
         assert c.get("/datasets/pets").status_code == 200
         assert len(c.get("/datasets/pets/examples").json()["items"]) == 4
         assert c.get("/runs?dataset=pets").status_code == 200
-        for path in ["/datasets/secret", "/datasets/secret/examples", "/datasets/secret/commits",
-                     "/datasets/secret/branches", "/runs?dataset=secret", "/runs", "/datasets/secret/export?rev=main"]:
+        for path in [
+            "/datasets/secret",
+            "/datasets/secret/examples",
+            "/datasets/secret/commits",
+            "/datasets/secret/branches",
+            "/runs?dataset=secret",
+            "/runs",
+            "/datasets/secret/export?rev=main",
+        ]:
             assert_problem(c.get(path), 403)
         assert_problem(c.put("/datasets/secret/edits/k1?branch=work", json=secret_k1), 403)
 
@@ -214,7 +241,9 @@ def test_labeler_reads_assigned_datasets_and_edits_only_unprotected_branches(api
             ("POST", "/datasets/pets/runs", {"json": {}}),
             ("POST", "/models/pets@1/promote", {"json": {}}),
             ("PUT", "/datasets/pets/watches/work", {"json": {}}),
-            ("GET", "/users", {}), ("GET", "/audit", {}), ("POST", "/fsck", {}),
+            ("GET", "/users", {}),
+            ("GET", "/audit", {}),
+            ("POST", "/fsck", {}),
         ]
         for method, path, kwargs in forbidden:
             assert_problem(c.request(method, path, **kwargs), 403)

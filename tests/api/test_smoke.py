@@ -30,8 +30,7 @@ def test_metrics_time_each_route_by_its_template_and_count_live_workers(api):
     latency = families["s2_http_request_duration_seconds"]
     assert latency.type == "histogram"
     route = {"method": "GET", "route": "/api/v1/datasets/{name}"}  # the template, not /datasets/ghost: bounded labels
-    samples = {(s.name, s.labels.get("le")): s.value for s in latency.samples
-               if {k: s.labels.get(k) for k in route} == route}
+    samples = {(s.name, s.labels.get("le")): s.value for s in latency.samples if {k: s.labels.get(k) for k in route} == route}
     assert samples[("s2_http_request_duration_seconds_count", None)] == 1.0, samples
     assert samples[("s2_http_request_duration_seconds_bucket", "+Inf")] == 1.0, samples
     assert 0 < samples[("s2_http_request_duration_seconds_sum", None)] < 60, samples
@@ -78,8 +77,12 @@ def test_serve_migrates_an_empty_postgresql_database_before_it_listens(tmp_path,
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = f"{PG_HOST}/{name}"
     try:
-        env = {**{k: v for k, v in os.environ.items() if not k.startswith("S2_")}, "S2_HOME": str(tmp_path / "home"),
-               "S2_DATABASE_URL": url, "S2_BROKER_URL": broker_url}
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("S2_")},
+            "S2_HOME": str(tmp_path / "home"),
+            "S2_DATABASE_URL": url,
+            "S2_BROKER_URL": broker_url,
+        }
         port = free_port()
         proc = start_server(env, tmp_path / "serve.log", port)
         try:

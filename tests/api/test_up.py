@@ -1,4 +1,5 @@
 """`s2 up`: the whole platform on the embedded store (SQLite, filesystem broker), with the demo trained once."""
+
 import os
 import signal
 import subprocess
@@ -27,8 +28,7 @@ def processes_using(home: Path) -> list[int]:
 
 def start_up(env: dict[str, str], port: int, log: Path) -> tuple[subprocess.Popen, str, str]:
     """Start `s2 up` and return it with the URL and admin token it printed."""
-    proc = subprocess.Popen([str(S2_BIN), "up", "--port", str(port)], env=env, stdout=subprocess.PIPE,
-                            stderr=open(log, "ab"), text=True)
+    proc = subprocess.Popen([str(S2_BIN), "up", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=open(log, "ab"), text=True)
     url = token = None
     deadline = time.monotonic() + 120
     while token is None and time.monotonic() < deadline:

@@ -1,4 +1,5 @@
 """Uploads (multipart imports), exports and media over HTTP: every accepted shape, every refused one, and the bytes round trip."""
+
 import csv
 import io
 import json
@@ -21,7 +22,7 @@ def zip_bytes(members: dict[str, bytes], links: dict[str, str] | None = None) ->
             zf.writestr(name, data)
         for name, target in (links or {}).items():
             info = zipfile.ZipInfo(name)
-            info.external_attr = (0o120777 << 16)
+            info.external_attr = 0o120777 << 16
             zf.writestr(info, target)
     return buf.getvalue()
 
@@ -106,10 +107,16 @@ def test_uploads_in_every_supported_shape_import_as_one_commit(api):
         assert {k: e["label"] for k, e in examples(c, "tabled").items()} == {"a": "cat", "b": "dog"}
 
         create(c, "tarred")
-        inside = {"export/data.csv": csv_bytes([["x", "dog", "img/x.png"], ["y", "cat", "img/y.png"]]),
-                  "export/img/x.png": png_bytes(20), "export/img/y.png": png_bytes(21)}
-        r = c.post("/datasets/tarred/imports", params={"message": "from the lab"},
-                   files={"files": ("batch.tar.gz", tar_bytes(inside), "application/gzip")})
+        inside = {
+            "export/data.csv": csv_bytes([["x", "dog", "img/x.png"], ["y", "cat", "img/y.png"]]),
+            "export/img/x.png": png_bytes(20),
+            "export/img/y.png": png_bytes(21),
+        }
+        r = c.post(
+            "/datasets/tarred/imports",
+            params={"message": "from the lab"},
+            files={"files": ("batch.tar.gz", tar_bytes(inside), "application/gzip")},
+        )
         assert r.status_code == 201 and r.json()["changes"] == 2, r.text
         assert {k: e["label"] for k, e in examples(c, "tarred").items()} == {"x": "dog", "y": "cat"}
         assert c.get("/datasets/tarred/commits/main").json()["message"] == "from the lab"
@@ -138,8 +145,11 @@ def test_uploads_in_every_supported_shape_import_as_one_commit(api):
 
         # An upload to another branch leaves main alone.
         assert c.post("/datasets/texts/branches", json={"name": "more"}).status_code == 201
-        r = c.post("/datasets/texts/imports", params={"branch": "more"},
-                   files={"files": ("more.csv", csv_bytes([["t4", "pos", "great"]], ("key", "label", "text")))})
+        r = c.post(
+            "/datasets/texts/imports",
+            params={"branch": "more"},
+            files={"files": ("more.csv", csv_bytes([["t4", "pos", "great"]], ("key", "label", "text")))},
+        )
         assert r.status_code == 201 and r.json()["rows"] == 4, r.text
         assert sorted(examples(c, "texts")) == ["t1", "t2", "t3"]
 
@@ -154,8 +164,22 @@ def test_bad_uploads_are_422_naming_the_problem_and_commit_nothing(api):
         cases = [
             ([("pets.zip", zip_bytes({"cat/good.png": png_bytes(5), "cat/bad.png": corrupt}))], 422, ["cat/bad.png"]),
             ([("pets.zip", zip_bytes({"dog/cut.png": png_bytes(6)[:30]}))], 422, ["dog/cut.png"]),
-            ([("t.zip", zip_bytes({"d/l.csv": csv_bytes([["k", "cat", "i/0.png"], ["j", "cat", "i/1.png"]]),
-                                   "d/i/0.png": png_bytes(3), "d/i/1.png": corrupt}))], 422, ["i/1.png"]),
+            (
+                [
+                    (
+                        "t.zip",
+                        zip_bytes(
+                            {
+                                "d/l.csv": csv_bytes([["k", "cat", "i/0.png"], ["j", "cat", "i/1.png"]]),
+                                "d/i/0.png": png_bytes(3),
+                                "d/i/1.png": corrupt,
+                            }
+                        ),
+                    )
+                ],
+                422,
+                ["i/1.png"],
+            ),
             ([("t.zip", zip_bytes({"d/l.csv": csv_bytes([["k", "cat", "../../outside.png"]])}))], 422, ["../../outside.png"]),
             ([("l.csv", csv_bytes([["k", "cat", "../../etc/passwd"]]))], 422, ["../../etc/passwd"]),
             ([("l.csv", csv_bytes([["k", "cat", "/etc/passwd"]]))], 422, ["/etc/passwd"]),
@@ -174,8 +198,11 @@ def test_bad_uploads_are_422_naming_the_problem_and_commit_nothing(api):
             ([("1.csv", csv_bytes([])), ("2.csv", csv_bytes([]))], 422, ["1.csv", "2.csv"]),
             ([("notes.txt", b"hello")], 422, ["no table"]),
             ([("cat", png_bytes(1)), ("more.zip", zip_bytes({"cat": png_bytes(2)}))], 422, ["more.zip", "'cat'", "overwrite"]),
-            ([("a.zip", zip_bytes({"cat/x.png": png_bytes(1)})), ("b.zip", zip_bytes({"cat/x.png": png_bytes(2)}))], 422,
-             ["b.zip", "cat/x.png", "overwrite"]),
+            (
+                [("a.zip", zip_bytes({"cat/x.png": png_bytes(1)})), ("b.zip", zip_bytes({"cat/x.png": png_bytes(2)}))],
+                422,
+                ["b.zip", "cat/x.png", "overwrite"],
+            ),
         ]
         for files, status, names in cases:
             assert_refused(upload(c, "pets", *files), status, *names)
@@ -197,8 +224,11 @@ def test_uploads_over_the_size_limit_are_413(api_factory):
 
         request = httpx.Request("POST", "http://unused", files={"files": ("big.csv", big, "text/csv")})
         body = request.read()
-        streamed = c.post("/datasets/texts/imports", headers={"content-type": request.headers["content-type"]},
-                          content=(body[i:i + 4096] for i in range(0, len(body), 4096)))  # chunked: no Content-Length
+        streamed = c.post(
+            "/datasets/texts/imports",
+            headers={"content-type": request.headers["content-type"]},
+            content=(body[i : i + 4096] for i in range(0, len(body), 4096)),
+        )  # chunked: no Content-Length
         assert_refused(streamed, 413, "20000")
 
         bomb = zip_bytes({"pos/big.txt": b"a" * 200_000})

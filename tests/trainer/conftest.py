@@ -3,6 +3,7 @@
 The test host is small and shared: with more threads than idle cores, OpenMP workers spin against each
 other and a cnn_small step takes ~0.2 s instead of ~0.01 s. Workers should size threads the same way.
 """
+
 import pytest
 import torch
 

@@ -1,4 +1,5 @@
 """Factories for TrainingSnapshots over real, small data: sklearn's bundled digits and wine, generated text."""
+
 from __future__ import annotations
 
 import hashlib
@@ -21,14 +22,21 @@ TOPICS = {
 NOISE = "the a of and to in is it that with for on was as at by this from very really".split()
 
 
-def make_snapshot(modality: str, labels: list[str], items: list[tuple[str, bytes, int, str | None]],
-                  dataset: str = "test", commit: str = "0" * 40) -> TrainingSnapshot:
+def make_snapshot(
+    modality: str, labels: list[str], items: list[tuple[str, bytes, int, str | None]], dataset: str = "test", commit: str = "0" * 40
+) -> TrainingSnapshot:
     """A snapshot over in-memory (key, input bytes, target, split) rows; inputs are content-addressed like blobs."""
     blobs = {hashlib.sha256(data).hexdigest(): data for _, data, _, _ in items}
     return TrainingSnapshot(
-        dataset=dataset, commit=commit, modality=modality, labels=tuple(labels),
-        keys=[k for k, _, _, _ in items], inputs=[hashlib.sha256(d).hexdigest() for _, d, _, _ in items],
-        targets=[t for _, _, t, _ in items], splits=[s for _, _, _, s in items], read_input=blobs.__getitem__,
+        dataset=dataset,
+        commit=commit,
+        modality=modality,
+        labels=tuple(labels),
+        keys=[k for k, _, _, _ in items],
+        inputs=[hashlib.sha256(d).hexdigest() for _, d, _, _ in items],
+        targets=[t for _, _, t, _ in items],
+        splits=[s for _, _, _, s in items],
+        read_input=blobs.__getitem__,
     )
 
 

@@ -1,4 +1,5 @@
 """The metrics agree with scikit-learn's; the light modules stay free of torch."""
+
 import subprocess
 import sys
 

@@ -1,4 +1,5 @@
 """Real training on sklearn's digits: cnn_small and resnet_small, metrics, predictions, predict()."""
+
 import io
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Run-level behaviour: byte-identical weights, cancellation, early stop, DDP over two CPU processes."""
+
 import hashlib
 import os
 import time
@@ -9,11 +10,15 @@ from tests.trainer.factories import digits, topics, wine
 from trainer.train import Cancelled, train
 
 
-@pytest.mark.parametrize("snapshot, spec", [
-    (lambda: digits(400), {"template": "cnn_small", "epochs": 2, "image_size": 8, "image_channels": 1}),
-    (lambda: topics(200), {"template": "transformer_small", "epochs": 2, "text_buckets": 1024, "embed_dim": 16}),
-    (wine, {"epochs": 3}),
-], ids=["cnn_small", "transformer_small", "mlp"])
+@pytest.mark.parametrize(
+    "snapshot, spec",
+    [
+        (lambda: digits(400), {"template": "cnn_small", "epochs": 2, "image_size": 8, "image_channels": 1}),
+        (lambda: topics(200), {"template": "transformer_small", "epochs": 2, "text_buckets": 1024, "embed_dim": 16}),
+        (wine, {"epochs": 3}),
+    ],
+    ids=["cnn_small", "transformer_small", "mlp"],
+)
 def test_same_snapshot_spec_and_seed_give_identical_weights(snapshot, spec):
     first, second = train(snapshot(), spec), train(snapshot(), spec)
     assert hashlib.sha256(first.weights).hexdigest() == hashlib.sha256(second.weights).hexdigest()

@@ -1,4 +1,5 @@
 """The spec's validation and hash, the stable split, and check_trainable's refusals."""
+
 import json
 
 import pytest

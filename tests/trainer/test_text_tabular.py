@@ -1,4 +1,5 @@
 """Real training on generated topic sentences and on sklearn's wine table."""
+
 import io
 
 import numpy as np

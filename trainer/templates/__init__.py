@@ -1,4 +1,5 @@
 """The template registry: name -> (modality, builder), torch-free until a model is actually built."""
+
 from __future__ import annotations
 
 import importlib

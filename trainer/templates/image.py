@@ -1,4 +1,5 @@
 """Image templates: plain nn.Modules over (batch, channels, size, size) float tensors."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -23,8 +24,10 @@ class CNNSmall(nn.Module):
     def __init__(self, in_channels: int, num_classes: int, width: int = 32, dropout: float = 0.1):
         super().__init__()
         self.features = nn.Sequential(
-            _conv_bn(in_channels, width), nn.MaxPool2d(2),
-            _conv_bn(width, 2 * width), nn.MaxPool2d(2),
+            _conv_bn(in_channels, width),
+            nn.MaxPool2d(2),
+            _conv_bn(width, 2 * width),
+            nn.MaxPool2d(2),
             _conv_bn(2 * width, 4 * width),
         )
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(4 * width, num_classes))
@@ -55,9 +58,7 @@ class ResNetSmall(nn.Module):
     def __init__(self, in_channels: int, num_classes: int, width: int = 32, dropout: float = 0.1):
         super().__init__()
         self.stem = _conv_bn(in_channels, width)
-        self.stages = nn.Sequential(
-            BasicBlock(width, width), BasicBlock(width, 2 * width, 2), BasicBlock(2 * width, 4 * width, 2)
-        )
+        self.stages = nn.Sequential(BasicBlock(width, width), BasicBlock(width, 2 * width, 2), BasicBlock(2 * width, 4 * width, 2))
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(4 * width, num_classes))
 
     def forward(self, x: Tensor) -> Tensor:

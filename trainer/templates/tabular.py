@@ -1,4 +1,5 @@
 """Tabular template: an MLP that standardises its own inputs, so predict needs no side files."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -18,8 +19,12 @@ class MLP(nn.Module):
         self.register_buffer("feature_mean", torch.zeros(num_features))
         self.register_buffer("feature_std", torch.ones(num_features))
         self.net = nn.Sequential(
-            nn.Linear(num_features, hidden), nn.ReLU(), nn.Dropout(dropout),
-            nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(num_features, hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
             nn.Linear(hidden, num_classes),
         )
 

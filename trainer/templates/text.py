@@ -1,4 +1,5 @@
 """Text templates over (batch, length) hashed-token ids; id 0 is padding (see trainer.features)."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """Branches, tags and merges: the refs of a dataset."""
+
 from fastapi import APIRouter, status
 
 from server.api import problems
@@ -20,19 +21,26 @@ def list_branches(name: str, who: CurrentUser, cursor: Cursor = None, limit: Lim
     return page_after(found, cursor, limit, lambda b: b.name)
 
 
-@router.post("/datasets/{name}/branches", status_code=status.HTTP_201_CREATED, summary="Create a branch",
-             responses=problems.CONFLICT)
+@router.post("/datasets/{name}/branches", status_code=status.HTTP_201_CREATED, summary="Create a branch", responses=problems.CONFLICT)
 def create_branch(name: str, body: BranchCreate, who: CurrentUser) -> BranchRead:
     require_engineer(who, "create branches")
-    return write(who, "branch.create", f"{name}/{body.name}",
-                 lambda db: service.create_branch(db, dataset=name, name=body.name, from_rev=body.from_rev))
+    return write(
+        who,
+        "branch.create",
+        f"{name}/{body.name}",
+        lambda db: service.create_branch(db, dataset=name, name=body.name, from_rev=body.from_rev),
+    )
 
 
 @router.patch("/datasets/{name}/branches/{branch:path}", summary="Protect or unprotect a branch")
 def update_branch(name: str, branch: str, body: BranchUpdate, who: CurrentUser) -> BranchRead:
     require_engineer(who, "protect branches")
-    return write(who, "branch.protect" if body.protected else "branch.unprotect", f"{name}/{branch}",
-                 lambda db: refs.set_protected(db, dataset=name, branch=branch, protected=body.protected))
+    return write(
+        who,
+        "branch.protect" if body.protected else "branch.unprotect",
+        f"{name}/{branch}",
+        lambda db: refs.set_protected(db, dataset=name, branch=branch, protected=body.protected),
+    )
 
 
 @router.get("/datasets/{name}/tags", summary="List tags")
@@ -42,23 +50,28 @@ def list_tags(name: str, who: CurrentUser, cursor: Cursor = None, limit: Limit =
     return page_after([TagRead(name=n, commit=c) for n, c in found], cursor, limit, lambda t: t.name)
 
 
-@router.post("/datasets/{name}/tags", status_code=status.HTTP_201_CREATED, summary="Tag a revision (tags never move)",
-             responses=problems.CONFLICT)
+@router.post(
+    "/datasets/{name}/tags", status_code=status.HTTP_201_CREATED, summary="Tag a revision (tags never move)", responses=problems.CONFLICT
+)
 def create_tag(name: str, body: TagCreate, who: CurrentUser) -> TagRead:
     require_engineer(who, "create tags")
-    commit = write(who, "tag.create", f"{name}/{body.name}",
-                   lambda db: service.create_tag(db, dataset=name, name=body.name, rev=body.rev))
+    commit = write(who, "tag.create", f"{name}/{body.name}", lambda db: service.create_tag(db, dataset=name, name=body.name, rev=body.rev))
     return TagRead(name=body.name, commit=commit)
 
 
-@router.post("/datasets/{name}/merges", summary="Merge a revision into a branch (three-way by key; conflicts are a 409)",
-             responses=problems.CONFLICT)
+@router.post(
+    "/datasets/{name}/merges", summary="Merge a revision into a branch (three-way by key; conflicts are a 409)", responses=problems.CONFLICT
+)
 def merge_into(name: str, body: MergeRequest, who: CurrentUser) -> MergeRead:
     require_engineer(who, "merge")
     store = blob_store()
-    how, head = write(who, "branch.merge", f"{name}/{body.into}", lambda db: merge(
-        db, store, dataset=name, source=body.source, into=body.into, author=who.name, message=body.message),
-        detail=lambda r: {"source": body.source, "outcome": r[0], "head": r[1].id})
+    how, head = write(
+        who,
+        "branch.merge",
+        f"{name}/{body.into}",
+        lambda db: merge(db, store, dataset=name, source=body.source, into=body.into, author=who.name, message=body.message),
+        detail=lambda r: {"source": body.source, "outcome": r[0], "head": r[1].id},
+    )
     if how == "merge":
         from server.datasets.commits import compact_after
 

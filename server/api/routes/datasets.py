@@ -1,4 +1,5 @@
 """Datasets: create, list, describe."""
+
 from fastapi import APIRouter, status
 
 from server.api import problems
@@ -20,12 +21,17 @@ def list_datasets(who: CurrentUser, cursor: Cursor = None, limit: Limit = 100) -
     return page_after(found, cursor, limit, lambda d: d.name)
 
 
-@router.post("/datasets", status_code=status.HTTP_201_CREATED, summary="Create an empty dataset with branch main",
-             responses=problems.CONFLICT)
+@router.post(
+    "/datasets", status_code=status.HTTP_201_CREATED, summary="Create an empty dataset with branch main", responses=problems.CONFLICT
+)
 def create_dataset(body: DatasetCreate, who: CurrentUser) -> DatasetRead:
     require_engineer(who, "create datasets")
-    return write(who, "dataset.create", body.name, lambda db: service.create_dataset(
-        db, name=body.name, modality=body.modality, labels=body.labels, author=who.name))
+    return write(
+        who,
+        "dataset.create",
+        body.name,
+        lambda db: service.create_dataset(db, name=body.name, modality=body.modality, labels=body.labels, author=who.name),
+    )
 
 
 @router.get("/datasets/{name}", summary="Describe a dataset")

@@ -1,4 +1,5 @@
 """Staged label edits: a branch's index. Each edit carries the example version its editor saw."""
+
 from fastapi import APIRouter, Query
 
 from server.api import problems
@@ -12,9 +13,10 @@ from server.errors import InvalidInput, VersionRequired
 
 router = APIRouter(tags=["edits"])
 BRANCH = Query(None, description="Default: the dataset's default branch")
-CONFLICT = {409: {**problems.CONFLICT[409],
-                  "description": "The example changed since you loaded it; the body names its current label and version"},
-            **problems.responses(428)}
+CONFLICT = {
+    409: {**problems.CONFLICT[409], "description": "The example changed since you loaded it; the body names its current label and version"},
+    **problems.responses(428),
+}
 
 
 def _stage(name: str, branch: str | None, who, items: list[tuple[str, EditIn]]) -> list[StagedRead]:
@@ -23,8 +25,10 @@ def _stage(name: str, branch: str | None, who, items: list[tuple[str, EditIn]]) 
         if edit.remove == (edit.label is not None):
             raise InvalidInput(f"edit of '{key}': give a label, or remove=true without one")
         if edit.version is None and who.role == "labeler":  # bulk edits without versions are for engineers' files
-            raise VersionRequired(f"edit of '{key}': a labeler's edit must carry the example's version "
-                                  f"(GET /api/v1/datasets/{name}/examples/{key}), so it cannot overwrite a newer edit unseen")
+            raise VersionRequired(
+                f"edit of '{key}': a labeler's edit must carry the example's version "
+                f"(GET /api/v1/datasets/{name}/examples/{key}), so it cannot overwrite a newer edit unseen"
+            )
     store = blob_store()
     versions = {key: e.version for key, e in items if e.version is not None}
     edits = [(key, e.label, e.remove) for key, e in items]
@@ -33,8 +37,9 @@ def _stage(name: str, branch: str | None, who, items: list[tuple[str, EditIn]]) 
         br = editable_branch(db, who, name, branch)
         return br, stage_edits(db, store, dataset=name, branch=br, edits=edits, author=who.name, expected_versions=versions)
 
-    return write(who, "edits.stage", lambda r: f"{name}/{r[0]}", stage,
-                 detail=lambda r: {"keys": [s.key for s in r[1]][:100], "count": len(r[1])})[1]
+    return write(
+        who, "edits.stage", lambda r: f"{name}/{r[0]}", stage, detail=lambda r: {"keys": [s.key for s in r[1]][:100], "count": len(r[1])}
+    )[1]
 
 
 @router.get("/datasets/{name}/edits", summary="The staged (uncommitted) edits of a branch, by key")
@@ -73,4 +78,3 @@ def _unstage(name: str, branch: str | None, who, keys: list[str] | None) -> Drop
         return br, unstage(db, dataset=name, branch=br, keys=keys)
 
     return Dropped(dropped=write(who, "edits.unstage", lambda r: f"{name}/{r[0]}", drop)[1])
-

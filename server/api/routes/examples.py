@@ -1,4 +1,5 @@
 """Examples: pages of a revision, one example with its edit version, and input media (content-addressed)."""
+
 from fastapi import APIRouter, Query, Request, Response
 
 from server.api.deps import CurrentUser, blob_store, read
@@ -16,9 +17,14 @@ IMMUTABLE = "private, max-age=31536000, immutable"  # a blob id is the hash of i
 
 
 @router.get("/datasets/{name}/examples", summary="Examples at a revision, in key order")
-def list_(name: str, who: CurrentUser, rev: str | None = Query(None, description="Default: the default branch"),
-          label: str | None = Query(None, description="Only examples with this label"),
-          cursor: Cursor = None, limit: Limit = 100) -> Page[ExampleRead]:
+def list_(
+    name: str,
+    who: CurrentUser,
+    rev: str | None = Query(None, description="Default: the default branch"),
+    label: str | None = Query(None, description="Only examples with this label"),
+    cursor: Cursor = None,
+    limit: Limit = 100,
+) -> Page[ExampleRead]:
     require_reader(who, name)
     store = blob_store()
     after = cursor_str(cursor)
@@ -33,9 +39,12 @@ def get(name: str, key: str, who: CurrentUser, rev: str | None = Query(None, des
     return read(lambda db: get_example(db, store, dataset=name, key=key, rev=rev))
 
 
-@router.get("/datasets/{name}/media/{blob_id}", summary="An example's input bytes (image, text or features), cacheable forever",
-            response_class=Response, responses={200: {"content": {"image/png": {}, "text/plain": {}, "application/json": {}}},
-                                                304: {"description": "Not modified"}})
+@router.get(
+    "/datasets/{name}/media/{blob_id}",
+    summary="An example's input bytes (image, text or features), cacheable forever",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}, "text/plain": {}, "application/json": {}}}, 304: {"description": "Not modified"}},
+)
 def media(name: str, blob_id: str, who: CurrentUser, request: Request) -> Response:
     require_reader(who, name)
     if not BLOB_ID.match(blob_id):

@@ -1,4 +1,5 @@
 """Imports by upload (multipart) and exports by download."""
+
 import shutil
 import tempfile
 from pathlib import Path
@@ -18,16 +19,24 @@ from server.errors import InvalidInput, NothingToCommit
 router = APIRouter(tags=["imports"])
 
 
-@router.post("/datasets/{name}/imports", status_code=status.HTTP_201_CREATED, response_model=ImportRead,
-             summary="Upload files and import them as one commit (upsert by key; all or nothing)",
-             description="Send one table (.csv/.jsonl/.parquet) with the images it names, image files, or an archive "
-                         "(.zip/.tar/.tar.gz) of a table or of LABEL/FILE folders. A bad file is named in the error; "
-                         "nothing is committed unless every example is valid.",
-             responses={**problems.responses(413), **problems.CONFLICT})
-def upload(name: str, who: CurrentUser, response: Response,
-           files: list[UploadFile] = File(description="The files to import"),
-           branch: str | None = Query(None, description="Default: the default branch"),
-           message: str | None = Query(None, description="Commit message (default: 'upload FILES')")) -> ImportRead:
+@router.post(
+    "/datasets/{name}/imports",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ImportRead,
+    summary="Upload files and import them as one commit (upsert by key; all or nothing)",
+    description="Send one table (.csv/.jsonl/.parquet) with the images it names, image files, or an archive "
+    "(.zip/.tar/.tar.gz) of a table or of LABEL/FILE folders. A bad file is named in the error; "
+    "nothing is committed unless every example is valid.",
+    responses={**problems.responses(413), **problems.CONFLICT},
+)
+def upload(
+    name: str,
+    who: CurrentUser,
+    response: Response,
+    files: list[UploadFile] = File(description="The files to import"),
+    branch: str | None = Query(None, description="Default: the default branch"),
+    message: str | None = Query(None, description="Commit message (default: 'upload FILES')"),
+) -> ImportRead:
     from server.datasets.commits import compact_after, upsert_rows
     from server.datasets.history import resolve_rev
     from server.datasets.importing import read_source
@@ -55,12 +64,14 @@ def upload(name: str, who: CurrentUser, response: Response,
 
     def commit_rows(db):
         dataset = get_dataset(db, name)
-        return commit_read(upsert_rows(db, store, dataset=dataset, branch=get_branch(db, dataset, branch), rows=rows,
-                                       message=label, author=who.name))
+        return commit_read(
+            upsert_rows(db, store, dataset=dataset, branch=get_branch(db, dataset, branch), rows=rows, message=label, author=who.name)
+        )
 
     try:
-        made = write(who, "dataset.import", f"{name}/{branch or 'default'}", commit_rows,
-                     detail=lambda c: {"commit": c.id, "examples": len(rows)})
+        made = write(
+            who, "dataset.import", f"{name}/{branch or 'default'}", commit_rows, detail=lambda c: {"commit": c.id, "examples": len(rows)}
+        )
     except NothingToCommit:
         head = read(lambda db: resolve_rev(db, get_dataset(db, name), branch or ds.default_branch))
         response.status_code = status.HTTP_200_OK
@@ -69,10 +80,18 @@ def upload(name: str, who: CurrentUser, response: Response,
     return ImportRead(commit=made.id, examples=len(rows), changes=made.changes, rows=made.rows)
 
 
-@router.get("/datasets/{name}/export", summary="Download a revision: parquet, jsonl (zip when it has image files) or imagefolder (zip)",
-            response_class=FileResponse, responses={200: {"content": {"application/zip": {}, "application/octet-stream": {}}}})
-def export(name: str, who: CurrentUser, rev: str = Query(description="Revision to export"),
-           format: str = Query("parquet", pattern="^(parquet|jsonl|imagefolder)$")) -> FileResponse:
+@router.get(
+    "/datasets/{name}/export",
+    summary="Download a revision: parquet, jsonl (zip when it has image files) or imagefolder (zip)",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/zip": {}, "application/octet-stream": {}}}},
+)
+def export(
+    name: str,
+    who: CurrentUser,
+    rev: str = Query(description="Revision to export"),
+    format: str = Query("parquet", pattern="^(parquet|jsonl|imagefolder)$"),
+) -> FileResponse:
     from server.datasets.exporting import export_rows, iter_rows
     from server.datasets.history import resolve_rev
     from server.datasets.service import get_dataset
@@ -85,11 +104,18 @@ def export(name: str, who: CurrentUser, rev: str = Query(description="Revision t
     suffix = {"parquet": ".parquet", "jsonl": ".jsonl", "imagefolder": ""}[format]
     out = work / "out" / f"{name}{suffix}"
     try:
+
         def run(db):
             ds = get_dataset(db, name)
             commit = resolve_rev(db, ds, rev)
-            export_rows(iter_rows(iter_snapshot(db, store, commit.pk)), out=out, fmt=format, modality=ds.modality,
-                        labels=list(ds.labels), blobs=store)
+            export_rows(
+                iter_rows(iter_snapshot(db, store, commit.pk)),
+                out=out,
+                fmt=format,
+                modality=ds.modality,
+                labels=list(ds.labels),
+                blobs=store,
+            )
             return commit.id
 
         commit_id = read(run)

@@ -1,4 +1,5 @@
 """Model versions: list, describe, compare, promote; pinned evaluation sets."""
+
 from fastapi import APIRouter, Query
 
 from server.api import problems
@@ -35,27 +36,41 @@ def get_model(ref: str, who: CurrentUser) -> ModelRead:
 
 
 @router.get("/compare", summary="Compare two model versions like builds (the `s2 compare --json` shape)")
-def compare(who: CurrentUser, a: str = Query(description="Model A, e.g. digits@1"),
-            b: str = Query(description="Model B, e.g. digits@2")) -> ModelComparison:
+def compare(
+    who: CurrentUser, a: str = Query(description="Model A, e.g. digits@1"), b: str = Query(description="Model B, e.g. digits@2")
+) -> ModelComparison:
     require_reader(who, _dataset_of(a))
     require_reader(who, _dataset_of(b))
     store = blob_store()
     return read(lambda db: comparing.compare(db, store, ref_a=a, ref_b=b))
 
 
-@router.post("/models/{ref}/promote", summary="Move a model to a stage (production refuses a regression on a pinned eval set: 409)",
-             responses=problems.CONFLICT)
+@router.post(
+    "/models/{ref}/promote",
+    summary="Move a model to a stage (production refuses a regression on a pinned eval set: 409)",
+    responses=problems.CONFLICT,
+)
 def promote(ref: str, body: PromoteRequest, who: CurrentUser) -> PromoteRead:
     require_engineer(who, "promote models")
     limit = get_settings().promote_max_regression
     # The audit names the model moved (digits@3), not the reference given (digits@latest), which moves on.
-    return write(who, "model.promote", lambda r: r["model"], lambda db: comparing.promote(
-        db, ref=ref, stage=body.stage, max_regression=limit, force=body.force, by=who.name),
-        detail=lambda r: {"stage": r["stage"], "replaced": r["replaced"], "force": body.force})
+    return write(
+        who,
+        "model.promote",
+        lambda r: r["model"],
+        lambda db: comparing.promote(db, ref=ref, stage=body.stage, max_regression=limit, force=body.force, by=who.name),
+        detail=lambda r: {"stage": r["stage"], "replaced": r["replaced"], "force": body.force},
+    )
 
 
 @router.post("/datasets/{name}/eval-pins", summary="Pin an evaluation set that every model of the dataset is scored on")
 def pin_eval(name: str, body: EvalPinCreate, who: CurrentUser) -> EvalPinRead:
     require_engineer(who, "pin evaluation sets")
-    return write(who, "eval.pin", f"{name}/{body.name}", lambda db: service.pin_eval(
-        db, dataset=name, name=body.name, source=body.source, rev=body.rev, only_eval_split=body.only_eval_split))
+    return write(
+        who,
+        "eval.pin",
+        f"{name}/{body.name}",
+        lambda db: service.pin_eval(
+            db, dataset=name, name=body.name, source=body.source, rev=body.rev, only_eval_split=body.only_eval_split
+        ),
+    )

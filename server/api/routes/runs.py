@@ -1,4 +1,5 @@
 """Training runs: submit, list, follow live (Server-Sent Events), cancel; watch rules."""
+
 import asyncio
 import json
 from typing import Literal
@@ -37,13 +38,19 @@ def _readable_run(who, run_id: int) -> RunRead:
 def submit(name: str, body: RunCreate, who: CurrentUser) -> RunRead:
     require_engineer(who, "start training")
     store = blob_store()
-    return write(who, "run.submit", name, lambda db: service.submit_run(
-        db, store, dataset=name, rev=body.rev, spec=body.spec, requested_by=who.name), detail=lambda r: {"run": r.id})
+    return write(
+        who,
+        "run.submit",
+        name,
+        lambda db: service.submit_run(db, store, dataset=name, rev=body.rev, spec=body.spec, requested_by=who.name),
+        detail=lambda r: {"run": r.id},
+    )
 
 
 @router.get("/runs", summary="Training runs, newest first")
-def list_runs(who: CurrentUser, dataset: str | None = None, state: State | None = None,
-              cursor: Cursor = None, limit: Limit = 50) -> Page[RunRead]:
+def list_runs(
+    who: CurrentUser, dataset: str | None = None, state: State | None = None, cursor: Cursor = None, limit: Limit = 50
+) -> Page[RunRead]:
     if dataset is not None:
         require_reader(who, dataset)
     elif who.role == "labeler":
@@ -64,10 +71,15 @@ def cancel(run_id: int, who: CurrentUser) -> RunRead:
     return write(who, "run.cancel", str(run_id), lambda db: service.cancel_run(db, run_id))
 
 
-@router.get("/runs/{run_id}/events", summary="Follow a run live: Server-Sent Events until it ends",
-            response_class=StreamingResponse, responses={200: {"content": {"text/event-stream": {}}}})
-async def events(run_id: int, who: CurrentUser, request: Request,
-                 interval: float = Query(0.5, ge=0.05, le=10, description="Seconds between checks")) -> StreamingResponse:
+@router.get(
+    "/runs/{run_id}/events",
+    summary="Follow a run live: Server-Sent Events until it ends",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def events(
+    run_id: int, who: CurrentUser, request: Request, interval: float = Query(0.5, ge=0.05, le=10, description="Seconds between checks")
+) -> StreamingResponse:
     first = await run_in_threadpool(_readable_run, who, run_id)
 
     async def stream():

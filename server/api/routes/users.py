@@ -1,4 +1,5 @@
 """Users, API tokens, dataset assignments, the audit trail; plus the store check (fsck)."""
+
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel
 
@@ -38,8 +39,12 @@ def list_users(who: CurrentUser, cursor: Cursor = None, limit: Limit = 100) -> P
     return page_from(read(lambda db: service.list_users(db, after=after, limit=limit + 1)), limit, lambda u: u.name)
 
 
-@router.post("/users", status_code=status.HTTP_201_CREATED, summary="Add a user with a role; returns their first token once (admin)",
-             responses=problems.CONFLICT)
+@router.post(
+    "/users",
+    status_code=status.HTTP_201_CREATED,
+    summary="Add a user with a role; returns their first token once (admin)",
+    responses=problems.CONFLICT,
+)
 def create_user(body: UserCreate, who: CurrentUser) -> UserCreated:
     require_admin(who, "add users")
 
@@ -62,8 +67,13 @@ def get_user(name: str, who: CurrentUser) -> UserRead:
 @router.patch("/users/{name}", summary="Change a user's role, or disable them (admin)")
 def update_user(name: str, body: UserUpdate, who: CurrentUser) -> UserRead:
     require_admin(who, "change users")
-    return write(who, "user.update", name, lambda db: service.set_role(db, name=name, role=body.role, disabled=body.disabled),
-                 detail=lambda r: body.model_dump(exclude_none=True))
+    return write(
+        who,
+        "user.update",
+        name,
+        lambda db: service.set_role(db, name=name, role=body.role, disabled=body.disabled),
+        detail=lambda r: body.model_dump(exclude_none=True),
+    )
 
 
 @router.get("/users/{name}/tokens", summary="A user's tokens, without their secrets (admin, or the user)")
@@ -74,12 +84,16 @@ def list_tokens(name: str, who: CurrentUser, cursor: Cursor = None, limit: Limit
     return page_from(found[: limit + 1], limit, lambda t: t.id)
 
 
-@router.post("/users/{name}/tokens", status_code=status.HTTP_201_CREATED,
-             summary="Issue a token; its secret is in this answer only (admin, or the user)")
+@router.post(
+    "/users/{name}/tokens",
+    status_code=status.HTTP_201_CREATED,
+    summary="Issue a token; its secret is in this answer only (admin, or the user)",
+)
 def issue_token(name: str, body: TokenCreate, who: CurrentUser) -> TokenIssued:
     _self_or_admin(who, name, "issue tokens")
-    return write(who, "token.issue", name, lambda db: service.issue_token(db, user=name, label=body.label),
-                 detail=lambda t: {"token_id": t.id})
+    return write(
+        who, "token.issue", name, lambda db: service.issue_token(db, user=name, label=body.label), detail=lambda t: {"token_id": t.id}
+    )
 
 
 @router.delete("/tokens/{token_id}", summary="Revoke a token (its owner, or an admin)")
