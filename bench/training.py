@@ -231,7 +231,7 @@ def bench_c(args, head: str) -> dict:
     from _training_ml import data_path_rates
 
     from server.blobs import default_blob_store
-    from server.datasets.service import get_dataset
+    from server.datasets.datasets import get_dataset
     from server.db import session_scope
     from server.registry.service import to_training_snapshot
 

@@ -58,6 +58,11 @@ class Settings(BaseModel):
     checkpoint_delta_fraction: float = 0.1
     checkpoint_min_rows: int = 1000
     checkpoint_max_chain: int = 64
+    # Text and tabular inputs up to this size are stored with the example (a blob file would
+    # take a whole 4 KiB block for a few dozen bytes); images and larger inputs are blobs.
+    inline_max_bytes: int = Field(default=4096, ge=0)
+    # Checkpoints are read through a per-host cache of uncompressed, memory-mapped Arrow files.
+    checkpoint_cache_bytes: int = Field(default=8 << 30, ge=0)
     # Training. The embedded broker is kombu's filesystem transport (no server to run).
     broker_url: str | None = Field(default=None, description="Celery broker; default filesystem:// under S2_HOME")
     broker_poll_s: float = 0.05  # filesystem broker polling: the default 1 s would add a second per task
@@ -70,6 +75,7 @@ class Settings(BaseModel):
     server: str | None = Field(default=None, description="s2 server URL for the CLI (remote mode), e.g. http://host:8000")
     token: SecretStr | None = Field(default=None, description="API token for the CLI's remote mode")
     upload_max_bytes: int = Field(default=2 << 30, description="Largest upload the API accepts (bytes)")
+    import_workers: int = Field(default=2, ge=1, description="Imports a server process runs at once (more wait, queued)")
     page_max: int = 1000  # the most items one page of a list may hold
     auth_cache_s: float = 2.0  # how long a server process trusts a token it checked (revocation lag bound)
     api_threads: int = 8  # threads serving the API's blocking work per server process (more only adds GIL contention)

@@ -14,7 +14,7 @@ from server.errors import DatabaseUnavailable  # noqa: F401  (defined apart so t
 
 # The newest Alembic revision; the app compares it with the database's before deciding
 # to run `alembic upgrade head`, so light commands skip loading Alembic at all.
-HEAD_REVISION = "0005_dataset_inputs"
+HEAD_REVISION = "0007_engine_scale"
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -83,6 +83,9 @@ os.register_at_fork(after_in_child=_forget_parent_connections)
 @lru_cache(maxsize=8)
 def get_engine(url: str | None = None) -> Engine:
     """The engine for url (default: the settings' database), migrated to head."""
+    from server.wiring import install
+
+    install()  # domain reactions (e.g. training a watched branch's new head) before any unit of work
     url = url or get_settings().resolved_database_url
     engine = _make_engine(url)
     ensure_schema(engine)

@@ -28,23 +28,19 @@ def write_digits(root: Path) -> Path:
 def build_demo(author: str) -> int | None:
     """On a store without datasets, create `digits`, import it and queue one training; returns the run id."""
     from server.blobs import default_blob_store
-    from server.datasets.commits import upsert_rows
-    from server.datasets.importing import read_source
-    from server.datasets.service import create_dataset, get_branch, get_dataset, list_datasets
+    from server.datasets.datasets import create_dataset, list_datasets
+    from server.datasets.importing import iter_source_rows
+    from server.datasets.ingest import ingest
     from server.runs.service import submit_run
 
-    if run_in_transaction(list_datasets):
+    if run_in_transaction(lambda db: list_datasets(db, limit=1)):
         return None
     store = default_blob_store()
-    run_in_transaction(lambda db: create_dataset(db, name=DEMO, modality="image", labels=[str(d) for d in range(10)], author=author))
+    labels = [str(d) for d in range(10)]
+    run_in_transaction(lambda db: create_dataset(db, name=DEMO, modality="image", labels=labels, author=author))
     with tempfile.TemporaryDirectory(prefix="s2-demo-") as tmp:
-        rows = read_source(write_digits(Path(tmp)), "image", [str(d) for d in range(10)], store)
-
-    def commit(db):
-        ds = get_dataset(db, DEMO)
-        upsert_rows(
-            db, store, dataset=ds, branch=get_branch(db, ds, None), rows=rows, message="import scikit-learn's bundled digits", author=author
+        rows = iter_source_rows(write_digits(Path(tmp)), "image", labels, store)
+        ingest(
+            run_in_transaction, store, dataset=DEMO, branch=None, rows=rows, message="import scikit-learn's bundled digits", author=author
         )
-        return submit_run(db, store, dataset=DEMO, rev=None, spec=DEMO_SPEC, requested_by=author).id
-
-    return run_in_transaction(commit)
+    return run_in_transaction(lambda db: submit_run(db, store, dataset=DEMO, rev=None, spec=DEMO_SPEC, requested_by=author).id)

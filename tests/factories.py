@@ -7,10 +7,11 @@ from pathlib import Path
 from PIL import Image
 
 from server.blobs import BlobStore
-from server.datasets.commits import upsert_rows
+from server.datasets.datasets import create_dataset, get_dataset
+from server.datasets.history import commit_read, resolve_rev
+from server.datasets.ingest import ingest
 from server.datasets.rows import Row
 from server.datasets.schemas import CommitRead
-from server.datasets.service import commit_read, create_dataset, get_branch, get_dataset
 from server.datasets.staging import commit_staged, stage_edits
 from server.db import run_in_transaction
 from server.errors import NothingToCommit
@@ -29,13 +30,19 @@ def text_rows(blobs: BlobStore, items: dict[str, tuple[str, str | None]]) -> lis
 
 
 def upsert(blobs: BlobStore, name: str, rows: list[Row], branch: str | None = None, message: str = "import") -> CommitRead:
-    """Commit rows as an upsert on branch."""
-
-    def work(db):
-        ds = get_dataset(db, name)
-        return commit_read(upsert_rows(db, blobs, dataset=ds, branch=get_branch(db, ds, branch), rows=rows, message=message, author=AUTHOR))
-
-    return run_in_transaction(work)
+    """Commit rows as an upsert on branch, through the import pipeline; NothingToCommit when nothing changes."""
+    done = ingest(
+        run_in_transaction,
+        blobs,
+        dataset=name,
+        branch=branch,
+        rows=[(f"row {i}", r) for i, r in enumerate(rows, 1)],
+        message=message,
+        author=AUTHOR,
+    )
+    if done.changes == 0:
+        raise NothingToCommit(f"the import matches '{branch or 'main'}' of dataset '{name}' already")
+    return run_in_transaction(lambda db: commit_read(db, resolve_rev(db, get_dataset(db, name), done.commit)))
 
 
 def relabel(
@@ -44,7 +51,7 @@ def relabel(
     """Stage edits {key: label} and removals, then commit them."""
     staged = [(k, v, False) for k, v in edits.items()] + [(k, None, True) for k in remove]
     run_in_transaction(lambda db: stage_edits(db, blobs, dataset=name, branch=branch, edits=staged, author=AUTHOR))
-    made = run_in_transaction(lambda db: commit_staged(db, blobs, dataset=name, branch=branch, message="edit", author=AUTHOR))
+    made = run_in_transaction(lambda db: commit_staged(db, blobs, dataset=name, branch=branch, message="edit", author=AUTHOR)).commit
     if made is None:
         raise NothingToCommit("the staged edits matched the branch head")
     return made

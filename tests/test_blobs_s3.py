@@ -283,6 +283,7 @@ def s3_cli(tmp_path, bucket, moto_endpoint) -> CLI:
             "S2_S3_REGION": REGION,
             "S2_S3_ACCESS_KEY_ID": KEY_ID,
             "S2_S3_SECRET_ACCESS_KEY": SECRET,
+            "S2_INLINE_MAX_BYTES": "0",  # these short texts go to the bucket as blobs, as images would
         }
     )
     return CLI(env, tmp_path)

@@ -218,7 +218,8 @@ def test_dataset_create_refuses_an_unknown_modality_in_one_line(cli):
     assert json.loads(cli.ok("dataset", "list", "--json")) == []
 
 
-def test_fsck_finds_a_changed_blob_and_export_refuses_to_read_it(cli, blobs, tmp_path):
+def test_fsck_finds_a_changed_blob_and_export_refuses_to_read_it(cli, blobs, tmp_path, monkeypatch):
+    monkeypatch.setenv("S2_INLINE_MAX_BYTES", "0")  # short texts as blob files, so there is one to damage
     text_dataset(cli, tmp_path)
     cli.last_line("import", "ds", write_csv(tmp_path / "v2.csv", [["k1", "a", "uno"]]))  # main no longer holds "one"
     assert "0 corrupt" in cli.ok("fsck")

@@ -9,9 +9,10 @@ import threading
 import pytest
 
 from server.datasets.commits import move_branch
+from server.datasets.datasets import get_dataset
 from server.datasets.history import resolve_rev
+from server.datasets.refs import get_branch
 from server.datasets.rows import Row
-from server.datasets.service import get_branch, get_dataset
 from server.datasets.snapshot import read_table
 from server.db import run_in_transaction, session_scope
 from server.errors import BranchMoved, Conflict

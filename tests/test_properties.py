@@ -10,13 +10,15 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from server.config import get_settings
-from server.datasets.commits import compact
-from server.datasets.diff import diff, merge
+from server.datasets.compaction import compact
+from server.datasets.datasets import get_dataset
+from server.datasets.diff import diff
 from server.datasets.history import resolve_rev
 from server.datasets.lookup import lookup
+from server.datasets.merge import merge
 from server.datasets.models import Commit
+from server.datasets.refs import create_branch
 from server.datasets.rows import Row
-from server.datasets.service import create_branch, get_dataset
 from server.datasets.snapshot import read_table
 from server.datasets.staging import list_staged
 from server.db import run_in_transaction

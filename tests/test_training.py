@@ -133,8 +133,10 @@ def test_a_killed_training_child_is_retried_while_its_parent_worker_lives_on(cli
 
 
 @production
-def test_a_training_that_raises_is_failed_with_its_log_and_the_next_commit_trains(cli, workers, tmp_path, s2env):
+def test_a_training_that_raises_is_failed_with_its_log_and_the_next_commit_trains(cli, workers, tmp_path, s2env, monkeypatch):
     from pathlib import Path
+
+    monkeypatch.setenv("S2_INLINE_MAX_BYTES", "0")  # texts as blob files, so there is one to damage
 
     cli.ok("dataset", "create", "topics", "--modality", "text", "--labels", "sport,food,tech")
     cli.ok("import", "topics", write_topics_csv(tmp_path / "t.csv"))

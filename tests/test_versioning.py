@@ -7,11 +7,14 @@ import pytest
 from sqlalchemy import func, select
 
 from server.config import get_settings
-from server.datasets.commits import compact, label_counts
-from server.datasets.diff import diff, merge
-from server.datasets.history import resolve_rev
+from server.datasets.commits import label_counts
+from server.datasets.compaction import compact
+from server.datasets.datasets import get_dataset
+from server.datasets.diff import diff
+from server.datasets.history import blame, log_all, resolve_rev
+from server.datasets.merge import merge
 from server.datasets.models import Change, Commit
-from server.datasets.service import blame, create_branch, create_tag, get_dataset, log
+from server.datasets.refs import create_branch, create_tag
 from server.datasets.snapshot import read_table
 from server.datasets.staging import commit_staged, list_staged, stage_edits, unstage
 from server.db import run_in_transaction
@@ -121,8 +124,8 @@ def test_a_prefix_two_commits_share_is_refused_as_ambiguous(blobs):
     """
     from server.datasets.commits import commit_id_of, delta_digest, write_commit
     from server.datasets.lookup import lookup
+    from server.datasets.refs import get_branch
     from server.datasets.rows import Row
-    from server.datasets.service import get_branch
 
     seed(blobs, 5)
     for name in ("x", "y"):
@@ -177,7 +180,7 @@ def test_log_and_blame_follow_history(blobs):
     relabel(blobs, "ds", {"k001": "c"})
     run_in_transaction(lambda db: create_branch(db, dataset="ds", name="side", from_rev="main"))
     relabel(blobs, "ds", {"k001": "a"}, branch="side")
-    main_log = run_in_transaction(lambda db: log(db, dataset="ds", rev="main"))
+    main_log = run_in_transaction(lambda db: log_all(db, dataset="ds", rev="main"))
     assert [c.message for c in main_log] == ["edit", "import", "create dataset ds"]
     assert main_log[0].parents == [main_log[1].id]
     on_main = run_in_transaction(lambda db: blame(db, dataset="ds", key="k001", rev="main"))
@@ -288,7 +291,7 @@ def test_staged_edits_are_versioned_per_example(blobs):
         run_in_transaction(lambda db: stage_edits(db, blobs, dataset="ds", branch=None, edits=[("k002", "zebra", False)], author="x"))
     with pytest.raises(NotFound, match="no example 'ghost'"):
         run_in_transaction(lambda db: stage_edits(db, blobs, dataset="ds", branch=None, edits=[("ghost", "a", False)], author="x"))
-    assert run_in_transaction(lambda db: unstage(db, dataset="ds", branch=None, keys=None)) == 1
+    assert run_in_transaction(lambda db: unstage(db, dataset="ds", branch=None, keys=None)) == (1, 0)
     with pytest.raises(NothingToCommit, match="nothing staged"):
         relabel(blobs, "ds", {})
 
@@ -306,9 +309,9 @@ def test_names_are_unique_across_branches_and_tags(blobs):
         make_dataset()
 
 
-def test_indexed_lookup_agrees_with_checkpoint_scan(blobs):
+def test_lookup_agrees_with_the_whole_snapshot(blobs):
     from server.datasets.lookup import lookup_many
-    from server.datasets.snapshot import lookup_by_scan as _lookup_by_scan
+    from server.datasets.snapshot import read_table
 
     seed(blobs, 60)
     run_in_transaction(lambda db: create_branch(db, dataset="ds", name="f", from_rev=None))
@@ -323,7 +326,10 @@ def test_indexed_lookup_agrees_with_checkpoint_scan(blobs):
         out = []
         for rev in ("main", "main~1", "f", "f~1", "main~2"):
             pk = resolve_rev(db, ds, rev).pk
-            out.append((lookup_many(db, blobs, [pk], keys)[0], _lookup_by_scan(db, blobs, pk, set(keys))))
+            whole = {r["key"]: r for r in read_table(db, blobs, pk).to_pylist()}
+            out.append(
+                ({k: r._asdict() for k, r in lookup_many(db, blobs, [pk], keys)[0].items()}, {k: whole[k] for k in keys if k in whole})
+            )
         return out
 
     for indexed, scanned in run_in_transaction(both):

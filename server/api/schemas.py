@@ -71,12 +71,13 @@ class RelabelOut(BaseModel):
 
 
 class DiffOut(BaseModel):
-    """The `s2 diff --json` shape."""
+    """The `s2 diff --json` shape, for one page of keys (in key order); follow next_cursor for the rest."""
 
     added: list[str]
     removed: list[str]
     relabeled: list[RelabelOut]
     modified: list[str]
+    next_cursor: str | None = None
 
 
 class EditIn(Body):
@@ -99,13 +100,7 @@ class EditBatch(Body):
 
 class Dropped(BaseModel):
     dropped: int
-
-
-class ImportRead(BaseModel):
-    commit: str
-    examples: int = Field(description="Examples in the upload")
-    changes: int = Field(description="Examples the commit changed (0: the upload changed nothing)")
-    rows: int = Field(description="Examples in the branch afterwards")
+    kept: int = Field(default=0, description="Other people's staged edits left in place (dropping them needs an engineer)")
 
 
 class RunCreate(Body):
@@ -176,12 +171,20 @@ class EvalSetComparison(BaseModel):
     metrics: dict[str, Delta] = Field(description="accuracy, macro_f1, loss")
     per_class: dict[str, dict[str, Delta]] = Field(description="label -> precision, recall, f1")
     confusion_matrix: dict[str, list[list[int]] | None] = Field(description="`a` and `b`: rows are true labels")
-    fixed: list[str]
-    broken: list[str]
+
+
+class CommitPair(BaseModel):
+    a: str = Field(description="The dataset commit model a was trained on")
+    b: str
 
 
 class ModelComparison(BaseModel):
-    """The `s2 compare --json` shape: the primary eval set's figures at the top, every shared eval set below."""
+    """Two models compared: every shared eval set's figures, and one page of the examples that flipped.
+
+    The top-level figures and the flips are of `eval_set`. Flips come in key order, a page at a
+    time (follow next_cursor); the data change between the two dataset commits is
+    `GET /datasets/{name}/diff?a={commits.a}&b={commits.b}`.
+    """
 
     a: str
     b: str
@@ -193,7 +196,8 @@ class ModelComparison(BaseModel):
     broken: list[str]
     flips: list[Flip]
     eval_sets: dict[str, EvalSetComparison]
-    data_diff: DiffOut
+    commits: CommitPair
+    next_cursor: str | None
 
 
 class RegressionCheck(BaseModel):

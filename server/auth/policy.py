@@ -41,7 +41,7 @@ def require_branch_editor(who: Principal, dataset: str, branch: str, protected: 
 def editable_branch(db, who: Principal, dataset: str, branch: str | None) -> str:
     """The branch's name (default: the dataset's default branch) once who may edit it; call it inside the write's
     transaction, so a branch protected in the meantime is refused rather than written."""
-    from server.datasets.examples import branch_of
+    from server.datasets.refs import branch_of
 
     name, protected = branch_of(db, dataset, branch)
     require_branch_editor(who, dataset, name, protected)

@@ -8,8 +8,8 @@ from sqlalchemy.orm import Session
 
 from server.auth.models import ApiToken, AuditEvent, DatasetMember, User
 from server.auth.schemas import ROLES, AuditRead, Principal, TokenIssued, TokenRead, UserRead
+from server.datasets.datasets import NAME, check_name, get_dataset
 from server.datasets.models import Dataset, utcnow
-from server.datasets.service import NAME, check_name, get_dataset
 from server.errors import AlreadyExists, Forbidden, InvalidInput, NotFound, Unauthorized
 
 TOKEN_PREFIX = "s2_"

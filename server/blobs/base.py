@@ -4,6 +4,7 @@ import hashlib
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from pathlib import Path
 
 BLOB_ID = re.compile(r"^[0-9a-f]{64}$")
 
@@ -59,6 +60,25 @@ class BlobStore(ABC):
         if not self.exists(blob_id):
             self._write(blob_id, data)
         return blob_id
+
+    def put_file(self, path: Path) -> str:
+        """Store the file at path (read in chunks, never whole) and return its id."""
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+        blob_id = digest.hexdigest()
+        if not self.exists(blob_id):
+            self._write_file(blob_id, Path(path))
+        return blob_id
+
+    def _write_file(self, blob_id: str, path: Path) -> None:
+        """Store the file at path under blob_id; backends that can stream a file override this."""
+        self._write(blob_id, Path(path).read_bytes())
+
+    def local_path(self, blob_id: str) -> Path | None:
+        """The blob's own file when the store is a local folder (readers may map it); None elsewhere."""
+        return None
 
     def get(self, blob_id: str) -> bytes:
         """The bytes of blob_id, refused with BlobCorrupt if they no longer match the id."""

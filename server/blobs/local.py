@@ -36,6 +36,23 @@ class LocalBlobStore(BlobStore):
             Path(tmp).unlink(missing_ok=True)
             raise
 
+    def _write_file(self, blob_id: str, path: Path) -> None:
+        import shutil
+
+        target = self.path_of(blob_id)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = f"{target.parent}/.tmp-{os.getpid()}-{threading.get_ident()}-{blob_id[2:]}"
+        try:
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def local_path(self, blob_id: str) -> Path | None:
+        path = self.path_of(blob_id)
+        return path if path.is_file() else None
+
     def _read(self, blob_id: str) -> bytes:
         try:
             return self.path_of(blob_id).read_bytes()

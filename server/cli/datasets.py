@@ -185,8 +185,8 @@ def unstage(name: str, keys: tuple[str, ...], all_: bool, branch: str | None) ->
     """Drop staged edits of KEYS (or --all)."""
     if not keys and not all_:
         fail("give the KEYS to unstage, or --all")
-    n = backend().unstage(name, branch, None if all_ else list(keys))
-    click.echo(f"dropped {n} staged edit(s)")
+    dropped, kept = backend().unstage(name, branch, None if all_ else list(keys))
+    click.echo(f"dropped {dropped} staged edit(s)" + (f"; kept {kept} by others (dropping them needs an engineer)" if kept else ""))
 
 
 @cli.command()
@@ -195,9 +195,12 @@ def unstage(name: str, keys: tuple[str, ...], all_: bool, branch: str | None) ->
 @click.option("--branch", "-b", help="Branch (default: the default branch).")
 def commit(name: str, message: str, branch: str | None) -> None:
     """Commit the staged edits of a branch; prints the new commit id last."""
-    made = backend().commit(name, branch, message)
+    outcome = backend().commit(name, branch, message)
+    made = outcome.commit
     if made is None:
-        fail(f"nothing to commit on dataset '{name}': the staged edits match the branch head already (they were dropped)")
+        fail(
+            f"nothing to commit on dataset '{name}': the {outcome.dropped} staged edit(s) match the branch head already (they were dropped)"
+        )
     click.echo(f"committed {made.changes} change(s); {made.rows} examples")
     click.echo(made.id)
 

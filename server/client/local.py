@@ -29,6 +29,12 @@ def _blobs():
     return default_blob_store()
 
 
+def _restart(bar, phase: str) -> None:  # noqa: ANN001  (a tqdm bar)
+    """Show a new phase of a long job on the same progress bar."""
+    bar.reset()
+    bar.set_description(phase)
+
+
 class LocalBackend:
     """Direct access to the configured database and blob store."""
 
@@ -36,24 +42,24 @@ class LocalBackend:
 
     # datasets and refs
     def create_dataset(self, name: str, modality: str, labels: list[str]):
-        from server.datasets.service import create_dataset
+        from server.datasets.datasets import create_dataset
 
         return _audited(
             "dataset.create", name, lambda db: create_dataset(db, name=name, modality=modality, labels=labels, author=_author())
         )
 
     def list_datasets(self):
-        from server.datasets.service import list_datasets
+        from server.datasets.datasets import list_datasets
 
         return run_in_transaction(list_datasets)
 
     def list_branches(self, name: str):
-        from server.datasets.service import list_branches
+        from server.datasets.refs import list_branches
 
         return run_in_transaction(lambda db: list_branches(db, dataset=name))
 
     def create_branch(self, name: str, new: str, from_rev: str | None):
-        from server.datasets.service import create_branch
+        from server.datasets.refs import create_branch
 
         return _audited("branch.create", f"{name}/{new}", lambda db: create_branch(db, dataset=name, name=new, from_rev=from_rev))
 
@@ -67,7 +73,7 @@ class LocalBackend:
         )
 
     def create_tag(self, name: str, tag: str, rev: str) -> str:
-        from server.datasets.service import create_tag
+        from server.datasets.refs import create_tag
 
         return _audited("tag.create", f"{name}/{tag}", lambda db: create_tag(db, dataset=name, name=tag, rev=rev))
 
@@ -88,31 +94,32 @@ class LocalBackend:
 
         return run_in_transaction(lambda db: list_staged(db, dataset=name, branch=branch))
 
-    def unstage(self, name: str, branch: str | None, keys: list[str] | None) -> int:
+    def unstage(self, name: str, branch: str | None, keys: list[str] | None) -> tuple[int, int]:
+        """(dropped, kept); on the local store the CLI user may drop anyone's edit, as an engineer may."""
         from server.datasets.staging import unstage
 
         return _audited("edits.unstage", f"{name}/{branch or 'default'}", lambda db: unstage(db, dataset=name, branch=branch, keys=keys))
 
     def commit(self, name: str, branch: str | None, message: str):
-        """The new commit, or None when every staged edit matched the head."""
-        from server.datasets.commits import compact_after
+        """The commit outcome: the new commit (None when every staged edit matched the head) and the edits dropped."""
+        from server.datasets.compaction import compact_after
         from server.datasets.staging import commit_staged
 
         store, who = _blobs(), _author()
-        made = _audited(
+        outcome = _audited(
             "edits.commit",
             f"{name}/{branch or 'default'}",
             lambda db: commit_staged(db, store, dataset=name, branch=branch, message=message, author=who),
-            detail=lambda c: {"commit": c.id if c else None},
+            detail=lambda o: {"commit": o.commit.id if o.commit else None, "dropped": o.dropped},
         )
-        if made is not None:
-            compact_after(store, made.id)
-        return made
+        if outcome.commit is not None:
+            compact_after(store, outcome.commit.id)
+        return outcome
 
     def merge(self, name: str, source: str, into: str, message: str | None) -> tuple[str, str, int]:
         """(outcome, new head id, changes)."""
-        from server.datasets.commits import compact_after
-        from server.datasets.diff import merge
+        from server.datasets.compaction import compact_after
+        from server.datasets.merge import merge
 
         store, who = _blobs(), _author()
         how, head = _audited(
@@ -127,9 +134,9 @@ class LocalBackend:
 
     # history
     def log(self, name: str, rev: str | None, limit: int | None):
-        from server.datasets.service import log
+        from server.datasets.history import log_all
 
-        return run_in_transaction(lambda db: log(db, dataset=name, rev=rev, limit=limit))
+        return run_in_transaction(lambda db: log_all(db, dataset=name, rev=rev, limit=limit))
 
     def diff(self, name: str, rev_a: str, rev_b: str) -> dict:
         from server.datasets.diff import diff
@@ -138,7 +145,7 @@ class LocalBackend:
         return run_in_transaction(lambda db: diff(db, store, dataset=name, rev_a=rev_a, rev_b=rev_b)).as_json()
 
     def blame(self, name: str, key: str, rev: str | None):
-        from server.datasets.service import blame
+        from server.datasets.history import blame
 
         return run_in_transaction(lambda db: blame(db, dataset=name, key=key, rev=rev))
 
@@ -151,52 +158,33 @@ class LocalBackend:
 
     # moving data in and out
     def import_(self, name: str, source: Path, branch: str | None, message: str | None) -> dict:
-        """Import source as one commit: {"commit", "examples", "changes", "rows"} (changes 0: nothing new)."""
+        """Import source as one commit, as a job with a progress bar: {"commit", "examples", "changes", "rows"}."""
         from server.cli.common import progress
-        from server.datasets.commits import compact_after, upsert_rows
-        from server.datasets.history import resolve_rev
-        from server.datasets.importing import read_source
-        from server.datasets.service import commit_read, get_branch, get_dataset
-        from server.errors import NothingToCommit
+        from server.errors import InvalidInput
+        from server.imports.runner import run_import
+        from server.imports.service import create_job
 
-        store, who = _blobs(), _author()
-        ds = run_in_transaction(lambda db: get_dataset(db, name))
+        store, who, source = _blobs(), _author(), Path(source)
+        job = _audited(
+            "dataset.import",
+            f"{name}/{branch or 'default'}",
+            lambda db: create_job(
+                db, dataset=name, branch=branch, source=str(source), message=message or f"import {source.name}", author=who
+            ),
+            detail=lambda j: {"job": j.id, "source": source.name},
+        )
         with progress(f"reading {source.name}") as bar:
-            rows = read_source(source, ds.modality, ds.labels, store, tick=bar.update)
-
-        def commit_rows(db):
-            dataset = get_dataset(db, name)
-            return commit_read(
-                upsert_rows(
-                    db,
-                    store,
-                    dataset=dataset,
-                    branch=get_branch(db, dataset, branch),
-                    rows=rows,
-                    message=message or f"import {source.name}",
-                    author=who,
-                )
-            )
-
-        try:
-            made = _audited(
-                "dataset.import",
-                f"{name}/{branch or 'default'}",
-                commit_rows,
-                detail=lambda c: {"commit": c.id, "changes": c.changes, "source": source.name},
-            )
-        except NothingToCommit:
-            head = run_in_transaction(lambda db: resolve_rev(db, get_dataset(db, name), branch or ds.default_branch))
-            return {"commit": head.id, "examples": len(rows), "changes": 0, "rows": head.row_count}
-        compact_after(store, made.id)
-        return {"commit": made.id, "examples": len(rows), "changes": made.changes, "rows": made.rows}
+            done = run_import(job.id, source, store, tick=bar.update, on_phase=lambda phase: _restart(bar, phase))
+        if done.state != "succeeded":
+            raise InvalidInput(done.error or f"import job {done.id} {done.state}")
+        return {"commit": done.commit, "examples": done.examples, "changes": done.changes, "rows": done.rows}
 
     def export(self, name: str, rev: str, out: Path, fmt: str) -> tuple[int, str]:
         """Write rev to out; returns (examples, commit id)."""
         from server.cli.common import progress
+        from server.datasets.datasets import get_dataset
         from server.datasets.exporting import check_target, export_rows, iter_rows
         from server.datasets.history import resolve_rev
-        from server.datasets.service import get_dataset
         from server.datasets.snapshot import iter_snapshot
 
         store = _blobs()
@@ -220,7 +208,7 @@ class LocalBackend:
 
     def fsck(self) -> dict:
         from server.cli.common import progress
-        from server.datasets.fsck import check_store
+        from server.maintenance.fsck import check_store
 
         store = _blobs()
         with progress("checking blobs", unit="blob") as bar:
@@ -309,10 +297,10 @@ class LocalBackend:
         return run_in_transaction(lambda db: list_models(db, dataset=name))
 
     def compare(self, ref_a: str, ref_b: str) -> dict:
-        from server.registry.compare import compare
+        from server.registry.compare import compare_all
 
         store = _blobs()
-        return run_in_transaction(lambda db: compare(db, store, ref_a=ref_a, ref_b=ref_b))
+        return run_in_transaction(lambda db: compare_all(db, store, ref_a=ref_a, ref_b=ref_b))
 
     def promote(self, ref: str, stage: str, force: bool, max_regression: float | None) -> dict:
         from server.config import get_settings

@@ -7,7 +7,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from server.client.http import Http
-from server.errors import InvalidInput, NothingToCommit
+from server.errors import InvalidInput
 
 API = "/api/v1"
 
@@ -83,20 +83,16 @@ class RemoteBackend:
 
     def unstage(self, name, branch, keys):
         if keys is None:
-            return self._call("DELETE", f"/datasets/{q(name)}/edits", query={"branch": branch})["dropped"]
-        return sum(self._call("DELETE", f"/datasets/{q(name)}/edits/{qk(k)}", query={"branch": branch})["dropped"] for k in keys)
+            done = self._call("DELETE", f"/datasets/{q(name)}/edits", query={"branch": branch})
+            return done["dropped"], done.get("kept", 0)
+        return sum(self._call("DELETE", f"/datasets/{q(name)}/edits/{qk(k)}", query={"branch": branch})["dropped"] for k in keys), 0
 
     def commit(self, name, branch, message):
-        from server.datasets.schemas import CommitRead
+        from server.datasets.schemas import CommitOutcome
 
-        try:
-            return CommitRead.model_validate(
-                self._call("POST", f"/datasets/{q(name)}/commits", json_body={"message": message, "branch": branch})
-            )
-        except NothingToCommit as exc:
-            if "matched the head" in str(exc):
-                return None
-            raise
+        return CommitOutcome.model_validate(
+            self._call("POST", f"/datasets/{q(name)}/commits", json_body={"message": message, "branch": branch})
+        )
 
     def merge(self, name, source, into, message):
         done = self._call("POST", f"/datasets/{q(name)}/merges", json_body={"source": source, "into": into, "message": message})
@@ -109,7 +105,16 @@ class RemoteBackend:
         return [CommitRead.model_validate(c) for c in self._all(f"/datasets/{q(name)}/commits", {"rev": rev}, limit)]
 
     def diff(self, name, rev_a, rev_b):
-        return self._call("GET", f"/datasets/{q(name)}/diff", query={"a": rev_a, "b": rev_b})
+        """The whole diff, gathered from its pages."""
+        result = {"added": [], "removed": [], "relabeled": [], "modified": []}
+        cursor = None
+        while True:
+            page = self._call("GET", f"/datasets/{q(name)}/diff", query={"a": rev_a, "b": rev_b, "cursor": cursor, "limit": 1000})
+            for part in result:
+                result[part].extend(page[part])
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return result
 
     def blame(self, name, key, rev):
         from server.datasets.schemas import BlameEntry
@@ -132,7 +137,29 @@ class RemoteBackend:
             else:
                 files = _table_with_images(source, Path(tmp))
             query = {"branch": branch, "message": message or f"import {source.name}"}
-            return self.http.upload(f"{API}/datasets/{q(name)}/imports", files, query)
+            job = self.http.upload(f"{API}/datasets/{q(name)}/imports", files, query)
+        return self._follow_import(job)
+
+    def _follow_import(self, job: dict) -> dict:
+        """Poll an import job to its end with a progress bar; its result, or its error raised."""
+        import time
+
+        from server.cli.common import progress
+
+        phase, done = None, 0
+        with progress(f"importing ({job['source'][:40]})") as bar:
+            while job["state"] not in ("succeeded", "failed"):
+                time.sleep(0.2)
+                job = self._call("GET", f"/imports/{job['id']}")
+                if job["phase"] and job["phase"] != phase:
+                    phase, done = job["phase"], 0
+                    bar.reset()
+                    bar.set_description(phase)
+                bar.update(max(0, job["rows_done"] - done))
+                done = max(done, job["rows_done"])
+        if job["state"] == "failed":
+            raise InvalidInput(job["error"] or f"import job {job['id']} failed")
+        return {"commit": job["commit"], "examples": job["examples"], "changes": job["changes"], "rows": job["rows"]}
 
     def export(self, name, rev, out: Path, fmt):
         from server.datasets.exporting import check_target, images_dir_of
@@ -224,7 +251,16 @@ class RemoteBackend:
         return [ModelRead.model_validate(m) for m in self._all(f"/datasets/{q(name)}/models")]
 
     def compare(self, ref_a, ref_b):
-        return self._call("GET", "/compare", query={"a": ref_a, "b": ref_b})
+        """The whole comparison, as `s2 compare --json` shows it: every page of flips, and the data diff."""
+        result = self._call("GET", "/compare", query={"a": ref_a, "b": ref_b})
+        while result["next_cursor"]:
+            page = self._call("GET", "/compare", query={"a": ref_a, "b": ref_b, "cursor": result["next_cursor"]})
+            for part in ("fixed", "broken", "flips"):
+                result[part] += page[part]
+            result["next_cursor"] = page["next_cursor"]
+        del result["next_cursor"]
+        result["data_diff"] = self.diff(ref_a.split("@", 1)[0], result["commits"]["a"], result["commits"]["b"])
+        return result
 
     def promote(self, ref, stage, force, max_regression):
         if max_regression is not None:

@@ -1,18 +1,24 @@
-"""Writing commits: a row delta against the first parent, a hashed id, a compare-and-swap branch move."""
+"""Writing commits: a row delta against the first parent, a hashed id, a compare-and-swap branch move.
+
+A commit is written as a stream of key-sorted delta batches (CommitWriter), so an import of
+millions of rows never holds its delta in memory; a small delta goes through write_commit.
+"""
 
 import hashlib
 import json
+import uuid
 from collections import Counter
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
 from server.blobs import BlobStore
-from server.config import get_settings
-from server.datasets.models import Branch, Change, Commit, Dataset, DatasetInput
+from server.datasets.models import Branch, Change, Commit, CommitParent, Dataset, DatasetInput
 from server.datasets.rows import Row
 from server.errors import BranchMoved, NothingToCommit
+from server.events import HeadMoved, publish
 
 INSERT_CHUNK = 20_000  # rows per executemany: bounded memory on million-row imports
 
@@ -30,38 +36,16 @@ def effective_delta(updates: dict[str, Row | None], before: dict[str, Row]) -> d
     return delta
 
 
-def next_label_counts(counts: dict[str, int] | None, delta: dict[str, Row | None], before: dict[str, Row]) -> dict[str, int] | None:
-    """The parent's label counts moved by the delta (None stays None: the parent's are not known yet)."""
-    if counts is None:
-        return None
-    counts = dict(counts)
-    for key, row in delta.items():
-        old = before.get(key)
-        if old is not None and old.label is not None:
-            counts[old.label] -= 1
-        if row is not None and row.label is not None:
-            counts[row.label] = counts.get(row.label, 0) + 1
-    return {label: n for label, n in sorted(counts.items()) if n}
-
-
 def label_counts(db: Session, blobs: BlobStore, commit: Commit) -> dict[str, int]:
     """Examples per label in commit's snapshot; read from the snapshot once for commits older than the column."""
     if commit.label_counts is None:
-        from server.datasets.snapshot import read_table
+        from server.datasets.snapshot import iter_snapshot
 
-        labels = read_table(db, blobs, commit.pk).column("label").to_pylist()
-        commit.label_counts = dict(sorted(Counter(label for label in labels if label is not None).items()))
+        counts: Counter = Counter()
+        for batch in iter_snapshot(db, blobs, commit.pk):
+            counts.update(label for label in batch.column("label").to_pylist() if label is not None)
+        commit.label_counts = dict(sorted(counts.items()))
     return commit.label_counts
-
-
-def delta_digest(delta: dict[str, Row | None]) -> str:
-    """A digest of a delta's content (key order does not matter): part of the commit id."""
-    digest = hashlib.sha256()
-    for key in sorted(delta):
-        row = delta[key]
-        fields = ["-"] if row is None else ["+", row.input, row.label or "", row.split or "", row.meta or ""]
-        digest.update("\0".join([key, *fields]).encode() + b"\n")
-    return digest.hexdigest()
 
 
 def commit_id_of(dataset: str, parents: list[str], author: str, message: str, when: datetime, delta_digest: str) -> str:
@@ -71,6 +55,123 @@ def commit_id_of(dataset: str, parents: list[str], author: str, message: str, wh
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _digest_line(key: str, row: Row | None) -> bytes:
+    fields = ["-"] if row is None else ["+", row.input, row.label or "", row.split or "", row.meta or ""]
+    return "\0".join([key, *fields]).encode() + b"\n"
+
+
+def delta_digest(delta: dict[str, Row | None]) -> str:
+    """A digest of a delta's content in key order: part of the commit id (CommitWriter computes it as rows stream)."""
+    digest = hashlib.sha256()
+    for key in sorted(delta):
+        digest.update(_digest_line(key, delta[key]))
+    return digest.hexdigest()
+
+
+class CommitWriter:
+    """One commit being written: delta batches in key order, then finish() names it and moves the branch.
+
+    The commit row exists (under a placeholder id, invisible outside the transaction) from the
+    start, so delta rows are inserted as they come; finish() computes the real id from the
+    delta's digest, updates the counts and compare-and-swaps the branch from `parent` to it.
+    """
+
+    def __init__(
+        self,
+        db: Session,
+        *,
+        dataset: Dataset,
+        branch: Branch,
+        parent: Commit,
+        message: str,
+        author: str,
+        merge_parent: Commit | None = None,
+        when: datetime | None = None,
+    ):
+        self.db, self.dataset, self.branch, self.parent = db, dataset, branch, parent
+        self.parents = [parent] + ([merge_parent] if merge_parent is not None else [])
+        self.message, self.author, self.when = message, author, when or datetime.now(UTC)
+        self.digest = hashlib.sha256()
+        self.changes = self.added = self.removed = 0
+        self.counts = dict(parent.label_counts) if parent.label_counts is not None else None
+        self.last_key: str | None = None
+        self.commit = Commit(
+            id=f"pending-{uuid.uuid4().hex}",
+            dataset_id=dataset.id,
+            first_parent_pk=parent.pk,
+            generation=1 + max(p.generation for p in self.parents),
+            author=author,
+            message=message,
+            created_at=self.when,
+            change_count=0,
+            row_count=parent.row_count,
+            checkpoint_blob=None,
+            chain_rows=0,
+            chain_length=0,
+        )
+        db.add(self.commit)
+        db.flush()
+        db.execute(
+            insert(CommitParent), [{"commit_pk": self.commit.pk, "position": i, "parent_pk": p.pk} for i, p in enumerate(self.parents)]
+        )
+
+    def add(self, items: Iterable[tuple[str, Row | None, Row | None, str | None]]) -> None:
+        """Record (key, new row or None for removed, the parent's row or None, the edit's author) in key order."""
+        rows, inputs = [], set()
+        for key, row, before, edit_author in items:
+            if self.last_key is not None and key <= self.last_key:
+                raise ValueError(f"delta keys must come in increasing order: {key!r} after {self.last_key!r}")
+            self.last_key = key
+            self.digest.update(_digest_line(key, row))
+            self.changes += 1
+            self.added += row is not None and before is None
+            self.removed += row is None and before is not None
+            if self.counts is not None:
+                if before is not None and before.label is not None:
+                    self.counts[before.label] -= 1
+                if row is not None and row.label is not None:
+                    self.counts[row.label] = self.counts.get(row.label, 0) + 1
+            if row is not None and row.inline is None and (before is None or before.input != row.input):
+                inputs.add(row.input)
+            rows.append(
+                {
+                    "commit_pk": self.commit.pk,
+                    "key": key,
+                    "dataset_id": self.dataset.id,
+                    "removed": row is None,
+                    "input": row and row.input,
+                    "label": row and row.label,
+                    "split": row and row.split,
+                    "meta": row and row.meta,
+                    "inline": row and row.inline,
+                    "author": edit_author if edit_author != self.author else None,
+                }
+            )
+            if len(rows) >= INSERT_CHUNK:
+                self.db.execute(insert(Change), rows)
+                rows = []
+        if rows:
+            self.db.execute(insert(Change), rows)
+        record_inputs(self.db, self.dataset.id, inputs)
+
+    def finish(self) -> Commit:
+        """Name the commit by its content and move the branch to it (BranchMoved if it moved meanwhile)."""
+        if not self.changes and len(self.parents) == 1:
+            raise NothingToCommit(
+                f"nothing to commit on branch '{self.branch.name}' of dataset '{self.dataset.name}': no example would change"
+            )
+        c, parent = self.commit, self.parent
+        c.id = commit_id_of(self.dataset.name, [p.id for p in self.parents], self.author, self.message, self.when, self.digest.hexdigest())
+        c.change_count = self.changes
+        c.row_count = parent.row_count + self.added - self.removed
+        c.chain_rows = (0 if parent.checkpoint_blob else parent.chain_rows) + self.changes
+        c.chain_length = (0 if parent.checkpoint_blob else parent.chain_length) + 1
+        c.label_counts = {label: n for label, n in sorted(self.counts.items()) if n} if self.counts is not None else None
+        self.db.flush()
+        move_branch(self.db, self.branch, expected_pk=parent.pk, new_pk=c.pk)
+        return c
 
 
 def write_commit(
@@ -85,60 +186,22 @@ def write_commit(
     author: str,
     merge_parent: Commit | None = None,
     when: datetime | None = None,
+    authors: dict[str, str] | None = None,
 ) -> Commit:
     """Record delta (new state per changed key, None = removed) on top of parent and move branch to it.
 
-    `before` holds the parent's rows for the delta's keys. The branch moves only if its head is
-    still `parent` (compare-and-swap); otherwise BranchMoved is raised and nothing is kept. `when`
-    is the commit time (default: now); like git's committer date, a given one makes the id
-    reproducible from the content alone.
+    `before` holds the parent's rows for the delta's keys; `authors` who made each edit (default:
+    the committer). The branch moves only if its head is still `parent` (compare-and-swap);
+    otherwise BranchMoved is raised and nothing is kept. `when` is the commit time (default:
+    now); like git's committer date, a given one makes the id reproducible from the content alone.
     """
     if not delta and merge_parent is None:
         raise NothingToCommit(f"nothing to commit on branch '{branch.name}' of dataset '{dataset.name}': no example would change")
-    added = sum(1 for k, row in delta.items() if row is not None and k not in before)
-    removed = sum(1 for k, row in delta.items() if row is None and k in before)
-    parents = [parent] + ([merge_parent] if merge_parent is not None else [])
-    when = when or datetime.now(UTC)
-    commit = Commit(
-        id=commit_id_of(dataset.name, [p.id for p in parents], author, message, when, delta_digest(delta)),
-        dataset_id=dataset.id,
-        parent_ids=[p.id for p in parents],
-        first_parent_pk=parent.pk,
-        generation=1 + max(p.generation for p in parents),
-        author=author,
-        message=message,
-        created_at=when,
-        change_count=len(delta),
-        row_count=parent.row_count + added - removed,
-        checkpoint_blob=None,
-        chain_rows=(0 if parent.checkpoint_blob else parent.chain_rows) + len(delta),
-        chain_length=(0 if parent.checkpoint_blob else parent.chain_length) + 1,
-        label_counts=next_label_counts(parent.label_counts, delta, before),
+    writer = CommitWriter(
+        db, dataset=dataset, branch=branch, parent=parent, message=message, author=author, merge_parent=merge_parent, when=when
     )
-    db.add(commit)
-    db.flush()
-    rows = [
-        {
-            "commit_pk": commit.pk,
-            "key": key,
-            "dataset_id": dataset.id,
-            "removed": row is None,
-            "input": row and row.input,
-            "label": row and row.label,
-            "split": row and row.split,
-            "meta": row and row.meta,
-        }
-        for key, row in delta.items()
-    ]
-    for start in range(0, len(rows), INSERT_CHUNK):
-        db.execute(insert(Change), rows[start : start + INSERT_CHUNK])
-    record_inputs(
-        db,
-        dataset.id,
-        {row.input for key, row in delta.items() if row is not None and (key not in before or before[key].input != row.input)},
-    )
-    move_branch(db, branch, expected_pk=parent.pk, new_pk=commit.pk)
-    return commit
+    writer.add((key, delta[key], before.get(key), (authors or {}).get(key)) for key in sorted(delta))
+    return writer.finish()
 
 
 def record_inputs(db: Session, dataset_id: int, blob_ids: set[str]) -> None:
@@ -156,7 +219,7 @@ def record_inputs(db: Session, dataset_id: int, blob_ids: set[str]) -> None:
 
 
 def move_branch(db: Session, branch: Branch, *, expected_pk: int, new_pk: int) -> None:
-    """Point branch at new_pk if it still points at expected_pk; else raise BranchMoved."""
+    """Point branch at new_pk if it still points at expected_pk; else raise BranchMoved. Publishes HeadMoved."""
     moved = db.execute(
         update(Branch)
         .where(Branch.id == branch.id, Branch.head_pk == expected_pk)
@@ -166,59 +229,4 @@ def move_branch(db: Session, branch: Branch, *, expected_pk: int, new_pk: int) -
     if moved != 1:
         raise BranchMoved(f"branch '{branch.name}' moved while this change was being made")
     branch.head_pk = new_pk
-    from server.runs.service import on_branch_moved  # every new head of a watched branch is trained
-
-    on_branch_moved(db, branch.dataset_id, branch.name, db.get(Commit, new_pk).id)
-
-
-def needs_checkpoint(commit: Commit) -> bool:
-    """Whether the deltas since the last checkpoint have grown enough to write a new one."""
-    settings = get_settings()
-    if commit.checkpoint_blob is not None or commit.chain_rows == 0:
-        return False
-    limit = max(settings.checkpoint_min_rows, settings.checkpoint_delta_fraction * commit.row_count)
-    return commit.chain_rows > limit or commit.chain_length > settings.checkpoint_max_chain
-
-
-def write_commit_checkpoint(db: Session, blobs: BlobStore, commit: Commit) -> None:
-    """Store the commit's full snapshot as a Parquet checkpoint so later reads start from it."""
-    from server.datasets.snapshot import iter_snapshot, write_checkpoint
-
-    blob_id, rows = write_checkpoint(blobs, iter_snapshot(db, blobs, commit.pk))
-    if rows != commit.row_count:  # the deltas and the row count disagree: never store such a checkpoint
-        raise RuntimeError(f"snapshot of commit {commit.id} has {rows} rows but the commit records {commit.row_count}")
-    commit.checkpoint_blob = blob_id
-    commit.chain_rows = 0
-    commit.chain_length = 0
-    db.flush()
-
-
-def upsert_rows(db: Session, blobs: BlobStore, *, dataset: Dataset, branch: Branch, rows: list[Row], message: str, author: str) -> Commit:
-    """Commit rows on branch as an upsert by key: new keys are added, changed ones replaced."""
-    from server.datasets.lookup import lookup
-
-    parent = db.get(Commit, branch.head_pk)
-    updates: dict[str, Row | None] = {row.key: row for row in rows}
-    before = lookup(db, blobs, parent.pk, updates) if parent.row_count else {}
-    delta = effective_delta(updates, before)
-    if not delta:
-        raise NothingToCommit(f"the import matches branch '{branch.name}' of dataset '{dataset.name}' already; nothing to commit")
-    return write_commit(db, dataset=dataset, branch=branch, parent=parent, delta=delta, before=before, message=message, author=author)
-
-
-def compact(db: Session, blobs: BlobStore, commit_id: str) -> bool:
-    """Write a checkpoint at commit_id if its delta chain has grown past the limits; True if written."""
-    from sqlalchemy import select
-
-    commit = db.scalar(select(Commit).where(Commit.id == commit_id))
-    if commit is None or not needs_checkpoint(commit):
-        return False
-    write_commit_checkpoint(db, blobs, commit)
-    return True
-
-
-def compact_after(blobs: BlobStore, commit_id: str) -> None:
-    """Checkpoint a new commit if its delta chain grew long: its own transaction, safe to lose."""
-    from server.db import run_in_transaction
-
-    run_in_transaction(lambda db: compact(db, blobs, commit_id))
+    publish(db, HeadMoved(dataset_id=branch.dataset_id, branch=branch.name, commit_id=db.get(Commit, new_pk).id))

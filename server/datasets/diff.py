@@ -1,19 +1,20 @@
-"""Diff and three-way merge by key, computed from the deltas that separate two revisions."""
+"""Diffs by key between two revisions, a page at a time, from the deltas that separate them."""
 
 from sqlalchemy.orm import Session
 
 from server.blobs import BlobStore
-from server.datasets.commits import effective_delta, move_branch, write_commit
-from server.datasets.history import CommitGraph, resolve_rev
-from server.datasets.lookup import lookup_many, touched_keys
+from server.datasets.datasets import get_dataset
+from server.datasets.graph import separating_commits
+from server.datasets.history import resolve_rev
+from server.datasets.lookup import changed_keys_after, lookup_many
 from server.datasets.models import Commit, Dataset
 from server.datasets.rows import Row
-from server.datasets.schemas import CommitRead, DiffRead, Relabel
-from server.datasets.service import commit_read, get_branch, get_dataset
-from server.errors import Conflict
+from server.datasets.schemas import DiffRead, Relabel
+
+PAGE = 5000  # keys per page when a whole diff is gathered
 
 
-def diff_rows(before: dict[str, Row], after: dict[str, Row], keys: set[str]) -> DiffRead:
+def diff_rows(before: dict[str, Row], after: dict[str, Row], keys: list[str]) -> DiffRead:
     """Classify each key's change: added, removed, relabeled, modified (input, split or metadata)."""
     added, removed, relabeled, modified = [], [], [], []
     for key in sorted(keys):
@@ -32,78 +33,58 @@ def diff_rows(before: dict[str, Row], after: dict[str, Row], keys: set[str]) -> 
     return DiffRead(added=added, removed=removed, relabeled=relabeled, modified=modified)
 
 
-def _separating_keys(db: Session, graph: CommitGraph, a: int, b: int) -> set[str]:
-    """Keys changed by any commit on either side since the merge base: a superset of what differs."""
-    base = graph.merge_base(a, b)
-    return touched_keys(db, graph.only_in(a, base) | graph.only_in(b, base))
+def _extend(into: DiffRead, page: DiffRead) -> None:
+    into.added += page.added
+    into.removed += page.removed
+    into.relabeled += page.relabeled
+    into.modified += page.modified
 
 
-def diff_commits(db: Session, blobs: BlobStore, ds: Dataset, a: Commit, b: Commit) -> DiffRead:
-    """What changes from commit a to commit b."""
+def commits_page(db: Session, blobs: BlobStore, a: Commit, b: Commit, *, after: str | None, limit: int) -> tuple[DiffRead, str | None]:
+    """The changes from a to b of up to `limit` keys after `after`, in key order, and the cursor for the next page.
+
+    Candidate keys come from the separating commits' deltas by key range (each page reads only
+    its range); keys whose changes cancel out are skipped.
+    """
+    result = DiffRead(added=[], removed=[], relabeled=[], modified=[])
     if a.pk == b.pk:
-        return DiffRead(added=[], removed=[], relabeled=[], modified=[])
-    keys = _separating_keys(db, CommitGraph.load(db, ds.id), a.pk, b.pk)
-    before, after = lookup_many(db, blobs, [a.pk, b.pk], keys)
-    return diff_rows(before, after, keys)
+        return result, None
+    commits = separating_commits(db, a, b)
+    counted = 0
+    while counted < limit:
+        keys, more = changed_keys_after(db, commits, after, limit - counted)
+        if not keys:
+            return result, None
+        before, now = lookup_many(db, blobs, [a.pk, b.pk], keys)
+        page = diff_rows(before, now, keys)
+        _extend(result, page)
+        counted += len(set(page.added) | set(page.removed) | {r.key for r in page.relabeled} | set(page.modified))
+        after = keys[-1]
+        if not more:
+            return result, None
+    return result, after
+
+
+def diff_commits(db: Session, blobs: BlobStore, a: Commit, b: Commit) -> DiffRead:
+    """Everything that changes from commit a to commit b (every page)."""
+    result = DiffRead(added=[], removed=[], relabeled=[], modified=[])
+    after: str | None = None
+    while True:
+        page, after = commits_page(db, blobs, a, b, after=after, limit=PAGE)
+        _extend(result, page)
+        if after is None:
+            return result
 
 
 def diff(db: Session, blobs: BlobStore, *, dataset: str, rev_a: str, rev_b: str) -> DiffRead:
-    """What changes from revision rev_a to revision rev_b."""
-    ds = get_dataset(db, dataset)
-    return diff_commits(db, blobs, ds, resolve_rev(db, ds, rev_a), resolve_rev(db, ds, rev_b))
+    """Everything that changes from revision rev_a to revision rev_b."""
+    ds: Dataset = get_dataset(db, dataset)
+    return diff_commits(db, blobs, resolve_rev(db, ds, rev_a), resolve_rev(db, ds, rev_b))
 
 
-def merge(
-    db: Session, blobs: BlobStore, *, dataset: str, source: str, into: str, author: str, message: str | None = None
-) -> tuple[str, CommitRead]:
-    """Merge revision `source` into branch `into`, three-way by key; returns (how, resulting head).
-
-    how is "up-to-date", "fast-forward" or "merge". Keys both sides changed differently are
-    conflicts: all are listed in the raised Conflict and nothing is written.
-    """
-    ds = get_dataset(db, dataset)
-    dst_branch = get_branch(db, ds, into)
-    ours = db.get(Commit, dst_branch.head_pk)
-    theirs = resolve_rev(db, ds, source)
-    graph = CommitGraph.load(db, ds.id)
-    if theirs.pk in graph.ancestors(ours.pk):
-        return "up-to-date", commit_read(ours)
-    if ours.pk in graph.ancestors(theirs.pk):
-        move_branch(db, dst_branch, expected_pk=ours.pk, new_pk=theirs.pk)
-        return "fast-forward", commit_read(theirs)
-    base = graph.merge_base(ours.pk, theirs.pk)
-    their_keys = touched_keys(db, graph.only_in(theirs.pk, base))
-    our_keys = touched_keys(db, graph.only_in(ours.pk, base))
-    at_base, at_theirs, at_ours = lookup_many(db, blobs, [base, theirs.pk, ours.pk], their_keys)
-    updates: dict[str, Row | None] = {}
-    conflicts: list[str] = []
-    for key in sorted(their_keys):
-        b, t, o = at_base.get(key), at_theirs.get(key), at_ours.get(key)
-        if t == b or t == o:
-            continue  # they changed nothing net, or both sides agree
-        if key in our_keys and o != b:
-            conflicts.append(f"{key} (base {_show(b)}, {dst_branch.name} {_show(o)}, {source} {_show(t)})")
-            continue
-        updates[key] = t
-    if conflicts:
-        shown = "; ".join(conflicts[:5]) + (f"; and {len(conflicts) - 5} more" if len(conflicts) > 5 else "")
-        raise Conflict(f"merge of '{source}' into '{dst_branch.name}' conflicts on {len(conflicts)} example(s): {shown}")
-    delta = effective_delta(updates, at_ours)
-    commit = write_commit(
-        db,
-        dataset=ds,
-        branch=dst_branch,
-        parent=ours,
-        delta=delta,
-        before=at_ours,
-        message=message or f"merge {source} into {dst_branch.name}",
-        author=author,
-        merge_parent=theirs,
-    )
-    return "merge", commit_read(commit)
-
-
-def _show(row: Row | None) -> str:
-    if row is None:
-        return "absent"
-    return f"label={row.label!r}" + (f" input={row.input[:8]}" if row.input else "")
+def diff_page(
+    db: Session, blobs: BlobStore, *, dataset: str, rev_a: str, rev_b: str, after: str | None, limit: int
+) -> tuple[DiffRead, str | None]:
+    """One page of the changes from rev_a to rev_b: up to limit keys after `after`, and the next cursor (None: done)."""
+    ds: Dataset = get_dataset(db, dataset)
+    return commits_page(db, blobs, resolve_rev(db, ds, rev_a), resolve_rev(db, ds, rev_b), after=after, limit=limit)

@@ -8,11 +8,12 @@ from pathlib import Path
 
 from server.blobs import BlobStore
 from server.datasets.arrow import batch_to_rows
+from server.datasets.inputs import input_bytes
+from server.datasets.layout import folder_path, place
 from server.datasets.rows import Row
 from server.errors import InvalidInput
 
 FORMATS = ("imagefolder", "parquet", "jsonl")
-UNLABELED_DIR = "_unlabeled"
 Tick = Callable[[int], None]
 
 
@@ -30,13 +31,6 @@ def check_target(out: Path, fmt: str | None = None, modality: str | None = None)
         raise InvalidInput(
             f"export target '{images_dir_of(out)}' (the images of a JSONL export) already exists; choose a new path or remove it"
         )
-
-
-def folder_path(row: Row, labels: list[str]) -> str:
-    """Where a row goes in ImageFolder layout: <label>/<key without a leading label folder>."""
-    first, _, rest = row.key.partition("/")
-    name = rest if rest and first in labels else row.key
-    return f"{row.label if row.label is not None else UNLABELED_DIR}/{name}"
 
 
 def export_rows(
@@ -63,40 +57,13 @@ def export_rows(
         shutil.rmtree(staging, ignore_errors=True)
 
 
-MAGIC = (
-    (b"\x89PNG\r\n\x1a\n", ".png"),
-    (b"\xff\xd8\xff", ".jpg"),
-    (b"GIF8", ".gif"),
-    (b"BM", ".bmp"),
-    (b"II*\x00", ".tif"),
-    (b"MM\x00*", ".tif"),
-)
-
-
-def file_suffix(data: bytes, modality: str) -> str:
-    """The extension an image file needs to be recognised (keys from CSV often have none); text keeps its key."""
-    if modality != "image":
-        return ""
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return ".webp"
-    return next((ext for magic, ext in MAGIC if data.startswith(magic)), "")
-
-
 def _write_folder(rows, staging: Path, name: str, modality: str, labels: list[str], blobs: BlobStore, tick: Tick) -> int:
     root = staging / "_out"
     root.mkdir()
-    count, used = 0, set()
+    count = 0
     for row in rows:
-        data = blobs.get(row.input)
-        rel = folder_path(row, labels)
-        if rel in used:  # two keys map to one file name: keep both, under their full keys
-            rel = f"{row.label if row.label is not None else UNLABELED_DIR}/{row.key}"
-        if not Path(rel).suffix:  # ImageFolder readers skip files without an image extension
-            rel += file_suffix(data, modality)
-        used.add(rel)
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        data = input_bytes(blobs, row)
+        place(root, folder_path(row, labels, data, modality), row.key).write_bytes(data)
         count += 1
         tick(1)
     return count
@@ -104,7 +71,7 @@ def _write_folder(rows, staging: Path, name: str, modality: str, labels: list[st
 
 def _records(rows, modality: str, blobs: BlobStore, tick: Tick, image_value: Callable[[Row, bytes], object]) -> Iterator[dict]:
     for row in rows:
-        data = blobs.get(row.input)
+        data = input_bytes(blobs, row)
         record: dict = {"key": row.key, "label": row.label}
         if row.split is not None:
             record["split"] = row.split
@@ -124,10 +91,9 @@ def _write_jsonl(rows, staging: Path, name: str, modality: str, labels, blobs: B
     images_dir = images_dir_of(Path(name)).name
 
     def save_image(row: Row, data: bytes) -> str:
-        path = staging / images_dir / row.key
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = place(staging, f"{images_dir}/{row.key}", row.key)
         path.write_bytes(data)
-        return f"{images_dir}/{row.key}"
+        return path.relative_to(staging).as_posix()
 
     count = 0
     with open(staging / "_out", "w", encoding="utf-8") as f:

@@ -1,17 +1,19 @@
-"""The commit graph of a dataset: revision names, ancestry, merge bases, checkpoint chains."""
+"""History: revision names, the log of a revision a page at a time, and blame of one example."""
 
 import re
-from dataclasses import dataclass
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.datasets.models import Branch, Commit, Dataset, Tag
+from server.datasets.datasets import get_dataset
+from server.datasets.graph import history_page, parent_ids, walk
+from server.datasets.models import Branch, Change, Commit, Dataset, Tag
+from server.datasets.schemas import BlameEntry, CommitRead
 from server.errors import InvalidInput, NotFound
 
-HEX_PREFIX = re.compile(r"^[0-9a-f]{7,64}$")
-SHORT_HEX = re.compile(r"^[0-9a-f]{1,6}$")  # looks like an abbreviated id, but too short to name one
-ANCESTRY = re.compile(r"^(?P<base>.+?)(?P<steps>(~\d*)*)$")
+HEX_PREFIX = re.compile(r"[0-9a-f]{7,64}")
+SHORT_HEX = re.compile(r"[0-9a-f]{1,6}")  # looks like an abbreviated id, but too short to name one
+ANCESTRY = re.compile(r"(?P<base>.+?)(?P<steps>(~\d*)*)")
 
 
 def resolve_rev(db: Session, dataset: Dataset, rev: str) -> Commit:
@@ -22,7 +24,7 @@ def resolve_rev(db: Session, dataset: Dataset, rev: str) -> Commit:
     abbreviate, as a ref does in git; give more digits (or the full id) to name the commit.
     A prefix shared by several commits is refused as ambiguous, never resolved to one of them.
     """
-    match = ANCESTRY.match(rev.strip())
+    match = ANCESTRY.fullmatch(rev.strip())
     if not rev.strip() or not match:
         raise InvalidInput(f"empty revision for dataset '{dataset.name}'")
     commit = _resolve_base(db, dataset, match["base"])
@@ -41,95 +43,101 @@ def _resolve_base(db: Session, dataset: Dataset, name: str) -> Commit:
     tag = db.scalar(select(Tag).where(Tag.dataset_id == dataset.id, Tag.name == name))
     if tag is not None:
         return db.get(Commit, tag.commit_pk)
-    if HEX_PREFIX.match(name):
+    if HEX_PREFIX.fullmatch(name):
         found = db.scalars(select(Commit).where(Commit.dataset_id == dataset.id, Commit.id.startswith(name)).limit(2)).all()
         if len(found) == 1:
             return found[0]
         if len(found) > 1:
             raise InvalidInput(f"revision '{name}' is ambiguous in dataset '{dataset.name}': give more digits")
-    if SHORT_HEX.match(name):
+    if SHORT_HEX.fullmatch(name):
         raise NotFound(
-            f"unknown revision '{name}' in dataset '{dataset.name}': not a branch or tag, and a commit id "
-            f"prefix needs at least 7 hex digits"
+            f"unknown revision '{name}' in dataset '{dataset.name}': not a branch or tag, and a commit id prefix needs at least 7 hex digits"
         )
     raise NotFound(f"unknown revision '{name}' in dataset '{dataset.name}': not a branch, tag or commit id")
 
 
-def checkpoint_chain(db: Session, commit_pk: int) -> tuple[str | None, list[int]]:
-    """The checkpoint a snapshot starts from and the commits whose deltas follow it, oldest first."""
-    rows = db.execute(
-        text(
-            "WITH RECURSIVE chain(pk, first_parent_pk, checkpoint_blob, depth) AS ("
-            " SELECT pk, first_parent_pk, checkpoint_blob, 0 FROM commits WHERE pk = :pk"
-            " UNION ALL"
-            " SELECT c.pk, c.first_parent_pk, c.checkpoint_blob, chain.depth + 1"
-            " FROM commits c JOIN chain ON c.pk = chain.first_parent_pk"
-            " WHERE chain.checkpoint_blob IS NULL)"
-            " SELECT pk, checkpoint_blob FROM chain ORDER BY depth"
-        ),
-        {"pk": commit_pk},
-    ).all()
-    deltas: list[int] = []
-    for pk, checkpoint_blob in rows:
-        if checkpoint_blob is not None:
-            return checkpoint_blob, deltas[::-1]
-        deltas.append(pk)
-    return None, deltas[::-1]
+def commit_reads(db: Session, commits: list[Commit]) -> list[CommitRead]:
+    """The public view of commits (their parents' ids read in one query)."""
+    parents = parent_ids(db, [c.pk for c in commits])
+    return [
+        CommitRead(
+            id=c.id,
+            parents=parents[c.pk],
+            author=c.author,
+            message=c.message,
+            created_at=c.created_at,
+            changes=c.change_count,
+            rows=c.row_count,
+        )
+        for c in commits
+    ]
 
 
-def first_parent_chain(db: Session, commit_pk: int) -> list[int]:
-    """commit_pk and its first parents back to the root, newest first.
+def commit_read(db: Session, commit: Commit) -> CommitRead:
+    """The public view of one commit."""
+    return commit_reads(db, [commit])[0]
 
-    Every delta is taken against the first parent, so this chain alone decides a snapshot:
-    a key holds what the nearest commit on it that touched the key wrote.
+
+def log(
+    db: Session, *, dataset: str, rev: str | None, frontier: list[int] | None = None, limit: int = 100
+) -> tuple[list[CommitRead], list[int]]:
+    """A page of the commits reachable from rev (default: the default branch), newest first.
+
+    Returns the page and the frontier to pass back for the next one (empty: no more). The
+    frontier is where the walk stopped, so a page costs the same at the 10th page as at the 1st.
     """
-    return list(
-        db.scalars(
-            text(
-                "WITH RECURSIVE chain(pk, first_parent_pk, depth) AS ("
-                " SELECT pk, first_parent_pk, 0 FROM commits WHERE pk = :pk"
-                " UNION ALL"
-                " SELECT c.pk, c.first_parent_pk, chain.depth + 1"
-                " FROM commits c JOIN chain ON c.pk = chain.first_parent_pk)"
-                " SELECT pk FROM chain ORDER BY depth"
-            ),
-            {"pk": commit_pk},
+    ds = get_dataset(db, dataset)
+    if frontier is None:
+        frontier = [resolve_rev(db, ds, rev or ds.default_branch).pk]
+    elif db.scalar(select(Commit.id).where(Commit.pk.in_(frontier), Commit.dataset_id != ds.id).limit(1)) is not None:
+        raise InvalidInput("this history cursor belongs to another dataset: start again without a cursor")
+    pks, rest = history_page(db, frontier, limit)
+    by_pk = {c.pk: c for c in db.scalars(select(Commit).where(Commit.pk.in_(pks)))}
+    return commit_reads(db, [by_pk[pk] for pk in pks]), rest
+
+
+def log_all(db: Session, *, dataset: str, rev: str | None, limit: int | None = None) -> list[CommitRead]:
+    """Every commit reachable from rev (or the newest `limit`), newest first, read a page at a time."""
+    found: list[CommitRead] = []
+    frontier: list[int] | None = None
+    while limit is None or len(found) < limit:
+        size = 1000 if limit is None else min(1000, limit - len(found))
+        page, frontier = log(db, dataset=dataset, rev=rev, frontier=frontier, limit=size)
+        found.extend(page)
+        if not frontier:
+            break
+    return found[:limit] if limit else found
+
+
+def blame(db: Session, *, dataset: str, key: str, rev: str | None) -> list[BlameEntry]:
+    """Every commit reachable from rev that changed the example `key`, oldest first.
+
+    The candidates come from the (dataset, key) index of the deltas; only the generations
+    between the oldest of them and rev are walked to keep those rev can reach.
+    """
+    ds = get_dataset(db, dataset)
+    tip = resolve_rev(db, ds, rev or ds.default_branch)
+    rows = db.execute(
+        select(Commit, Change)
+        .join(Change, Change.commit_pk == Commit.pk)
+        .where(Change.dataset_id == ds.id, Change.key == key)
+        .order_by(Commit.generation, Commit.pk)
+    ).all()
+    reachable = walk(db, {tip.pk: 1}, min(c.generation for c, _ in rows)) if rows else {}
+    entries = [
+        BlameEntry(
+            commit=c.id,
+            author=ch.author or c.author,
+            committer=c.author,
+            created_at=c.created_at,
+            message=c.message,
+            removed=ch.removed,
+            label=ch.label,
+            input=ch.input,
         )
-    )
-
-
-@dataclass
-class CommitGraph:
-    """Every commit of a dataset as parent links, for ancestry questions."""
-
-    parents: dict[int, list[int]]
-    generation: dict[int, int]
-
-    @classmethod
-    def load(cls, db: Session, dataset_id: int) -> "CommitGraph":
-        """Read the dataset's whole graph (ids and links only) in one query."""
-        rows = db.execute(select(Commit.pk, Commit.id, Commit.parent_ids, Commit.generation).where(Commit.dataset_id == dataset_id)).all()
-        pk_of = {cid: pk for pk, cid, _, _ in rows}
-        return cls(
-            parents={pk: [pk_of[p] for p in parent_ids] for pk, _, parent_ids, _ in rows},
-            generation={pk: gen for pk, _, _, gen in rows},
-        )
-
-    def ancestors(self, pk: int) -> set[int]:
-        """pk and every commit reachable from it through parents."""
-        seen, todo = {pk}, [pk]
-        while todo:
-            for parent in self.parents[todo.pop()]:
-                if parent not in seen:
-                    seen.add(parent)
-                    todo.append(parent)
-        return seen
-
-    def merge_base(self, a: int, b: int) -> int | None:
-        """The newest common ancestor of a and b (by generation), or None if unrelated."""
-        common = self.ancestors(a) & self.ancestors(b)
-        return max(common, key=lambda pk: (self.generation[pk], pk)) if common else None
-
-    def only_in(self, tip: int, base: int | None) -> set[int]:
-        """Commits reachable from tip but not from base: those whose deltas separate them."""
-        return self.ancestors(tip) - (self.ancestors(base) if base is not None else set())
+        for c, ch in rows
+        if c.pk in reachable
+    ]
+    if not entries:
+        raise NotFound(f"example '{key}' was never changed in the history of '{rev or ds.default_branch}' of dataset '{dataset}'")
+    return entries

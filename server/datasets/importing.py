@@ -8,26 +8,13 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from server.blobs import BlobStore
+from server.datasets.inputs import store_input
+from server.datasets.paths import check_key
 from server.datasets.rows import Row, canonical_json
 from server.errors import InvalidInput
 
 RESERVED = ("key", "label", "split")
 INPUT_COLUMN = {"image": "image", "text": "text"}
-MAX_KEY = 512
-Tick = Callable[[int], None]
-
-
-def check_key(key: object, where: str) -> str:
-    """A key is a relative path-like name: it becomes a file path on export, so it cannot escape."""
-    if not isinstance(key, str) or not key.strip():
-        raise InvalidInput(f"{where}: missing key")
-    if len(key) > MAX_KEY:
-        raise InvalidInput(f"{where}: key is longer than {MAX_KEY} characters")
-    if key.startswith("/") or "\\" in key or any(ord(ch) < 32 for ch in key) or any(p in ("", ".", "..") for p in key.split("/")):
-        raise InvalidInput(
-            f"{where}: key {key!r} is not a safe relative name (no leading '/', '..', '.', empty parts, backslashes or control characters)"
-        )
-    return key
 
 
 def check_image(data: bytes, where: str) -> None:
@@ -45,17 +32,18 @@ def check_image(data: bytes, where: str) -> None:
         raise InvalidInput(f"{where}: not a readable image ({exc})") from None
 
 
-def read_source(
+def iter_source_rows(
     source: Path,
     modality: str,
     labels: list[str],
     blobs: BlobStore,
-    tick: Tick | None = None,
     confine: Path | None = None,
     members: Mapping[str, Callable[[], bytes]] | None = None,
-) -> list[Row]:
-    """Every example of source as rows (inputs stored in blobs), refusing the first bad one.
+) -> Iterator[tuple[str, Row]]:
+    """Every example of source as (where it came from, validated row), refusing the first bad one.
 
+    Rows stream: a source of any size is read in constant memory (duplicates are found later,
+    when the rows are sorted). Inputs go to the blob store, or inline when small.
     confine: image paths named by a table must lie inside this folder (uploads: the upload's own
     files, never the server's). members: files of that folder that are read in place (an uploaded
     zip's), by their path below it.
@@ -75,21 +63,10 @@ def read_source(
             )
         records = reader(source)
     label_set = set(labels)
-    rows: list[Row] = []
-    first_seen: dict[str, str] = {}
     for where, record in records:
         if confine is not None:
             record["_confine"], record["_members"] = confine, members
-        row = _to_row(where, record, modality, source, label_set, labels, blobs)
-        if row.key in first_seen:
-            raise InvalidInput(f"{where}: duplicate key '{row.key}' (first at {first_seen[row.key]})")
-        first_seen[row.key] = where
-        rows.append(row)
-        if tick:
-            tick(1)
-    if not rows:
-        raise InvalidInput(f"import source '{source}' has no examples")
-    return rows
+        yield where, _to_row(where, record, modality, source, label_set, labels, blobs)
 
 
 def _to_row(where: str, rec: dict, modality: str, source: Path, label_set: set, labels: list[str], blobs: BlobStore) -> Row:
@@ -116,7 +93,8 @@ def _to_row(where: str, rec: dict, modality: str, source: Path, label_set: set, 
             raise InvalidInput(f"{where}: no '{column}' value")
         data = _input_bytes(value, modality, source, rec.get("_base"), where, rec.get("_confine"), rec.get("_members"))
         meta = canonical_json(extra)
-    return Row(key, blobs.put(data), label, split, meta)
+    input_id, inline = store_input(blobs, data, modality)
+    return Row(key, input_id, label, split, meta, inline)
 
 
 def _input_bytes(

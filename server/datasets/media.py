@@ -2,8 +2,8 @@
 
 from sqlalchemy.orm import Session
 
+from server.datasets.datasets import get_dataset
 from server.datasets.models import DatasetInput
-from server.datasets.service import get_dataset
 from server.errors import NotFound
 
 IMAGE_MAGIC = (

@@ -7,6 +7,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db import Base
 
+# Example keys compare byte by byte everywhere (PostgreSQL: COLLATE "C"; SQLite's BINARY is the
+# same): SQL ranges over keys are merged with key-sorted Parquet checkpoints in Python order.
+KEY = String(512).with_variant(String(512, collation="C"), "postgresql")
+
 
 def utcnow() -> datetime:
     """Now, timezone-aware, in UTC."""
@@ -35,7 +39,6 @@ class Commit(Base):
     pk: Mapped[int] = mapped_column(primary_key=True)
     id: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of content and parents
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
-    parent_ids: Mapped[list[str]] = mapped_column(JSON)  # first parent = the branch it was made on
     first_parent_pk: Mapped[int | None] = mapped_column(ForeignKey("commits.pk"))
     generation: Mapped[int] = mapped_column(Integer)  # 1 + max(parents' generation); root is 0
     author: Mapped[str] = mapped_column(String(256))
@@ -50,6 +53,17 @@ class Commit(Base):
     # Examples per label in the snapshot (unlabeled ones not counted); None for commits made
     # before migration 0004 until something asks (label_counts() fills it in).
     label_counts: Mapped[dict[str, int] | None] = mapped_column(JSON)
+
+
+class CommitParent(Base):
+    """One parent link of a commit; position 0 is the first parent (the branch it was made on)."""
+
+    __tablename__ = "commit_parents"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    commit_pk: Mapped[int] = mapped_column(ForeignKey("commits.pk", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    parent_pk: Mapped[int] = mapped_column(ForeignKey("commits.pk"), index=True)
 
 
 class DatasetInput(Base):
@@ -69,13 +83,15 @@ class Change(Base):
     __table_args__ = (Index("ix_changes_dataset_key", "dataset_id", "key"),)
 
     commit_pk: Mapped[int] = mapped_column(ForeignKey("commits.pk", ondelete="CASCADE"), primary_key=True)
-    key: Mapped[str] = mapped_column(String(512), primary_key=True)
+    key: Mapped[str] = mapped_column(KEY, primary_key=True)
     dataset_id: Mapped[int] = mapped_column(Integer)
     removed: Mapped[bool] = mapped_column(Boolean, default=False)
-    input: Mapped[str | None] = mapped_column(String(64))  # blob id of the input bytes
+    input: Mapped[str | None] = mapped_column(String(64))  # sha256 of the input bytes (a blob id unless inline)
     label: Mapped[str | None] = mapped_column(String(256))
     split: Mapped[str | None] = mapped_column(String(64))
     meta: Mapped[str | None] = mapped_column(Text)  # canonical JSON object, or NULL
+    inline: Mapped[str | None] = mapped_column(Text)  # the input itself when small (text, tabular row); else in the blob store
+    author: Mapped[str | None] = mapped_column(String(256))  # who made this edit, when not the commit's author
 
 
 class Branch(Base):
@@ -113,9 +129,10 @@ class StagedEdit(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     branch_id: Mapped[int] = mapped_column(ForeignKey("branches.id", ondelete="CASCADE"), index=True)
-    key: Mapped[str] = mapped_column(String(512))
+    key: Mapped[str] = mapped_column(KEY)
     remove: Mapped[bool] = mapped_column(Boolean, default=False)
     label: Mapped[str | None] = mapped_column(String(256))
     author: Mapped[str] = mapped_column(String(256))
     version: Mapped[int] = mapped_column(Integer, default=1)  # bumps on every re-stage: optimistic lock
+    input: Mapped[str | None] = mapped_column(String(64))  # the input the editor saw: a label never lands on another
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

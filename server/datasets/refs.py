@@ -1,12 +1,71 @@
-"""Ref operations beyond create and list: protecting branches, listing tags."""
+"""Refs: branches (movable, maybe protected) and tags (fixed), created, listed and found by name."""
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.datasets.models import Commit, Tag
+from server.datasets.datasets import REF_NAME, check_name, get_dataset
+from server.datasets.history import resolve_rev
+from server.datasets.models import Branch, Commit, Dataset, Tag
 from server.datasets.schemas import BranchRead
-from server.datasets.service import get_branch, get_dataset
-from server.errors import InvalidInput
+from server.errors import AlreadyExists, InvalidInput, NotFound
+
+
+def get_branch(db: Session, ds: Dataset, name: str | None, *, lock: bool | str = False) -> Branch:
+    """The branch called name (default: the dataset's default branch), or NotFound.
+
+    lock=True holds the branch row exclusively until the transaction ends (PostgreSQL; SQLite
+    transactions are serialized already), so its staged edits are read and changed by one
+    writer at a time; lock="share" lets other sharers in but keeps exclusive lockers out.
+    """
+    name = name or ds.default_branch
+    query = select(Branch).where(Branch.dataset_id == ds.id, Branch.name == name)
+    if lock:
+        query = query.with_for_update(read=lock == "share")
+    branch = db.scalar(query)
+    if branch is None:
+        raise NotFound(f"no branch '{name}' in dataset '{ds.name}' (create it with: s2 branch {ds.name} {name})")
+    return branch
+
+
+def branch_of(db: Session, dataset: str, branch: str | None) -> tuple[str, bool]:
+    """The branch's name and whether it is protected (the default branch always is, over the API)."""
+    ds = get_dataset(db, dataset)
+    br = get_branch(db, ds, branch)
+    return br.name, br.protected or br.name == ds.default_branch
+
+
+def _ref_taken(db: Session, ds: Dataset, name: str) -> bool:
+    branch = db.scalar(select(Branch.id).where(Branch.dataset_id == ds.id, Branch.name == name))
+    tag = db.scalar(select(Tag.id).where(Tag.dataset_id == ds.id, Tag.name == name))
+    return branch is not None or tag is not None
+
+
+def create_branch(db: Session, *, dataset: str, name: str, from_rev: str | None) -> BranchRead:
+    """A new branch at from_rev (default: the default branch's head)."""
+    ds = get_dataset(db, dataset)
+    check_name("branch", name, REF_NAME)
+    if _ref_taken(db, ds, name):
+        raise AlreadyExists(f"'{name}' already names a branch or tag in dataset '{dataset}'")
+    start = resolve_rev(db, ds, from_rev or ds.default_branch)
+    db.add(Branch(dataset_id=ds.id, name=name, head_pk=start.pk, protected=False))
+    db.flush()
+    return BranchRead(name=name, head=start.id, protected=False)
+
+
+def list_branches(db: Session, *, dataset: str, after: str | None = None, limit: int | None = None) -> list[BranchRead]:
+    """The dataset's branches and their heads, by name after the cursor."""
+    ds = get_dataset(db, dataset)
+    query = (
+        select(Branch.name, Commit.id, Branch.protected)
+        .join(Commit, Commit.pk == Branch.head_pk)
+        .where(Branch.dataset_id == ds.id)
+        .order_by(Branch.name)
+    )
+    if after is not None:
+        query = query.where(Branch.name > after)
+    if limit is not None:
+        query = query.limit(limit)
+    return [BranchRead(name=n, head=h, protected=p or n == ds.default_branch) for n, h, p in db.execute(query)]
 
 
 def set_protected(db: Session, *, dataset: str, branch: str, protected: bool) -> BranchRead:
@@ -22,10 +81,24 @@ def set_protected(db: Session, *, dataset: str, branch: str, protected: bool) ->
     return BranchRead(name=br.name, head=db.get(Commit, br.head_pk).id, protected=protected)
 
 
-def list_tags(db: Session, *, dataset: str) -> list[tuple[str, str]]:
-    """The dataset's tags as (name, commit id), by name."""
+def create_tag(db: Session, *, dataset: str, name: str, rev: str) -> str:
+    """Tag rev with name; returns the tagged commit id. Tags never move."""
     ds = get_dataset(db, dataset)
-    rows = db.execute(
-        select(Tag.name, Commit.id).join(Commit, Commit.pk == Tag.commit_pk).where(Tag.dataset_id == ds.id).order_by(Tag.name)
-    )
-    return [(n, c) for n, c in rows]
+    check_name("tag", name, REF_NAME)
+    if _ref_taken(db, ds, name):
+        raise AlreadyExists(f"'{name}' already names a branch or tag in dataset '{dataset}'")
+    commit = resolve_rev(db, ds, rev)
+    db.add(Tag(dataset_id=ds.id, name=name, commit_pk=commit.pk))
+    db.flush()
+    return commit.id
+
+
+def list_tags(db: Session, *, dataset: str, after: str | None = None, limit: int | None = None) -> list[tuple[str, str]]:
+    """The dataset's tags as (name, commit id), by name after the cursor."""
+    ds = get_dataset(db, dataset)
+    query = select(Tag.name, Commit.id).join(Commit, Commit.pk == Tag.commit_pk).where(Tag.dataset_id == ds.id).order_by(Tag.name)
+    if after is not None:
+        query = query.where(Tag.name > after)
+    if limit is not None:
+        query = query.limit(limit)
+    return [(n, c) for n, c in db.execute(query)]

@@ -8,14 +8,15 @@ class Row(NamedTuple):
     """One example as stored: a key and what the key holds at some commit."""
 
     key: str
-    input: str
+    input: str  # sha256 of the input bytes: a blob id, or the id of the inline input below
     label: str | None
     split: str | None = None
     meta: str | None = None
+    inline: str | None = None  # the input itself when small (a short text, a tabular row as JSON)
 
     def same_content(self, other: "Row | None") -> bool:
-        """Whether other holds the same input, label, split and metadata."""
-        return other is not None and self[1:] == other[1:]
+        """Whether other holds the same input, label, split and metadata (inline follows from input)."""
+        return other is not None and self[1:5] == other[1:5]
 
 
 def canonical_json(obj: dict) -> str | None:

@@ -31,6 +31,13 @@ class CommitRead(BaseModel):
     rows: int
 
 
+class CommitOutcome(BaseModel):
+    """What committing staged edits made: the commit (null when every edit matched the head) and how many edits were dropped."""
+
+    commit: CommitRead | None
+    dropped: int  # staged edits that changed nothing and were cleared without a change row
+
+
 class BranchRead(BaseModel):
     """A branch and the commit it points at."""
 
@@ -68,7 +75,8 @@ class BlameEntry(BaseModel):
     """One commit that changed an example, and what it made of it."""
 
     commit: str
-    author: str
+    author: str  # who made the change (a labeler's staged edit keeps its author through the commit)
+    committer: str  # who committed it
     created_at: datetime
     message: str
     removed: bool
@@ -91,7 +99,8 @@ class ExampleRead(BaseModel):
     """One example as an editor sees it: committed state, staged edit, and the version to send back."""
 
     key: str
-    input: str  # blob id of the input bytes
+    input: str  # sha256 of the input bytes: GET .../media/{input} serves them, unless they are inline
+    inline: str | None = None  # the input itself when stored with the example (a short text, a tabular row as JSON)
     label: str | None
     split: str | None
     meta: dict

@@ -1,50 +1,54 @@
-"""Reading a whole revision: its checkpoint plus the deltas since, streamed as key-sorted Arrow batches."""
+"""Reading a revision whole or a page at a time: its checkpoint merged with the deltas since, by key."""
 
-import bisect
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from sqlalchemy.orm import Session
 
 from server.blobs import BlobStore
-from server.datasets.arrow import SNAPSHOT_SCHEMA, batch_to_rows, rows_to_batch
-from server.datasets.history import checkpoint_chain
-from server.datasets.lookup import load_delta
+from server.datasets.arrow import SNAPSHOT_SCHEMA, rows_to_batch
+from server.datasets.checkpoints import BATCH_ROWS, open_checkpoint
+from server.datasets.graph import checkpoint_chain
+from server.datasets.lookup import changes_in_range, stream_chain
 from server.datasets.rows import Row
-
-BATCH_ROWS = 65_536
-
-
-def read_checkpoint(blobs: BlobStore, blob_id: str) -> pq.ParquetFile:
-    """A checkpoint's Parquet file, its bytes verified against the blob id."""
-    return pq.ParquetFile(pa.BufferReader(blobs.get(blob_id)))
 
 
 def iter_snapshot(db: Session, blobs: BlobStore, commit_pk: int, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
-    """The examples at a commit, sorted by key, as Arrow batches (memory: one batch plus the delta)."""
+    """The examples at a commit, sorted by key, as Arrow batches.
+
+    Memory holds one checkpoint batch (a view of the mapped cache file) and the delta rows that
+    sort inside it; the deltas stream from the database in key order.
+    """
     checkpoint, chain = checkpoint_chain(db, commit_pk)
-    delta = load_delta(db, chain)
-    puts = sorted(row for row in delta.values() if row is not None)
-    put_keys = [row.key for row in puts]
-    changed = pa.array(list(delta), type=pa.string())
-    taken = 0
-    if checkpoint is not None:
-        for batch in read_checkpoint(blobs, checkpoint).iter_batches(batch_size=batch_rows):
-            if batch.num_rows == 0:
-                continue
-            last_key = batch.column(0)[-1].as_py()
-            if len(changed):
-                batch = batch.filter(pc.invert(pc.is_in(batch.column(0), value_set=changed)))
-            upto = bisect.bisect_right(put_keys, last_key, lo=taken)
-            if upto > taken:  # delta rows that sort inside this batch's key range
-                merged = pa.Table.from_batches([batch, rows_to_batch(puts[taken:upto])]).sort_by("key")
-                batch, taken = merged.combine_chunks().to_batches()[0], upto
-            if batch.num_rows:
-                yield batch
-    for start in range(taken, len(puts), batch_rows):
-        yield rows_to_batch(puts[start : start + batch_rows])
+    deltas = stream_chain(db, chain)
+    pending: tuple[str, Row | None] | None = next(deltas, None)
+    batches = open_checkpoint(blobs, checkpoint).iter_batches() if checkpoint is not None else iter(())
+    for batch in batches:
+        last_key = batch.column(0)[-1].as_py()
+        changed, puts = [], []
+        while pending is not None and pending[0] <= last_key:
+            changed.append(pending[0])
+            if pending[1] is not None:
+                puts.append(pending[1])
+            pending = next(deltas, None)
+        if changed:
+            batch = batch.filter(pc.invert(pc.is_in(batch.column(0), value_set=pa.array(changed, type=pa.string()))))
+        if puts:
+            merged = pa.Table.from_batches([batch, rows_to_batch(puts)]).sort_by("key").combine_chunks()
+            batch = merged.to_batches()[0] if merged.num_rows else batch.slice(0, 0)
+        for start in range(0, batch.num_rows, batch_rows):
+            yield batch.slice(start, batch_rows)
+    tail: list[Row] = []
+    while pending is not None:
+        if pending[1] is not None:
+            tail.append(pending[1])
+            if len(tail) >= batch_rows:
+                yield rows_to_batch(tail)
+                tail = []
+        pending = next(deltas, None)
+    if tail:
+        yield rows_to_batch(tail)
 
 
 def read_table(db: Session, blobs: BlobStore, commit_pk: int) -> pa.Table:
@@ -52,32 +56,33 @@ def read_table(db: Session, blobs: BlobStore, commit_pk: int) -> pa.Table:
     return pa.Table.from_batches(list(iter_snapshot(db, blobs, commit_pk)), schema=SNAPSHOT_SCHEMA)
 
 
-def lookup_by_scan(db: Session, blobs: BlobStore, commit_pk: int, wanted: set[str]) -> dict[str, Row]:
-    """The rows of wanted keys at a commit, found by one scan of its checkpoint plus the deltas since."""
+def page_rows(db: Session, blobs: BlobStore, commit_pk: int, *, after: str | None, limit: int, label: str | None = None) -> list[Row]:
+    """Up to limit examples at a commit with keys after `after`, in key order (optionally of one label).
+
+    A window of checkpoint rows after the cursor is merged with the deltas of the same key range;
+    each window costs a binary search and a few bounded queries, whatever the table's size.
+    """
     checkpoint, chain = checkpoint_chain(db, commit_pk)
-    found: dict[str, Row] = {}
-    rest = set(wanted)
-    for key, row in load_delta(db, chain).items():
-        if key in rest:
-            rest.discard(key)
-            if row is not None:
-                found[key] = row
-    if rest and checkpoint is not None:
-        pf = read_checkpoint(blobs, checkpoint)
-        values = pa.array(sorted(rest), type=pa.string())
-        for batch in pf.iter_batches(batch_size=BATCH_ROWS):
-            hits = batch.filter(pc.is_in(batch.column(0), value_set=values))
-            for row in batch_to_rows(hits):
-                found[row.key] = row
-    return found
-
-
-def write_checkpoint(blobs: BlobStore, batches: Iterable[pa.RecordBatch]) -> tuple[str, int]:
-    """Store a key-sorted snapshot as one Parquet blob; returns its id and row count."""
-    sink = pa.BufferOutputStream()
-    rows = 0
-    with pq.ParquetWriter(sink, SNAPSHOT_SCHEMA, compression="zstd") as writer:
-        for batch in batches:
-            writer.write_batch(batch, row_group_size=BATCH_ROWS)
-            rows += batch.num_rows
-    return blobs.put(sink.getvalue().to_pybytes()), rows
+    base = open_checkpoint(blobs, checkpoint) if checkpoint is not None else None
+    found: list[Row] = []
+    lo = after
+    while len(found) < limit:
+        want = limit - len(found)
+        window = base.rows_after(lo, want + 1) if base is not None else []
+        exhausted = len(window) <= want
+        hi = None if exhausted else window[want - 1].key
+        window = window[:want] if not exhausted else window
+        changes, complete = changes_in_range(db, chain, lo, hi, want)
+        if complete is not None:
+            window = [row for row in window if row.key <= complete]
+        merged = {row.key: row for row in window}
+        for key, row in changes.items():
+            if row is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = row
+        found.extend(row for _, row in sorted(merged.items()) if label is None or row.label == label)
+        if complete is None:
+            break  # the checkpoint and every delta are read to the end
+        lo = complete
+    return found[:limit]

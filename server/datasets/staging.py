@@ -9,12 +9,14 @@ from sqlalchemy.orm import Session
 
 from server.blobs import BlobStore
 from server.datasets.commits import effective_delta, write_commit
+from server.datasets.datasets import get_dataset
+from server.datasets.history import commit_read
 from server.datasets.lookup import lookup
 from server.datasets.models import Commit, StagedEdit, utcnow
+from server.datasets.refs import get_branch
 from server.datasets.rows import Row
-from server.datasets.schemas import CommitRead, StagedRead
-from server.datasets.service import commit_read, get_branch, get_dataset
-from server.errors import Conflict, InvalidInput, NotFound, NothingToCommit
+from server.datasets.schemas import CommitOutcome, StagedRead
+from server.errors import Conflict, Forbidden, InvalidInput, NotFound, NothingToCommit
 
 
 def check_label(labels: list[str], label: str | None, where: str) -> None:
@@ -89,7 +91,16 @@ def stage_edits(
         edit = staged.get(key)
         if edit is None:
             fresh.append(
-                {"branch_id": br.id, "key": key, "remove": remove, "label": label, "author": author, "version": 1, "updated_at": utcnow()}
+                {
+                    "branch_id": br.id,
+                    "key": key,
+                    "remove": remove,
+                    "label": label,
+                    "author": author,
+                    "version": 1,
+                    "updated_at": utcnow(),
+                    "input": existing[key].input,
+                }
             )
             version = 1
         else:
@@ -99,7 +110,7 @@ def stage_edits(
             moved = db.execute(
                 update(StagedEdit)
                 .where(StagedEdit.id == edit.id, StagedEdit.version == edit.version)
-                .values(remove=remove, label=label, author=author, version=version, updated_at=utcnow())
+                .values(remove=remove, label=label, author=author, version=version, updated_at=utcnow(), input=existing[key].input)
                 .execution_options(synchronize_session=False)
             ).rowcount
             if moved != 1:
@@ -152,10 +163,17 @@ def _raced(db: Session, br, key: str, head: Row) -> Conflict:
     )
 
 
-def list_staged(db: Session, *, dataset: str, branch: str | None, blobs: BlobStore | None = None) -> list[StagedRead]:
-    """The branch's uncommitted edits, by key; with blobs, each with the example_version an editor sends back."""
+def list_staged(
+    db: Session, *, dataset: str, branch: str | None, blobs: BlobStore | None = None, after: str | None = None, limit: int | None = None
+) -> list[StagedRead]:
+    """The branch's uncommitted edits by key, after the cursor; with blobs, each with the example_version to send back."""
     br = get_branch(db, get_dataset(db, dataset), branch)
-    edits = list(db.scalars(select(StagedEdit).where(StagedEdit.branch_id == br.id).order_by(StagedEdit.key)))
+    query = select(StagedEdit).where(StagedEdit.branch_id == br.id).order_by(StagedEdit.key)
+    if after is not None:
+        query = query.where(StagedEdit.key > after)
+    if limit is not None:
+        query = query.limit(limit)
+    edits = list(db.scalars(query))
     heads = lookup(db, blobs, br.head_pk, [e.key for e in edits]) if blobs is not None and edits else {}
     return [
         StagedRead(
@@ -170,19 +188,38 @@ def list_staged(db: Session, *, dataset: str, branch: str | None, blobs: BlobSto
     ]
 
 
-def unstage(db: Session, *, dataset: str, branch: str | None, keys: list[str] | None) -> int:
-    """Drop staged edits (all of them when keys is None); returns how many were dropped."""
+def unstage(db: Session, *, dataset: str, branch: str | None, keys: list[str] | None, by: str | None = None) -> tuple[int, int]:
+    """Drop staged edits (all of them when keys is None); returns (dropped, kept: others' edits left alone).
+
+    With `by` (a labeler), only their own edits may be dropped: naming another's is Forbidden,
+    and "all" drops theirs and keeps the rest. Without it (an engineer), anyone's.
+    """
     br = get_branch(db, get_dataset(db, dataset), branch, lock=True)
     query = delete(StagedEdit).where(StagedEdit.branch_id == br.id)
     if keys is not None:
         query = query.where(StagedEdit.key.in_(keys))
-    return db.execute(query.execution_options(synchronize_session=False)).rowcount
+    kept = 0
+    if by is not None:
+        others = select(StagedEdit.key, StagedEdit.author).where(StagedEdit.branch_id == br.id, StagedEdit.author != by)
+        if keys is not None:
+            other = db.execute(others.where(StagedEdit.key.in_(keys)).limit(1)).first()
+            if other is not None:
+                raise Forbidden(
+                    f"the staged edit of '{other[0]}' on branch '{br.name}' is {other[1]}'s: dropping someone else's edit needs an engineer"
+                )
+        else:
+            kept = len(db.execute(others).all())
+        query = query.where(StagedEdit.author == by)
+    return db.execute(query.execution_options(synchronize_session=False)).rowcount, kept
 
 
-def commit_staged(db: Session, blobs: BlobStore, *, dataset: str, branch: str | None, message: str, author: str) -> CommitRead | None:
+def commit_staged(db: Session, blobs: BlobStore, *, dataset: str, branch: str | None, message: str, author: str) -> CommitOutcome:
     """Turn the branch's staged edits into one commit and clear them, in one transaction.
 
-    Returns None (edits cleared, no commit) when every staged edit matches the head already.
+    Each change keeps the author of its edit (the committer is the commit's author). The commit
+    is None, with every edit dropped, when every staged edit matches the head already. An edit
+    made on an input that an import has since replaced is a conflict: its label was meant for
+    what the editor saw.
     """
     ds = get_dataset(db, dataset)
     br = get_branch(db, ds, branch, lock=True)
@@ -198,10 +235,22 @@ def commit_staged(db: Session, blobs: BlobStore, *, dataset: str, branch: str | 
         raise Conflict(
             f"staged example '{gone[0]}' no longer exists on branch '{br.name}'; drop the edit with: s2 unstage {dataset} {gone[0]}"
         )
+    replaced = [e for e in edits if e.input is not None and e.input != before[e.key].input]
+    if replaced:
+        e = replaced[0]
+        raise Conflict(
+            f"the input of example '{e.key}' was replaced on branch '{br.name}' after {e.author} staged its label "
+            f"{'removal' if e.remove else repr(e.label)}; look at the new input and stage the edit again "
+            f"(drop the old one with: s2 unstage {dataset} {e.key})",
+            extra={"key": e.key, "by": e.author, "replaced": len(replaced)},
+        )
     updates: dict[str, Row | None] = {e.key: None if e.remove else before[e.key]._replace(label=e.label) for e in edits}
     delta = effective_delta(updates, before)
     db.execute(delete(StagedEdit).where(StagedEdit.branch_id == br.id).execution_options(synchronize_session=False))
     if not delta:  # edits that change nothing are dropped (kept, they could undo a later change)
-        return None
-    commit = write_commit(db, dataset=ds, branch=br, parent=parent, delta=delta, before=before, message=message, author=author)
-    return commit_read(commit)
+        return CommitOutcome(commit=None, dropped=len(edits))
+    authors = {e.key: e.author for e in edits}
+    commit = write_commit(
+        db, dataset=ds, branch=br, parent=parent, delta=delta, before=before, message=message, author=author, authors=authors
+    )
+    return CommitOutcome(commit=commit_read(db, commit), dropped=len(edits) - len(delta))

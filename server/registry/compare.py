@@ -1,15 +1,14 @@
 """Comparing model versions like builds, and promoting one only if it does not regress."""
 
-import io
-
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from server.blobs import BlobStore
 from server.datasets.diff import diff_commits
-from server.datasets.history import CommitGraph, resolve_rev
+from server.datasets.graph import separating_commits
+from server.datasets.history import resolve_rev
 from server.datasets.models import Change, Commit, Dataset
-from server.errors import Conflict, InvalidInput
+from server.errors import Conflict, InvalidInput, NotFound
 from server.registry.service import get_model, model_read
 from server.runs.models import ModelVersion
 
@@ -20,29 +19,11 @@ def _delta(a, b) -> dict:
     return {"a": a, "b": b, "delta": None if a is None or b is None else round(b - a, 6)}
 
 
-def _predictions(blobs: BlobStore, model: ModelVersion, labels: list[str]) -> dict[str, dict[str, tuple]]:
-    """eval set -> key -> (label, predicted), labels as names."""
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(io.BytesIO(blobs.get(model.predictions_blob)), columns=["eval_set", "key", "label", "predicted"])
-
-    def name(v):
-        return labels[v] if isinstance(v, int) and 0 <= v < len(labels) else v
-
-    out: dict[str, dict[str, tuple]] = {}
-    for eval_set, key, label, predicted in zip(*(table.column(c).to_pylist() for c in ("eval_set", "key", "label", "predicted"))):
-        out.setdefault(eval_set, {})[key] = (name(label), name(predicted))
-    return out
-
-
 def _label_history(db: Session, ds: Dataset, a_commit: str, b_commit: str, keys: list[str]) -> dict[str, list[dict]]:
     """For each key, the commits between the two dataset commits that changed it, oldest first."""
     if not keys or a_commit == b_commit:
         return {k: [] for k in keys}
-    graph = CommitGraph.load(db, ds.id)
-    a, b = resolve_rev(db, ds, a_commit).pk, resolve_rev(db, ds, b_commit).pk
-    base = graph.merge_base(a, b)
-    between = graph.only_in(a, base) | graph.only_in(b, base)
+    between = separating_commits(db, resolve_rev(db, ds, a_commit), resolve_rev(db, ds, b_commit))
     history: dict[str, list[dict]] = {k: [] for k in keys}
     for start in range(0, len(keys), 500):
         rows = db.execute(
@@ -57,7 +38,7 @@ def _label_history(db: Session, ds: Dataset, a_commit: str, b_commit: str, keys:
                     {
                         "commit": commit.id,
                         "message": commit.message,
-                        "author": commit.author,
+                        "author": change.author or commit.author,
                         "label": change.label,
                         "removed": change.removed,
                     }
@@ -65,15 +46,29 @@ def _label_history(db: Session, ds: Dataset, a_commit: str, b_commit: str, keys:
     return history
 
 
-def compare(db: Session, blobs: BlobStore, *, ref_a: str, ref_b: str) -> dict:
-    """Metric deltas overall and per class, both confusion matrices, flipped examples and the data diff."""
+def _label(labels: list[str], value: object) -> object:
+    """A label index as its name (predictions store indices; older ones names)."""
+    return labels[value] if isinstance(value, int) and 0 <= value < len(labels) else value
+
+
+def compare(
+    db: Session, blobs: BlobStore, *, ref_a: str, ref_b: str, eval_set: str | None = None, after: str | None = None, limit: int = 1000
+) -> dict:
+    """Two model versions compared like builds, with one page of the examples that flipped.
+
+    Metric deltas overall and per class and both confusion matrices of every shared eval set; the
+    flips (fixed or broken) of one eval set (default: `eval`), up to limit keys after `after` in key
+    order, each with its label history between the two dataset commits; `next_cursor` for the rest.
+    The data change between the commits is `GET .../diff?a=&b=` of `commits` (compare_all adds it).
+    """
+    from server.registry.predictions import flips_page, open_predictions
+
     a, b = get_model(db, ref_a), get_model(db, ref_b)
     if a.dataset_id != b.dataset_id:
         raise InvalidInput(f"{ref_a} and {ref_b} belong to different datasets; compare versions of one dataset")
     ds = db.get(Dataset, a.dataset_id)
     labels = list(ds.labels)
-    preds_a, preds_b = _predictions(blobs, a, labels), _predictions(blobs, b, labels)
-    eval_sets, flips_by_set = {}, {}
+    eval_sets = {}
     for name in sorted(set(a.metrics) & set(b.metrics)):
         ma, mb = a.metrics[name], b.metrics[name]
         per_class = {
@@ -83,38 +78,32 @@ def compare(db: Session, blobs: BlobStore, *, ref_a: str, ref_b: str) -> dict:
             }
             for label in labels
         }
-        pa_, pb_ = preds_a.get(name, {}), preds_b.get(name, {})
-        fixed, broken = [], []
-        for key in sorted(set(pa_) & set(pb_)):
-            right_a = pa_[key][1] == pa_[key][0]
-            right_b = pb_[key][1] == pb_[key][0]
-            if right_a != right_b:
-                (fixed if right_b else broken).append(key)
-        flips_by_set[name] = (fixed, broken)
         eval_sets[name] = {
             "metrics": {m: _delta(ma.get(m), mb.get(m)) for m in SCALARS},
             "per_class": per_class,
             "confusion_matrix": {"a": ma.get("confusion_matrix"), "b": mb.get("confusion_matrix")},
-            "fixed": fixed,
-            "broken": broken,
         }
-    primary = "eval" if "eval" in eval_sets else next(iter(eval_sets), None)
-    fixed, broken = flips_by_set.get(primary, ([], []))
-    history = _label_history(db, ds, a.commit_id, b.commit_id, fixed + broken)
+    primary = eval_set or ("eval" if "eval" in eval_sets else next(iter(eval_sets), None))
+    if eval_set is not None and eval_set not in eval_sets:
+        raise NotFound(f"{ref_a} and {ref_b} were not both scored on eval set '{eval_set}' (shared: {', '.join(eval_sets) or 'none'})")
+    found, cursor = [], None
+    if primary is not None:
+        found, cursor = flips_page(
+            open_predictions(blobs, a.predictions_blob), open_predictions(blobs, b.predictions_blob), primary, after, limit
+        )
+    history = _label_history(db, ds, a.commit_id, b.commit_id, [f[0] for f in found])
     flips = [
         {
-            "key": k,
-            "change": kind,
-            "label_a": preds_a[primary][k][0],
-            "label_b": preds_b[primary][k][0],
-            "predicted_a": preds_a[primary][k][1],
-            "predicted_b": preds_b[primary][k][1],
-            "label_history": history[k],
+            "key": key,
+            "change": "fixed" if predicted_b == label_b else "broken",
+            "label_a": _label(labels, label_a),
+            "label_b": _label(labels, label_b),
+            "predicted_a": _label(labels, predicted_a),
+            "predicted_b": _label(labels, predicted_b),
+            "label_history": history[key],
         }
-        for kind, keys in (("fixed", fixed), ("broken", broken))
-        for k in keys
+        for key, label_a, predicted_a, label_b, predicted_b in found
     ]
-    data = diff_commits(db, blobs, ds, resolve_rev(db, ds, a.commit_id), resolve_rev(db, ds, b.commit_id))
     main = eval_sets.get(primary, {})
     return {
         "a": model_read(db, a).id,
@@ -123,12 +112,28 @@ def compare(db: Session, blobs: BlobStore, *, ref_a: str, ref_b: str) -> dict:
         "metrics": main.get("metrics", {}),
         "per_class": main.get("per_class", {}),
         "confusion_matrix": main.get("confusion_matrix", {}),
-        "fixed": fixed,
-        "broken": broken,
+        "fixed": [f["key"] for f in flips if f["change"] == "fixed"],
+        "broken": [f["key"] for f in flips if f["change"] == "broken"],
         "flips": flips,
         "eval_sets": eval_sets,
-        "data_diff": data.as_json(),
+        "commits": {"a": a.commit_id, "b": b.commit_id},
+        "next_cursor": cursor,
     }
+
+
+def compare_all(db: Session, blobs: BlobStore, *, ref_a: str, ref_b: str) -> dict:
+    """The whole comparison (`s2 compare --json`): every page of flips, and the data diff between the commits."""
+    result = compare(db, blobs, ref_a=ref_a, ref_b=ref_b)
+    while result["next_cursor"] is not None:
+        page = compare(db, blobs, ref_a=ref_a, ref_b=ref_b, after=result["next_cursor"])
+        for part in ("fixed", "broken", "flips"):
+            result[part] += page[part]
+        result["next_cursor"] = page["next_cursor"]
+    ds = db.get(Dataset, get_model(db, ref_a).dataset_id)
+    data = diff_commits(db, blobs, resolve_rev(db, ds, result["commits"]["a"]), resolve_rev(db, ds, result["commits"]["b"]))
+    result["data_diff"] = data.as_json()
+    del result["next_cursor"]
+    return result
 
 
 def promote(db: Session, *, ref: str, stage: str, max_regression: float, force: bool = False, by: str | None = None) -> dict:

@@ -9,9 +9,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from server.blobs import BlobStore
+from server.datasets.datasets import get_dataset
 from server.datasets.history import resolve_rev
 from server.datasets.models import Dataset, utcnow
-from server.datasets.service import get_dataset
 from server.db import session_scope
 from server.errors import InvalidInput, NotFound
 from server.runs.models import EvalPin, ModelVersion, TrainingRun
@@ -35,15 +35,17 @@ def to_training_snapshot(db: Session, blobs: BlobStore, ds: Dataset, commit_id: 
 
     With eval_fraction, only the revision's eval split (as the trainer draws it) is kept.
     """
+    from server.datasets.inputs import InputReader
     from server.datasets.snapshot import read_table  # Arrow: only where a snapshot is read, not to list models
     from trainer.data import TrainingSnapshot, assign_split
 
     table = read_table(db, blobs, resolve_rev(db, ds, commit_id).pk)
     index = {label: i for i, label in enumerate(ds.labels)}
-    columns = {name: table.column(name).to_pylist() for name in ("key", "input", "label", "split")}
-    rows = list(zip(columns["key"], columns["input"], columns["label"], columns["split"]))
+    columns = {name: table.column(name).to_pylist() for name in ("key", "input", "label", "split", "inline")}
+    rows = list(zip(columns["key"], columns["input"], columns["label"], columns["split"], columns["inline"]))
     if eval_fraction is not None:
         rows = [r for r in rows if assign_split(r[0], r[3], eval_fraction) == "eval"]
+    inline = {r[1]: r[4] for r in rows if r[4] is not None}
     return TrainingSnapshot(
         dataset=ds.name,
         commit=commit_id,
@@ -53,7 +55,7 @@ def to_training_snapshot(db: Session, blobs: BlobStore, ds: Dataset, commit_id: 
         inputs=[r[1] for r in rows],
         targets=[index.get(r[2], -1) if r[2] is not None else -1 for r in rows],
         splits=[r[3] for r in rows],
-        read_input=blobs.get,
+        read_input=InputReader(blobs, inline),
     )
 
 
@@ -171,7 +173,7 @@ def list_models(db: Session, *, dataset: str) -> list[ModelRead]:
 
 def pin_eval(db: Session, *, dataset: str, name: str, source: str | None, rev: str, only_eval_split: bool) -> dict:
     """Pin an evaluation set: rev of dataset `source` (default: this dataset), its eval split or all of it."""
-    from server.datasets.service import check_name
+    from server.datasets.datasets import check_name
 
     ds = get_dataset(db, dataset)
     check_name("eval set", name)

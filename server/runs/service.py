@@ -7,9 +7,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from server.config import get_settings
+from server.datasets.datasets import get_dataset
 from server.datasets.history import resolve_rev
 from server.datasets.models import Dataset, utcnow
-from server.datasets.service import get_branch, get_dataset
+from server.datasets.refs import get_branch
 from server.errors import InvalidInput, NotFound
 from server.runs.broker import Queue
 from server.runs.models import ModelVersion, TrainingRun, WatchRule, WorkerHeartbeat
@@ -121,8 +122,13 @@ def submit_run(db: Session, blobs, *, dataset: str, rev: str | None, spec: dict 
     return run_read(db, _new_run(db, ds, commit.id, resolved, branch=None, requested_by=requested_by))
 
 
-def on_branch_moved(db: Session, dataset_id: int, branch: str, commit_id: str) -> None:
-    """A watched branch got a new head: queue its training, or fold it into the run still queued."""
+def on_head_moved(db: Session, event) -> None:  # noqa: ANN001  (a server.events.HeadMoved)
+    """A watched branch got a new head: queue its training, or fold it into the run still queued.
+
+    Runs inside the commit's transaction. A watch rule whose stored spec no longer validates (the
+    trainer changed since it was set) becomes a failed run saying why, never a failed commit.
+    """
+    dataset_id, branch, commit_id = event.dataset_id, event.branch, event.commit_id
     rule = db.scalar(select(WatchRule).where(WatchRule.dataset_id == dataset_id, WatchRule.branch == branch))
     if rule is None:
         return
@@ -148,7 +154,29 @@ def on_branch_moved(db: Session, dataset_id: int, branch: str, commit_id: str) -
         if folded:
             return
     ds = db.get(Dataset, dataset_id)
-    _new_run(db, ds, commit_id, parse_spec(rule.spec, ds.modality), branch=branch)
+    try:
+        spec = parse_spec(rule.spec, ds.modality)
+    except InvalidInput as exc:
+        now = utcnow()
+        db.add(
+            TrainingRun(
+                dataset_id=ds.id,
+                commit_id=commit_id,
+                branch=branch,
+                covers=[commit_id],
+                spec=rule.spec or {},
+                spec_hash="",
+                queue=Queue.CPU.value,
+                state="failed",
+                attempt=0,
+                cancel_requested=False,
+                error=f"the watch rule of branch '{branch}' has a spec that no longer validates ({exc}); "
+                f"set a new one with: s2 dataset watch {ds.name} --branch {branch} --spec FILE",
+                finished_at=now,
+            )
+        )
+        return
+    _new_run(db, ds, commit_id, spec, branch=branch)
 
 
 def watch(db: Session, *, dataset: str, branch: str, spec: dict | None) -> dict:

@@ -63,3 +63,24 @@ def register_model(blobs: BlobStore, run_id: int, labels: list[str], truth: dict
         labels=labels,
     )
     return register(run_id, result, blobs)
+
+
+def finished(c, response) -> dict:
+    """Follow an import's answer (202, the job) until the job ends; returns the finished job."""
+    import time
+
+    assert response.status_code == 202, f"{response.status_code} {response.text}"
+    assert response.headers["location"] == f"/api/v1/imports/{response.json()['id']}"
+    job, deadline = response.json(), time.monotonic() + 120
+    while job["state"] not in ("succeeded", "failed"):
+        assert time.monotonic() < deadline, f"import job still {job['state']} after 120 s: {job}"
+        time.sleep(0.05)
+        job = c.get(f"/imports/{job['id']}").json()
+    return job
+
+
+def imported(c, response) -> dict:
+    """The finished job of an import that must succeed."""
+    job = finished(c, response)
+    assert job["state"] == "succeeded", job
+    return job

@@ -8,7 +8,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance, status_code_conformance
 
-from tests.api.factories import register_model
+from tests.api.factories import imported, register_model
 from tests.factories import write_topics_csv
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -31,8 +31,7 @@ def seed(api, tmp_path, blobs) -> dict[str, object]:
         r = c.post("/datasets", json={"name": "topics", "modality": "text", "labels": ["sport", "food", "tech"]})
         assert r.status_code == 201, r.text
         csv = write_topics_csv(tmp_path / "topics.csv", n=30)
-        r = c.post("/datasets/topics/imports", files=[("files", ("topics.csv", csv.read_bytes(), "text/csv"))])
-        assert r.status_code == 201, r.text
+        imported(c, c.post("/datasets/topics/imports", files=[("files", ("topics.csv", csv.read_bytes(), "text/csv"))]))
         assert c.post("/datasets/topics/branches", json={"name": "dev"}).status_code == 201
         stage(c, "t0001", "tech")
         assert c.post("/datasets/topics/commits", json={"message": "relabel t0001", "branch": "dev"}).status_code == 201

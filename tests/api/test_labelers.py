@@ -6,6 +6,8 @@ import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+from tests.api.factories import imported
+
 LABELS = ["a", "b", "c", "d"]
 KEYS = [f"k{i}" for i in range(6)]
 
@@ -18,7 +20,7 @@ def seed(api, labelers: int) -> list[str]:
     writer.writerows([[k, "a", f"text of {k}"] for k in KEYS])
     with api.admin as admin:
         assert admin.post("/datasets", json={"name": "ds", "modality": "text", "labels": LABELS}).status_code == 201
-        assert admin.post("/datasets/ds/imports", files={"files": ("d.csv", buf.getvalue().encode(), "text/csv")}).status_code == 201
+        imported(admin, admin.post("/datasets/ds/imports", files={"files": ("d.csv", buf.getvalue().encode(), "text/csv")}))
         assert admin.post("/datasets/ds/branches", json={"name": "work"}).status_code == 201
     return [api.add_user(f"lab{i}", "labeler", ("ds",)) for i in range(labelers)]
 
@@ -77,7 +79,7 @@ def test_a_commit_or_a_restaged_edit_between_load_and_edit_makes_the_edit_stale(
         assert stage(b, "k2", "d", example(b, "k2")["version"]).status_code == 200
         assert stage(b, "k4", "c", example(b, "k4")["version"]).status_code == 200
         made = b.post("/datasets/ds/commits", json={"branch": "work", "message": "k2 is d, k4 is c"})
-        assert made.status_code == 201 and made.json()["changes"] == 2
+        assert made.status_code == 201 and made.json()["commit"]["changes"] == 2
         assert staged_edits(b) == {}
 
         now = example(a, "k2")
@@ -95,7 +97,7 @@ def test_a_commit_or_a_restaged_edit_between_load_and_edit_makes_the_edit_stale(
         # Unstaged, then staged anew: the edit's counter starts over at 1, yet what b saw is still stale.
         saw = example(b, "k3")
         assert (saw["staged_label"], saw["staged_by"]) == ("b", "lab0")
-        assert a.delete("/datasets/ds/edits/k3", params={"branch": "work"}).json() == {"dropped": 1}
+        assert a.delete("/datasets/ds/edits/k3", params={"branch": "work"}).json() == {"dropped": 1, "kept": 0}
         again = stage(a, "k3", "c", example(a, "k3")["version"])
         assert again.status_code == 200 and again.json()["version"] == 1
         overwrite = stage(b, "k3", "d", saw["version"])

@@ -5,6 +5,8 @@ import csv
 import io
 import json
 
+from tests.api.factories import imported
+
 PROBLEM = "application/problem+json"
 
 
@@ -55,9 +57,9 @@ def test_every_list_pages_completely_in_a_stable_order(api):
         for i in range(5):
             assert c.post("/datasets", json={"name": f"d{i}", "modality": "text", "labels": ["a", "b"]}).status_code == 201
         rows = [[f"e{i:02d}", "ab"[i % 3 == 0], f"text {i}"] for i in range(25)]
-        assert c.post("/datasets/d0/imports", files=text_csv(rows)).json()["changes"] == 25
+        assert imported(c, c.post("/datasets/d0/imports", files=text_csv(rows)))["changes"] == 25
         for i in range(5):  # one commit each
-            assert c.post("/datasets/d0/imports", files=text_csv([[f"late{i}", "a", f"late {i}"]])).status_code == 201
+            imported(c, c.post("/datasets/d0/imports", files=text_csv([[f"late{i}", "a", f"late {i}"]])))
         for i in range(5):
             assert c.post("/datasets/d0/branches", json={"name": f"b{i}"}).status_code == 201
             assert c.post("/datasets/d0/tags", json={"name": f"v{i}", "rev": "main"}).status_code == 201
@@ -100,7 +102,7 @@ def test_every_list_pages_completely_in_a_stable_order(api):
         assert by_root == [e["id"] for e in c.get("/audit", params={"limit": 1000}).json()["items"] if e["actor"] == "root"]
 
         for text in ("one", "two", "three"):  # blame: one entry per commit that changed the example
-            assert c.post("/datasets/d1/imports", files=text_csv([["k", "a", text]])).status_code == 201
+            imported(c, c.post("/datasets/d1/imports", files=text_csv([["k", "a", text]])))
         blamed = assert_paged(c, "/datasets/d1/blame/k", 2, "commit")
         assert blamed == [x["id"] for x in c.get("/datasets/d1/commits", params={"limit": 1000}).json()["items"][:3]][::-1]
 
@@ -113,10 +115,10 @@ def test_pages_of_examples_do_not_skip_or_repeat_when_the_branch_moves(api):
     """A key cursor keeps its place: examples added before or after it while paging are neither repeated nor make others vanish."""
     with api.admin as c:
         assert c.post("/datasets", json={"name": "d", "modality": "text", "labels": ["a", "b"]}).status_code == 201
-        assert c.post("/datasets/d/imports", files=text_csv([[f"k{i:02d}", "a", "t"] for i in range(0, 20, 2)])).status_code == 201
+        imported(c, c.post("/datasets/d/imports", files=text_csv([[f"k{i:02d}", "a", "t"] for i in range(0, 20, 2)])))
         first = c.get("/datasets/d/examples", params={"limit": 4}).json()
         assert [e["key"] for e in first["items"]] == ["k00", "k02", "k04", "k06"]
-        assert c.post("/datasets/d/imports", files=text_csv([["k01", "a", "t"], ["k13", "b", "t"]])).status_code == 201
+        imported(c, c.post("/datasets/d/imports", files=text_csv([["k01", "a", "t"], ["k13", "b", "t"]])))
         rest, cursor = [], first["next_cursor"]
         while cursor:
             page = c.get("/datasets/d/examples", params={"limit": 4, "cursor": cursor}).json()
@@ -129,7 +131,7 @@ def test_bad_cursors_and_limits_are_422_problems(api):
     """Garbage, foreign or stale cursors and out-of-range limits are 422 problem+json naming the parameter, never a 500."""
     with api.admin as c:
         assert c.post("/datasets", json={"name": "d", "modality": "text", "labels": ["a", "b"]}).status_code == 201
-        assert c.post("/datasets/d/imports", files=text_csv([["k1", "a", "t"], ["k2", "b", "t"]])).status_code == 201
+        imported(c, c.post("/datasets/d/imports", files=text_csv([["k1", "a", "t"], ["k2", "b", "t"]])))
         assert c.post("/datasets/d/runs", json={}).status_code == 201
         lists = [
             "/datasets",

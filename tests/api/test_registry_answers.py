@@ -4,7 +4,7 @@ import json
 
 import httpx
 
-from tests.api.factories import register_model
+from tests.api.factories import imported, register_model
 from tests.api.test_roles import csv_files, seed
 
 LABELS = ["cat", "dog"]
@@ -38,7 +38,7 @@ def test_answers_are_documented_and_keep_the_services_shape(api, blobs):
         seed(c, "pets")
         before = {e["key"]: e["label"] for e in c.get("/datasets/pets/examples").json()["items"]}
         first = c.post("/datasets/pets/runs", json={}).json()["id"]
-        assert c.post("/datasets/pets/imports", files=csv_files([["k2", "cat", "a barking dog"]])).json()["changes"] == 1
+        assert imported(c, c.post("/datasets/pets/imports", files=csv_files([["k2", "cat", "a barking dog"]])))["changes"] == 1
         after = {**before, "k2": "cat"}
         second = c.post("/datasets/pets/runs", json={}).json()["id"]
         assert register_model(blobs, first, LABELS, before, before) == "pets@1"
@@ -49,7 +49,10 @@ def test_answers_are_documented_and_keep_the_services_shape(api, blobs):
         expected = run_in_transaction(lambda db: compare(db, blobs, ref_a="pets@1", ref_b="pets@2"))
         assert compared.json() == as_json(expected)
         assert compared.json()["broken"] == ["k2"] and compared.json()["flips"][0]["label_history"][0]["label"] == "cat"
-        assert compared.json()["data_diff"]["relabeled"] == [{"key": "k2", "from": "dog", "to": "cat"}]
+        assert compared.json()["next_cursor"] is None
+        commits = compared.json()["commits"]
+        diff = c.get("/datasets/pets/diff", params=commits).json()
+        assert diff["relabeled"] == [{"key": "k2", "from": "dog", "to": "cat"}] and diff["next_cursor"] is None
 
         assert c.post("/models/pets@1/promote", json={}).json() == {
             "model": "pets@1",

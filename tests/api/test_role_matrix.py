@@ -30,6 +30,7 @@ class World:
     run: int = 0  # a finished run of pets, with model pets@1
     first: str = ""  # the first commit of pets
     blob: str = ""  # the input of pets/k1
+    api: object = None  # the server, for cases that act as the caller
 
     def example(self, key: str, branch: str = "work") -> dict:
         """An example of pets as an editor loads it (with its `version`)."""
@@ -51,6 +52,14 @@ class World:
     def stage(self, key: str) -> None:
         """Stage a label flip of key on branch work, as the admin."""
         self.call("PUT", f"/datasets/pets/edits/{key}", params={"branch": "work"}, json=self.edit(key))
+
+    def stage_as(self, key: str, who: str) -> None:
+        """Stage a label flip of key on branch work as who when who may (else as the admin)."""
+        if who not in READERS:
+            return self.stage(key)
+        with self.api.client(self.tokens[who]) as c:
+            r = c.put(f"/datasets/pets/edits/{key}", params={"branch": "work"}, json=self.edit(key))
+            assert r.status_code == 200, r.text
 
     def queued_run(self) -> int:
         """A new queued run of pets (no worker takes it)."""
@@ -89,6 +98,16 @@ def staged(key: str, then: Prepare = lambda w, who: {}) -> Prepare:
     return prepare
 
 
+def staged_by_caller(key: str) -> Prepare:
+    """Stage a label flip of key on branch work as the caller (who may then drop their own edit)."""
+
+    def prepare(w: World, who: str) -> dict:
+        w.stage_as(key, who)
+        return {}
+
+    return prepare
+
+
 def after(method: str, path: str, **kwargs) -> Prepare:
     """Make one admin request first (e.g. set the watch that the case removes)."""
 
@@ -112,7 +131,7 @@ WRITES = [
         "POST",
         "/datasets/pets/imports",
         ENGINEERS,
-        201,
+        202,
         ("dataset.import", "pets/default"),
         lambda w, who: {"files": csv_files([[f"new-{who}", "cat", "an imported cat"]])},
     ),
@@ -131,7 +150,9 @@ WRITES = [
         ("edits.stage", "pets/work"),
         lambda w, who: {"json": {"edits": [{"key": "k4", **w.edit("k4")}]}},
     ),
-    Case("DELETE", "/datasets/pets/edits/k2?branch=work", READERS, 200, ("edits.unstage", "pets/work"), staged("k2")),
+    Case("DELETE", "/datasets/pets/edits/k2?branch=work", READERS, 200, ("edits.unstage", "pets/work"), staged_by_caller("k2")),
+    # someone else's staged edit (the admin's): only engineers may drop it
+    Case("DELETE", "/datasets/pets/edits/k2?branch=work", ENGINEERS, 200, ("edits.unstage", "pets/work"), staged("k2")),
     Case("DELETE", "/datasets/pets/edits?branch=work", READERS, 200, ("edits.unstage", "pets/work"), staged("k2")),
     Case(
         "POST",
@@ -220,7 +241,7 @@ def world(api, blobs):
             "outsider": api.add_user("lou", "labeler", ("birds",)),
         }
         api.add_user("kit", "engineer")
-        w = World(admin=admin, tokens=tokens)
+        w = World(admin=admin, tokens=tokens, api=api)
         truth = {k: w.example(k, "main")["label"] for k in ("k1", "k2", "k3", "k4")}
         runs = [w.queued_run(), w.queued_run()]
         assert register_model(blobs, runs[0], LABELS, truth, truth) == "pets@1"

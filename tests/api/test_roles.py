@@ -3,8 +3,11 @@
 import csv
 import io
 
+from tests.api.factories import imported
+
 PROBLEM = "application/problem+json"
-ROWS = [["k1", "cat", "a purring cat"], ["k2", "dog", "a barking dog"], ["k3", "cat", "a sleeping cat"], ["k4", "dog", "a wet dog"]]
+# k1's text is long enough to be stored as a blob (served as media); the others are short and sit inline.
+ROWS = [["k1", "cat", "a purring cat. " * 300], ["k2", "dog", "a barking dog"], ["k3", "cat", "a sleeping cat"], ["k4", "dog", "a wet dog"]]
 
 
 def csv_files(rows: list[list[str]], name: str = "data.csv") -> dict:
@@ -36,8 +39,7 @@ def version(c, name: str, key: str, branch: str) -> str:
 def seed(c, name: str = "pets", branches: tuple[str, ...] = ()) -> None:
     """A text dataset with four examples on main, and branches from main (as the caller, an engineer or admin)."""
     assert c.post("/datasets", json={"name": name, "modality": "text", "labels": ["cat", "dog"]}).status_code == 201
-    r = c.post(f"/datasets/{name}/imports", files=csv_files(ROWS))
-    assert r.status_code == 201 and r.json()["changes"] == 4, r.text
+    assert imported(c, c.post(f"/datasets/{name}/imports", files=csv_files(ROWS)))["changes"] == 4
     for b in branches:
         assert c.post(f"/datasets/{name}/branches", json={"name": b}).status_code == 201
 
@@ -146,7 +148,7 @@ def test_engineer_builds_datasets_and_trains_but_does_not_administer(api):
         fix_k1 = {"label": "dog", "version": version(c, "pets", "k1", "fix")}
         assert c.put("/datasets/pets/edits/k1?branch=fix", json=fix_k1).status_code == 200
         made = c.post("/datasets/pets/commits", json={"branch": "fix", "message": "k1 is a dog"})
-        assert made.status_code == 201 and made.json()["author"] == "eve"
+        assert made.status_code == 201 and made.json()["commit"]["author"] == "eve"
         merged = c.post("/datasets/pets/merges", json={"source": "fix", "into": "main"})
         assert merged.status_code == 200 and merged.json()["outcome"] == "fast-forward"
         run = c.post("/datasets/pets/runs", json={})
@@ -218,7 +220,7 @@ def test_labeler_reads_assigned_datasets_and_edits_only_unprotected_branches(api
         staged = c.put("/datasets/pets/edits/k1?branch=work", json={"label": "dog", "version": version(c, "pets", "k1", "work")})
         assert staged.status_code == 200 and staged.json()["author"] == "lee"
         made = c.post("/datasets/pets/commits", json={"branch": "work", "message": "k1 barks"})
-        assert made.status_code == 201 and made.json()["author"] == "lee"
+        assert made.status_code == 201 and made.json()["commit"]["author"] == "lee"
         assert c.get("/datasets/pets/commits?rev=work").json()["items"][0]["author"] == "lee"
         assert c.get("/datasets/pets/examples/k1?rev=work").json()["label"] == "dog"
 

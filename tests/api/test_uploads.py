@@ -8,6 +8,7 @@ import zipfile
 
 import httpx
 
+from tests.api.factories import finished, imported
 from tests.factories import png_bytes
 
 PROBLEM = "application/problem+json"
@@ -82,28 +83,42 @@ def assert_refused(r: httpx.Response, status: int, *names: str) -> None:
     assert "s2-upload-" not in detail and "/tmp/" not in detail, detail
 
 
+def refusal(c, r: httpx.Response) -> tuple[int | str, str]:
+    """Why an upload was refused: (status, detail) when at once, ("job", error) when its import job failed."""
+    if r.status_code == 202:
+        job = finished(c, r)
+        assert job["state"] == "failed" and job["commit"] is None, job
+        return "job", job["error"]
+    assert r.headers["content-type"].startswith(PROBLEM), r.text
+    return r.status_code, r.json()["detail"]
+
+
 def test_uploads_in_every_supported_shape_import_as_one_commit(api):
     """A zip of LABEL/FILE images, a CSV with its images, a tar.gz, a text CSV: each one commit; sending it again changes nothing."""
     with api.admin as c:
         create(c, "zipped")
-        first = upload(c, "zipped", ("pets.zip", zip_bytes(IMAGES)))
-        assert first.status_code == 201, first.text
-        assert {k: first.json()[k] for k in ("examples", "changes", "rows")} == {"examples": 3, "changes": 3, "rows": 3}
+        first = imported(c, upload(c, "zipped", ("pets.zip", zip_bytes(IMAGES))))
+        assert {k: first[k] for k in ("examples", "changes", "rows")} == {"examples": 3, "changes": 3, "rows": 3}
         got = examples(c, "zipped")
         assert {k: e["label"] for k, e in got.items()} == {"cat/c0.png": "cat", "cat/c1.png": "cat", "dog/d0.png": "dog"}
-        assert commit_ids(c, "zipped")[0] == first.json()["commit"]
-        made = c.get(f"/datasets/zipped/commits/{first.json()['commit']}").json()
+        assert commit_ids(c, "zipped")[0] == first["commit"]
+        made = c.get(f"/datasets/zipped/commits/{first['commit']}").json()
         assert made["author"] == "root" and "pets.zip" in made["message"]
+        assert [j["id"] for j in c.get("/datasets/zipped/imports").json()["items"]] == [first["id"]]
 
-        again = upload(c, "zipped", ("pets.zip", zip_bytes(IMAGES)))
-        assert again.status_code == 200, again.text
-        assert again.json() == {"commit": first.json()["commit"], "examples": 3, "changes": 0, "rows": 3}
+        again = imported(c, upload(c, "zipped", ("pets.zip", zip_bytes(IMAGES))))
+        assert {k: again[k] for k in ("commit", "examples", "changes", "rows")} == {
+            "commit": first["commit"],
+            "examples": 3,
+            "changes": 0,
+            "rows": 3,
+        }
         assert len(commit_ids(c, "zipped")) == 2  # the empty root and the one import
 
         create(c, "tabled")
         table = csv_bytes([["a", "cat", "0.png"], ["b", "dog", "1.png"]])
-        r = upload(c, "tabled", ("labels.csv", table), ("0.png", png_bytes(10)), ("1.png", png_bytes(11)))
-        assert r.status_code == 201 and r.json()["changes"] == 2, r.text
+        r = imported(c, upload(c, "tabled", ("labels.csv", table), ("0.png", png_bytes(10)), ("1.png", png_bytes(11))))
+        assert r["changes"] == 2, r
         assert {k: e["label"] for k, e in examples(c, "tabled").items()} == {"a": "cat", "b": "dog"}
 
         create(c, "tarred")
@@ -117,31 +132,29 @@ def test_uploads_in_every_supported_shape_import_as_one_commit(api):
             params={"message": "from the lab"},
             files={"files": ("batch.tar.gz", tar_bytes(inside), "application/gzip")},
         )
-        assert r.status_code == 201 and r.json()["changes"] == 2, r.text
+        assert imported(c, r)["changes"] == 2
         assert {k: e["label"] for k, e in examples(c, "tarred").items()} == {"x": "dog", "y": "cat"}
         assert c.get("/datasets/tarred/commits/main").json()["message"] == "from the lab"
 
         # The same shape zipped: the table lands on disk, its images are read from the zip in place.
         create(c, "zipped-table")
         r = c.post("/datasets/zipped-table/imports", files={"files": ("batch.zip", zip_bytes(inside), "application/zip")})
-        assert r.status_code == 201 and r.json()["changes"] == 2, r.text
+        assert imported(c, r)["changes"] == 2
         got = examples(c, "zipped-table")
         assert {k: e["label"] for k, e in got.items()} == {"x": "dog", "y": "cat"}
         assert c.get(f"/datasets/zipped-table/media/{got['x']['input']}").content == png_bytes(20)
         create(c, "zipped-text", "text", ("pos", "neg"))
-        r = upload(c, "zipped-text", ("t.zip", zip_bytes({"reviews/pos/a.txt": b"lovely", "reviews/neg/b.txt": b"awful"})))
-        assert r.status_code == 201, r.text
+        imported(c, upload(c, "zipped-text", ("t.zip", zip_bytes({"reviews/pos/a.txt": b"lovely", "reviews/neg/b.txt": b"awful"}))))
         assert {k: e["label"] for k, e in examples(c, "zipped-text").items()} == {"pos/a.txt": "pos", "neg/b.txt": "neg"}
 
         create(c, "texts", "text", ("pos", "neg"))
         texts = csv_bytes([["t1", "pos", "lovely"], ["t2", "neg", "awful"], ["t3", "", "unsure"]], ("key", "label", "text"))
-        r = upload(c, "texts", ("reviews.csv", texts))
-        assert r.status_code == 201 and r.json()["changes"] == 3, r.text
+        assert imported(c, upload(c, "texts", ("reviews.csv", texts)))["changes"] == 3
         got = examples(c, "texts")
         assert {k: e["label"] for k, e in got.items()} == {"t1": "pos", "t2": "neg", "t3": None}
-        media = c.get(f"/datasets/texts/media/{got['t1']['input']}")
-        assert media.text == "lovely" and media.headers["content-type"].startswith("text/plain")
-        assert upload(c, "texts", ("reviews.csv", texts)).json()["changes"] == 0
+        assert got["t1"]["inline"] == "lovely"  # a short text is stored with its example, not as a blob
+        assert c.get(f"/datasets/texts/media/{got['t1']['input']}").status_code == 404
+        assert imported(c, upload(c, "texts", ("reviews.csv", texts)))["changes"] == 0
 
         # An upload to another branch leaves main alone.
         assert c.post("/datasets/texts/branches", json={"name": "more"}).status_code == 201
@@ -150,7 +163,7 @@ def test_uploads_in_every_supported_shape_import_as_one_commit(api):
             params={"branch": "more"},
             files={"files": ("more.csv", csv_bytes([["t4", "pos", "great"]], ("key", "label", "text")))},
         )
-        assert r.status_code == 201 and r.json()["rows"] == 4, r.text
+        assert imported(c, r)["rows"] == 4
         assert sorted(examples(c, "texts")) == ["t1", "t2", "t3"]
 
 
@@ -158,12 +171,12 @@ def test_bad_uploads_are_422_naming_the_problem_and_commit_nothing(api):
     """Corrupt images, escaping paths, links and unsafe file names are refused with the culprit named, and nothing lands."""
     with api.admin as c:
         create(c, "pets")
-        assert upload(c, "pets", ("pets.zip", zip_bytes(IMAGES))).status_code == 201
+        imported(c, upload(c, "pets", ("pets.zip", zip_bytes(IMAGES))))
         before_commits, before = commit_ids(c, "pets"), examples(c, "pets")
         corrupt = b"\x89PNG\r\n\x1a\n" + b"\x00garbage" * 20
         cases = [
-            ([("pets.zip", zip_bytes({"cat/good.png": png_bytes(5), "cat/bad.png": corrupt}))], 422, ["cat/bad.png"]),
-            ([("pets.zip", zip_bytes({"dog/cut.png": png_bytes(6)[:30]}))], 422, ["dog/cut.png"]),
+            ([("pets.zip", zip_bytes({"cat/good.png": png_bytes(5), "cat/bad.png": corrupt}))], "job", ["cat/bad.png"]),
+            ([("pets.zip", zip_bytes({"dog/cut.png": png_bytes(6)[:30]}))], "job", ["dog/cut.png"]),
             (
                 [
                     (
@@ -177,15 +190,15 @@ def test_bad_uploads_are_422_naming_the_problem_and_commit_nothing(api):
                         ),
                     )
                 ],
-                422,
+                "job",
                 ["i/1.png"],
             ),
-            ([("t.zip", zip_bytes({"d/l.csv": csv_bytes([["k", "cat", "../../outside.png"]])}))], 422, ["../../outside.png"]),
-            ([("l.csv", csv_bytes([["k", "cat", "../../etc/passwd"]]))], 422, ["../../etc/passwd"]),
-            ([("l.csv", csv_bytes([["k", "cat", "/etc/passwd"]]))], 422, ["/etc/passwd"]),
-            ([("l.csv", csv_bytes([["k", "cat", "missing.png"]]))], 422, ["missing.png"]),
-            ([("l.csv", csv_bytes([["k", "horse", "0.png"]])), ("0.png", png_bytes(1))], 422, ["horse"]),
-            ([("l.csv", csv_bytes([["../k", "cat", "0.png"]])), ("0.png", png_bytes(1))], 422, ["../k"]),
+            ([("t.zip", zip_bytes({"d/l.csv": csv_bytes([["k", "cat", "../../outside.png"]])}))], "job", ["../../outside.png"]),
+            ([("l.csv", csv_bytes([["k", "cat", "../../etc/passwd"]]))], "job", ["../../etc/passwd"]),
+            ([("l.csv", csv_bytes([["k", "cat", "/etc/passwd"]]))], "job", ["/etc/passwd"]),
+            ([("l.csv", csv_bytes([["k", "cat", "missing.png"]]))], "job", ["missing.png"]),
+            ([("l.csv", csv_bytes([["k", "horse", "0.png"]])), ("0.png", png_bytes(1))], "job", ["horse"]),
+            ([("l.csv", csv_bytes([["../k", "cat", "0.png"]])), ("0.png", png_bytes(1))], "job", ["../k"]),
             ([("evil.zip", zip_bytes({"cat/ok.png": png_bytes(7), "../evil.png": png_bytes(8)}))], 422, ["../evil.png"]),
             ([("evil.zip", zip_bytes({"/abs/evil.png": png_bytes(8)}))], 422, ["/abs/evil.png"]),
             ([("link.zip", zip_bytes({"cat/ok.png": png_bytes(7)}, links={"cat/pw.png": "/etc/passwd"}))], 422, ["cat/pw.png"]),
@@ -204,8 +217,11 @@ def test_bad_uploads_are_422_naming_the_problem_and_commit_nothing(api):
                 ["b.zip", "cat/x.png", "overwrite"],
             ),
         ]
-        for files, status, names in cases:
-            assert_refused(upload(c, "pets", *files), status, *names)
+        for files, where, names in cases:  # refused at once (422), or by the import job ("job"), each naming the culprit
+            kind, detail = refusal(c, upload(c, "pets", *files))
+            assert kind == where, (files, kind, detail)
+            assert all(name in detail for name in names), (names, detail)
+            assert "upload-" not in detail and "/tmp/" not in detail and "/uploads/" not in detail, detail
         assert_refused(c.post("/datasets/pets/imports"), 422, "files")  # no file at all
         assert_refused(upload(c, "nothing", ("pets.zip", zip_bytes(IMAGES))), 404, "nothing")
         assert commit_ids(c, "pets") == before_commits
@@ -238,8 +254,7 @@ def test_uploads_over_the_size_limit_are_413(api_factory):
         assert_refused(upload(c, "texts", ("h0.zip", halves[0]), ("h1.zip", halves[1])), 413, "h1.zip")
         assert len(commit_ids(c, "texts")) == 1
 
-        small = upload(c, "texts", ("small.csv", csv_bytes([["t1", "pos", "fine"]], ("key", "label", "text"))))
-        assert small.status_code == 201, small.text
+        imported(c, upload(c, "texts", ("small.csv", csv_bytes([["t1", "pos", "fine"]], ("key", "label", "text")))))
         assert len(commit_ids(c, "texts")) == 2
 
 
@@ -249,7 +264,7 @@ def test_exports_and_media_return_the_uploaded_data(api):
 
     with api.admin as c:
         create(c, "pets")
-        assert upload(c, "pets", ("pets.zip", zip_bytes(IMAGES))).status_code == 201
+        imported(c, upload(c, "pets", ("pets.zip", zip_bytes(IMAGES))))
 
         r = c.get("/datasets/pets/export", params={"rev": "main", "format": "parquet"})
         assert r.status_code == 200, r.text
@@ -264,7 +279,7 @@ def test_exports_and_media_return_the_uploaded_data(api):
         assert files == IMAGES
 
         create(c, "texts", "text", ("pos", "neg"))
-        assert upload(c, "texts", ("r.csv", csv_bytes([["t1", "pos", "héllo"]], ("key", "label", "text")))).status_code == 201
+        imported(c, upload(c, "texts", ("r.csv", csv_bytes([["t1", "pos", "héllo"]], ("key", "label", "text")))))
         lines = c.get("/datasets/texts/export", params={"rev": "main", "format": "jsonl"}).text.splitlines()
         assert [json.loads(line) for line in lines] == [{"key": "t1", "label": "pos", "text": "héllo"}]
         assert_refused(c.get("/datasets/pets/export", params={"rev": "nope", "format": "parquet"}), 404, "nope")
@@ -289,7 +304,6 @@ def test_exports_and_media_return_the_uploaded_data(api):
         assert_refused(c.get("/datasets/pets/export", params={"rev": "main"}), 403, "pets")
         # the blob store is shared: a dataset the labeler may read does not serve another's inputs by hash
         assert_refused(c.get(f"/datasets/texts/media/{blob}"), 404, "texts")
-        text_blob = examples(c, "texts")["t1"]["input"]
-        assert c.get(f"/datasets/texts/media/{text_blob}").text == "héllo"
+        assert examples(c, "texts")["t1"]["inline"] == "héllo"  # short texts travel inline, not as media
     with api.admin as c:
         assert_refused(c.get(f"/datasets/texts/media/{blob}"), 404, blob)  # not even for an admin

@@ -4,11 +4,11 @@ from fastapi import APIRouter, status
 
 from server.api import problems
 from server.api.deps import CurrentUser, blob_store, read, write
-from server.api.pagination import Cursor, Limit, Page, page_after
+from server.api.pagination import Cursor, Limit, Page, cursor_str, page_from
 from server.api.schemas import BranchCreate, BranchUpdate, MergeRead, MergeRequest, TagCreate, TagRead
 from server.auth.policy import require_engineer, require_reader
-from server.datasets import refs, service
-from server.datasets.diff import merge
+from server.datasets import refs
+from server.datasets.merge import merge
 from server.datasets.schemas import BranchRead
 
 router = APIRouter(tags=["branches"])
@@ -17,8 +17,9 @@ router = APIRouter(tags=["branches"])
 @router.get("/datasets/{name}/branches", summary="List branches and their heads")
 def list_branches(name: str, who: CurrentUser, cursor: Cursor = None, limit: Limit = 100) -> Page[BranchRead]:
     require_reader(who, name)
-    found = read(lambda db: service.list_branches(db, dataset=name))
-    return page_after(found, cursor, limit, lambda b: b.name)
+    after = cursor_str(cursor)
+    found = read(lambda db: refs.list_branches(db, dataset=name, after=after, limit=limit + 1))
+    return page_from(found, limit, lambda b: b.name)
 
 
 @router.post("/datasets/{name}/branches", status_code=status.HTTP_201_CREATED, summary="Create a branch", responses=problems.CONFLICT)
@@ -28,7 +29,7 @@ def create_branch(name: str, body: BranchCreate, who: CurrentUser) -> BranchRead
         who,
         "branch.create",
         f"{name}/{body.name}",
-        lambda db: service.create_branch(db, dataset=name, name=body.name, from_rev=body.from_rev),
+        lambda db: refs.create_branch(db, dataset=name, name=body.name, from_rev=body.from_rev),
     )
 
 
@@ -46,8 +47,9 @@ def update_branch(name: str, branch: str, body: BranchUpdate, who: CurrentUser) 
 @router.get("/datasets/{name}/tags", summary="List tags")
 def list_tags(name: str, who: CurrentUser, cursor: Cursor = None, limit: Limit = 100) -> Page[TagRead]:
     require_reader(who, name)
-    found = read(lambda db: refs.list_tags(db, dataset=name))
-    return page_after([TagRead(name=n, commit=c) for n, c in found], cursor, limit, lambda t: t.name)
+    after = cursor_str(cursor)
+    found = read(lambda db: refs.list_tags(db, dataset=name, after=after, limit=limit + 1))
+    return page_from([TagRead(name=n, commit=c) for n, c in found], limit, lambda t: t.name)
 
 
 @router.post(
@@ -55,7 +57,7 @@ def list_tags(name: str, who: CurrentUser, cursor: Cursor = None, limit: Limit =
 )
 def create_tag(name: str, body: TagCreate, who: CurrentUser) -> TagRead:
     require_engineer(who, "create tags")
-    commit = write(who, "tag.create", f"{name}/{body.name}", lambda db: service.create_tag(db, dataset=name, name=body.name, rev=body.rev))
+    commit = write(who, "tag.create", f"{name}/{body.name}", lambda db: refs.create_tag(db, dataset=name, name=body.name, rev=body.rev))
     return TagRead(name=body.name, commit=commit)
 
 
@@ -73,7 +75,7 @@ def merge_into(name: str, body: MergeRequest, who: CurrentUser) -> MergeRead:
         detail=lambda r: {"source": body.source, "outcome": r[0], "head": r[1].id},
     )
     if how == "merge":
-        from server.datasets.commits import compact_after
+        from server.datasets.compaction import compact_after
 
         compact_after(store, head.id)
     return MergeRead(outcome=how, head=head.id, changes=head.changes if how == "merge" else 0)

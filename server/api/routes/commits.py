@@ -1,20 +1,34 @@
 """Commits: history, committing staged edits, diffs and blame."""
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
 from server.api import problems
 from server.api.deps import CurrentUser, blob_store, read, write
-from server.api.pagination import Cursor, Limit, Page, page_following
+from server.api.pagination import Cursor, Limit, Page, cursor_str, decode_cursor, encode_cursor, page_following
 from server.api.schemas import CommitCreate, DiffOut
 from server.auth.policy import editable_branch, require_reader
-from server.datasets import service
-from server.datasets.diff import diff
-from server.datasets.history import resolve_rev
-from server.datasets.schemas import BlameEntry, CommitRead
+from server.datasets import history
+from server.datasets.datasets import get_dataset
+from server.datasets.diff import diff_page
+from server.datasets.schemas import BlameEntry, CommitOutcome, CommitRead
 from server.datasets.staging import commit_staged
-from server.errors import NothingToCommit
+from server.errors import InvalidInput
 
 router = APIRouter(tags=["commits"])
+
+
+def _frontier(cursor: str | None) -> list[int] | None:
+    value = decode_cursor(cursor)
+    if value is None:
+        return None
+    if not (
+        isinstance(value, dict)
+        and isinstance(value.get("f"), list)
+        and value["f"]
+        and all(isinstance(pk, int) and not isinstance(pk, bool) for pk in value["f"])
+    ):
+        raise InvalidInput(f"cursor {cursor!r} does not belong to this list")
+    return value["f"]
 
 
 @router.get("/datasets/{name}/commits", summary="History: commits reachable from a revision, newest first")
@@ -26,17 +40,18 @@ def log(
     limit: Limit = 100,
 ) -> Page[CommitRead]:
     require_reader(who, name)
-    found = read(lambda db: service.log(db, dataset=name, rev=rev))
-    return page_following(found, cursor, limit, lambda c: c.id)
+    frontier = _frontier(cursor)
+    page, rest = read(lambda db: history.log(db, dataset=name, rev=rev, frontier=frontier, limit=limit))
+    return Page(items=page, next_cursor=encode_cursor({"f": rest}) if rest else None)
 
 
 @router.post(
     "/datasets/{name}/commits",
     status_code=status.HTTP_201_CREATED,
-    summary="Commit the staged edits of a branch (409 when nothing is staged)",
-    responses=problems.CONFLICT,
+    summary="Commit the staged edits of a branch: 201 with the commit; 200 with commit null when every edit matched the head",
+    responses={**problems.CONFLICT, 200: {"model": CommitOutcome, "description": "Every staged edit matched the head: they were dropped"}},
 )
-def commit(name: str, body: CommitCreate, who: CurrentUser) -> CommitRead:
+def commit(name: str, body: CommitCreate, who: CurrentUser, response: Response) -> CommitOutcome:
     require_reader(who, name)
     store = blob_store()
 
@@ -44,36 +59,46 @@ def commit(name: str, body: CommitCreate, who: CurrentUser) -> CommitRead:
         branch = editable_branch(db, who, name, body.branch)  # checked in the write: protecting it now wins
         return branch, commit_staged(db, store, dataset=name, branch=branch, message=body.message, author=who.name)
 
-    branch, made = write(
-        who, "edits.commit", lambda r: f"{name}/{r[0]}", commit_edits, detail=lambda r: {"commit": r[1].id if r[1] else None}
+    _, outcome = write(
+        who,
+        "edits.commit",
+        lambda r: f"{name}/{r[0]}",
+        commit_edits,
+        detail=lambda r: {"commit": r[1].commit.id if r[1].commit else None, "dropped": r[1].dropped},
     )
-    if made is None:
-        raise NothingToCommit(
-            f"nothing to commit on branch '{branch}' of dataset '{name}': every staged edit matched the head (they were dropped)"
-        )
-    from server.datasets.commits import compact_after
+    if outcome.commit is None:
+        response.status_code = status.HTTP_200_OK
+        return outcome
+    from server.datasets.compaction import compact_after
 
-    compact_after(store, made.id)
-    return made
+    compact_after(store, outcome.commit.id)
+    return outcome
 
 
 @router.get("/datasets/{name}/commits/{rev:path}", summary="One commit (REV: id, 7+ digit prefix, branch, tag, REV~N)")
 def show_commit(name: str, rev: str, who: CurrentUser) -> CommitRead:
     require_reader(who, name)
-    return read(lambda db: service.commit_read(resolve_rev(db, service.get_dataset(db, name), rev)))
+    return read(lambda db: history.commit_read(db, history.resolve_rev(db, get_dataset(db, name), rev)))
 
 
-@router.get("/datasets/{name}/diff", summary="What separates two revisions, by key (the `s2 diff --json` shape)")
+@router.get("/datasets/{name}/diff", summary="What separates two revisions, by key, a page of keys at a time (the `s2 diff --json` shape)")
 def diff_revs(
-    name: str, who: CurrentUser, a: str = Query(description="From revision"), b: str = Query(description="To revision")
+    name: str,
+    who: CurrentUser,
+    a: str = Query(description="From revision"),
+    b: str = Query(description="To revision"),
+    cursor: Cursor = None,
+    limit: Limit = 1000,
 ) -> DiffOut:
     require_reader(who, name)
     store = blob_store()
-    return DiffOut.model_validate(read(lambda db: diff(db, store, dataset=name, rev_a=a, rev_b=b)).as_json())
+    after = cursor_str(cursor)
+    page, last = read(lambda db: diff_page(db, store, dataset=name, rev_a=a, rev_b=b, after=after, limit=limit))
+    return DiffOut.model_validate({**page.as_json(), "next_cursor": encode_cursor(last) if last is not None else None})
 
 
 @router.get("/datasets/{name}/blame/{key:path}", summary="Every commit that changed an example, oldest first")
 def blame(name: str, key: str, who: CurrentUser, rev: str | None = None, cursor: Cursor = None, limit: Limit = 100) -> Page[BlameEntry]:
     require_reader(who, name)
-    found = read(lambda db: service.blame(db, dataset=name, key=key, rev=rev))
+    found = read(lambda db: history.blame(db, dataset=name, key=key, rev=rev))
     return page_following(found, cursor, limit, lambda e: e.commit)

@@ -4,10 +4,10 @@ from fastapi import APIRouter, status
 
 from server.api import problems
 from server.api.deps import CurrentUser, read, write
-from server.api.pagination import Cursor, Limit, Page, page_after
+from server.api.pagination import Cursor, Limit, Page, cursor_str, page_from
 from server.api.schemas import DatasetCreate
 from server.auth.policy import require_engineer, require_reader
-from server.datasets import service
+from server.datasets import datasets
 from server.datasets.schemas import DatasetRead
 
 router = APIRouter(tags=["datasets"])
@@ -15,10 +15,10 @@ router = APIRouter(tags=["datasets"])
 
 @router.get("/datasets", summary="List datasets (labelers see those assigned to them)")
 def list_datasets(who: CurrentUser, cursor: Cursor = None, limit: Limit = 100) -> Page[DatasetRead]:
-    found = read(service.list_datasets)
-    if who.role == "labeler":
-        found = [d for d in found if d.name in who.datasets]
-    return page_after(found, cursor, limit, lambda d: d.name)
+    after = cursor_str(cursor)
+    only = who.datasets if who.role == "labeler" else None
+    found = read(lambda db: datasets.list_datasets(db, after=after, limit=limit + 1, only=only))
+    return page_from(found, limit, lambda d: d.name)
 
 
 @router.post(
@@ -30,11 +30,11 @@ def create_dataset(body: DatasetCreate, who: CurrentUser) -> DatasetRead:
         who,
         "dataset.create",
         body.name,
-        lambda db: service.create_dataset(db, name=body.name, modality=body.modality, labels=body.labels, author=who.name),
+        lambda db: datasets.create_dataset(db, name=body.name, modality=body.modality, labels=body.labels, author=who.name),
     )
 
 
 @router.get("/datasets/{name}", summary="Describe a dataset")
 def get_dataset(name: str, who: CurrentUser) -> DatasetRead:
     require_reader(who, name)
-    return read(lambda db: service.dataset_read(service.get_dataset(db, name)))
+    return read(lambda db: datasets.dataset_read(datasets.get_dataset(db, name)))

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Query
 
 from server.api import problems
 from server.api.deps import CurrentUser, blob_store, read, write
-from server.api.pagination import Cursor, Limit, Page, page_after
+from server.api.pagination import Cursor, Limit, Page, cursor_str, page_from
 from server.api.schemas import Dropped, EditBatch, EditIn, EditPut
 from server.auth.policy import editable_branch, require_reader
 from server.datasets.schemas import StagedRead
@@ -46,8 +46,9 @@ def _stage(name: str, branch: str | None, who, items: list[tuple[str, EditIn]]) 
 def list_edits(name: str, who: CurrentUser, branch: str | None = BRANCH, cursor: Cursor = None, limit: Limit = 100) -> Page[StagedRead]:
     require_reader(who, name)
     store = blob_store()
-    found = read(lambda db: list_staged(db, dataset=name, branch=branch, blobs=store))
-    return page_after(found, cursor, limit, lambda s: s.key)
+    after = cursor_str(cursor)
+    found = read(lambda db: list_staged(db, dataset=name, branch=branch, blobs=store, after=after, limit=limit + 1))
+    return page_from(found, limit, lambda s: s.key)
 
 
 @router.post("/datasets/{name}/edits", summary="Stage many edits at once (all or none)", responses=CONFLICT)
@@ -75,6 +76,8 @@ def _unstage(name: str, branch: str | None, who, keys: list[str] | None) -> Drop
 
     def drop(db):
         br = editable_branch(db, who, name, branch)
-        return br, unstage(db, dataset=name, branch=br, keys=keys)
+        # A labeler drops only their own edits; someone else's needs an engineer.
+        return br, unstage(db, dataset=name, branch=br, keys=keys, by=who.name if who.role == "labeler" else None)
 
-    return Dropped(dropped=write(who, "edits.unstage", lambda r: f"{name}/{r[0]}", drop)[1])
+    dropped, kept = write(who, "edits.unstage", lambda r: f"{name}/{r[0]}", drop, detail=lambda r: {"dropped": r[1][0]})[1]
+    return Dropped(dropped=dropped, kept=kept)

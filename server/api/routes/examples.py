@@ -6,10 +6,10 @@ from server.api.deps import CurrentUser, blob_store, read
 from server.api.pagination import Cursor, Limit, Page, cursor_str, page_from
 from server.auth.policy import require_reader
 from server.blobs.base import BLOB_ID
+from server.datasets.datasets import get_dataset
 from server.datasets.examples import get_example, list_examples
 from server.datasets.media import input_modality, media_type
 from server.datasets.schemas import ExampleRead
-from server.datasets.service import get_dataset
 from server.errors import NotFound
 
 router = APIRouter(tags=["examples"])

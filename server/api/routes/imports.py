@@ -10,23 +10,32 @@ from starlette.background import BackgroundTask
 
 from server.api import problems
 from server.api.deps import CurrentUser, blob_store, read, write
-from server.api.schemas import ImportRead
+from server.api.pagination import Cursor, Limit, Page, cursor_int, page_from
 from server.auth.policy import require_engineer, require_reader
 from server.config import get_settings
 from server.datasets import uploads
-from server.errors import InvalidInput, NothingToCommit
+from server.datasets.datasets import get_dataset
+from server.imports.schemas import ImportJobRead
 
 router = APIRouter(tags=["imports"])
 
 
+def _upload_folder() -> Path:
+    """A new folder for one upload, under S2_HOME/uploads (fsck lists, and gc removes, what a crash leaves there)."""
+    root = get_settings().home.resolve() / "uploads"
+    root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="upload-", dir=root))
+
+
 @router.post(
     "/datasets/{name}/imports",
-    status_code=status.HTTP_201_CREATED,
-    response_model=ImportRead,
-    summary="Upload files and import them as one commit (upsert by key; all or nothing)",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Upload files and import them as one commit, as a job (upsert by key; all or nothing)",
     description="Send one table (.csv/.jsonl/.parquet) with the images it names, image files, or an archive "
-    "(.zip/.tar/.tar.gz) of a table or of LABEL/FILE folders. A bad file is named in the error; "
-    "nothing is committed unless every example is valid.",
+    "(.zip/.tar/.tar.gz) of a table or of LABEL/FILE folders. The answer is the import job (202, Location: "
+    "/api/v1/imports/{id}); follow it until it succeeds (its commit) or fails (its error names the bad file and "
+    "line). Nothing is committed unless every example is valid. Problems with the upload itself (file names, "
+    "archives, sizes) are refused at once.",
     responses={**problems.responses(413), **problems.CONFLICT},
 )
 def upload(
@@ -36,48 +45,70 @@ def upload(
     files: list[UploadFile] = File(description="The files to import"),
     branch: str | None = Query(None, description="Default: the default branch"),
     message: str | None = Query(None, description="Commit message (default: 'upload FILES')"),
-) -> ImportRead:
-    from server.datasets.commits import compact_after, upsert_rows
-    from server.datasets.history import resolve_rev
-    from server.datasets.importing import read_source
-    from server.datasets.service import commit_read, get_branch, get_dataset
+) -> ImportJobRead:
+    from server.imports.runner import remove_folder, run_import, run_in_background
+    from server.imports.service import create_job
 
     require_engineer(who, "import data")
     limit = get_settings().upload_max_bytes
     store = blob_store()
-    ds = read(lambda db: get_dataset(db, name))
-    modality, labels = ds.modality, list(ds.labels)
-    work = Path(tempfile.mkdtemp(prefix="s2-upload-"))
+    labels = read(lambda db: list(get_dataset(db, name).labels))
+    work = _upload_folder()
     upload = None
     try:
         upload = uploads.save_upload([(f.filename, f.file) for f in files], work, limit)
         source = uploads.choose_source(upload, labels)
-        try:
-            rows = read_source(source, modality, labels, store, confine=upload.root, members=upload.members)
-        except InvalidInput as exc:  # name the upload's files, not our temporary folder
-            raise type(exc)(str(exc).replace(f"{upload.root}/", "").replace(str(upload.root), "the upload")) from None
-    finally:
+        names = ", ".join(f.filename or "?" for f in files)
+        job = write(
+            who,
+            "dataset.import",
+            f"{name}/{branch or 'default'}",
+            lambda db: create_job(
+                db,
+                dataset=name,
+                branch=branch,
+                source=names,
+                message=message or f"upload {names}"[:500],
+                author=who.name,
+                work_dir=str(work),
+            ),
+            detail=lambda j: {"job": j.id, "source": names[:200]},
+        )
+    except BaseException:
         if upload is not None:
             upload.close()
         shutil.rmtree(work, ignore_errors=True)
-    label = message or f"upload {', '.join(f.filename or '?' for f in files)}"[:500]
+        raise
+    root = upload.root
 
-    def commit_rows(db):
-        dataset = get_dataset(db, name)
-        return commit_read(
-            upsert_rows(db, store, dataset=dataset, branch=get_branch(db, dataset, branch), rows=rows, message=label, author=who.name)
-        )
+    def describe(message: str) -> str:  # name the upload's files, not our folder
+        return message.replace(f"{root}/", "").replace(str(root), "the upload")
 
-    try:
-        made = write(
-            who, "dataset.import", f"{name}/{branch or 'default'}", commit_rows, detail=lambda c: {"commit": c.id, "examples": len(rows)}
-        )
-    except NothingToCommit:
-        head = read(lambda db: resolve_rev(db, get_dataset(db, name), branch or ds.default_branch))
-        response.status_code = status.HTTP_200_OK
-        return ImportRead(commit=head.id, examples=len(rows), changes=0, rows=head.row_count)
-    compact_after(store, made.id)
-    return ImportRead(commit=made.id, examples=len(rows), changes=made.changes, rows=made.rows)
+    def cleanup() -> None:
+        upload.close()
+        remove_folder(work)()
+
+    run_in_background(lambda: run_import(job.id, source, store, confine=root, members=upload.members, describe_error=describe), cleanup)
+    response.headers["Location"] = f"/api/v1/imports/{job.id}"
+    return job
+
+
+@router.get("/imports/{job_id}", summary="One import job: its progress, then its commit or its error")
+def get_import(job_id: int, who: CurrentUser) -> ImportJobRead:
+    from server.imports.service import get_job, job_read
+
+    job = read(lambda db: job_read(db, get_job(db, job_id)))  # a stale job is failed in this read, durably
+    require_reader(who, job.dataset)
+    return job
+
+
+@router.get("/datasets/{name}/imports", summary="A dataset's import jobs, newest first")
+def list_imports(name: str, who: CurrentUser, cursor: Cursor = None, limit: Limit = 50) -> Page[ImportJobRead]:
+    from server.imports.service import list_jobs
+
+    require_reader(who, name)
+    before = cursor_int(cursor)
+    return page_from(read(lambda db: list_jobs(db, dataset=name, before=before, limit=limit + 1)), limit, lambda j: j.id)
 
 
 @router.get(
@@ -92,9 +123,9 @@ def export(
     rev: str = Query(description="Revision to export"),
     format: str = Query("parquet", pattern="^(parquet|jsonl|imagefolder)$"),
 ) -> FileResponse:
+    from server.datasets.datasets import get_dataset
     from server.datasets.exporting import export_rows, iter_rows
     from server.datasets.history import resolve_rev
-    from server.datasets.service import get_dataset
     from server.datasets.snapshot import iter_snapshot
 
     require_reader(who, name)

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Query
 
 from server.api import problems
 from server.api.deps import CurrentUser, blob_store, read, write
-from server.api.pagination import Cursor, Limit, Page, page_following
+from server.api.pagination import Cursor, Limit, Page, cursor_str, encode_cursor, page_following
 from server.api.schemas import EvalPinCreate, EvalPinRead, ModelComparison, PromoteRead, PromoteRequest
 from server.auth.policy import require_engineer, require_reader
 from server.config import get_settings
@@ -35,14 +35,23 @@ def get_model(ref: str, who: CurrentUser) -> ModelRead:
     return read(lambda db: service.model_read(db, service.get_model(db, ref)))
 
 
-@router.get("/compare", summary="Compare two model versions like builds (the `s2 compare --json` shape)")
+@router.get("/compare", summary="Compare two model versions like builds: figures, and a page of the examples that flipped")
 def compare(
-    who: CurrentUser, a: str = Query(description="Model A, e.g. digits@1"), b: str = Query(description="Model B, e.g. digits@2")
+    who: CurrentUser,
+    a: str = Query(description="Model A, e.g. digits@1"),
+    b: str = Query(description="Model B, e.g. digits@2"),
+    eval_set: str | None = Query(None, description="The eval set whose flips to list (default: eval)"),
+    cursor: Cursor = None,
+    limit: Limit = 1000,
 ) -> ModelComparison:
     require_reader(who, _dataset_of(a))
     require_reader(who, _dataset_of(b))
     store = blob_store()
-    return read(lambda db: comparing.compare(db, store, ref_a=a, ref_b=b))
+    after = cursor_str(cursor)
+    result = read(lambda db: comparing.compare(db, store, ref_a=a, ref_b=b, eval_set=eval_set, after=after, limit=limit))
+    return ModelComparison.model_validate(
+        {**result, "next_cursor": encode_cursor(result["next_cursor"]) if result["next_cursor"] else None}
+    )
 
 
 @router.post(

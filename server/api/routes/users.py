@@ -122,7 +122,7 @@ def audit(who: CurrentUser, actor: str | None = Query(None), cursor: Cursor = No
 
 @router.post("/fsck", summary="Verify every blob against its hash (admin); `ok` is false when any is corrupt or missing")
 def fsck(who: CurrentUser) -> FsckRead:
-    from server.datasets.fsck import check_store
+    from server.maintenance.fsck import check_store
 
     require_admin(who, "check the store")
     store = blob_store()

@@ -1,11 +1,15 @@
-"""The streaming reader: key-sorted Arrow batches of a revision, and its PyTorch Dataset view."""
+"""Reading a revision: key-sorted Arrow batches of the whole, pages after a cursor, keys looked up; all agree."""
 
 from sqlalchemy import func, select
 
 from server.config import get_settings
-from server.datasets.commits import compact
+from server.datasets.compaction import compact
+from server.datasets.datasets import get_dataset
+from server.datasets.history import resolve_rev
+from server.datasets.inputs import input_bytes
+from server.datasets.lookup import lookup
 from server.datasets.models import Commit
-from server.datasets.reader import open_snapshot
+from server.datasets.snapshot import iter_snapshot, page_rows, read_table
 from server.db import run_in_transaction
 from tests.factories import make_dataset, relabel, text_rows, upsert
 
@@ -26,19 +30,21 @@ def committed(blobs, commit, state: dict, history: list, checkpoint: bool) -> No
     history.append((commit.id, dict(state)))
 
 
-def read_all(name: str, rev: str, batch_rows: int):
-    """The snapshot's batches, and its rows as {key: (text, label, split)} in streaming order."""
-    from server.blobs import default_blob_store
+def commit_of(name: str, rev: str) -> Commit:
+    return run_in_transaction(lambda db: resolve_rev(db, get_dataset(db, name), rev))
 
-    store = default_blob_store()
-    snap = open_snapshot(name, rev)
-    batches = list(snap.batches(batch_rows=batch_rows))
+
+def read_all(blobs, name: str, rev: str, batch_rows: int):
+    """The snapshot's commit, batches, and its rows as {key: (text, label, split)} in streaming order."""
+    commit = commit_of(name, rev)
+    batches = run_in_transaction(lambda db: list(iter_snapshot(db, blobs, commit.pk, batch_rows)))
     keys, rows = [], {}
     for batch in batches:
         for rec in batch.to_pylist():
             keys.append(rec["key"])
-            rows[rec["key"]] = (store.get(rec["input"]).decode(), rec["label"], rec["split"])
-    return snap, batches, keys, rows
+            text = rec["inline"] if rec["inline"] is not None else blobs.get(rec["input"]).decode()
+            rows[rec["key"]] = (text, rec["label"], rec["split"])
+    return commit, batches, keys, rows
 
 
 def build_history(blobs, monkeypatch) -> list[tuple[str, dict]]:
@@ -76,46 +82,43 @@ def test_batches_are_key_sorted_and_equal_to_each_committed_revision(blobs, monk
     assert checkpoints >= 2  # the reads below merge checkpoints with deltas
     for commit_id, expected in history:
         for batch_rows in (3, 7, 1000):
-            snap, batches, keys, rows = read_all("ds", commit_id, batch_rows)
-            assert snap.commit == commit_id and snap.rows == len(expected)
+            commit, batches, keys, rows = read_all(blobs, "ds", commit_id, batch_rows)
+            assert commit.id == commit_id and commit.row_count == len(expected)
             assert keys == sorted(expected), f"keys out of order at {commit_id[:12]} with batch_rows={batch_rows}"
             assert rows == expected
             if batch_rows == 3:
                 assert len(batches) > 1
     # A 7-digit prefix and REV~N name the same revisions as full ids.
     head_id, head_state = history[-1]
-    assert read_all("ds", head_id[:7], 5)[3] == head_state
-    assert read_all("ds", "main~2", 5)[3] == history[-3][1]
-    assert open_snapshot("ds").commit == head_id  # default: the default branch
+    assert read_all(blobs, "ds", head_id[:7], 5)[3] == head_state
+    assert read_all(blobs, "ds", "main~2", 5)[3] == history[-3][1]
+
+
+def test_pages_after_every_cursor_and_lookups_agree_with_the_whole(blobs, monkeypatch):
+    """A page is a window of checkpoint rows merged with the deltas of its key range: at every cursor, with
+    every page size, it is exactly the next keys of the whole snapshot; a lookup finds each key's row."""
+    history = build_history(blobs, monkeypatch)
+    for commit_id, expected in history:
+        commit = commit_of("ds", commit_id)
+        ordered = sorted(expected)
+        for limit in (1, 2, 5, 100):
+            for start, after in enumerate([None, *ordered]):
+                page = run_in_transaction(lambda db: page_rows(db, blobs, commit.pk, after=after, limit=limit))
+                assert [r.key for r in page] == ordered[start : start + limit], (commit_id[:12], after, limit)
+        for label in LABELS:
+            page = run_in_transaction(lambda db: page_rows(db, blobs, commit.pk, after=None, limit=100, label=label))
+            assert [r.key for r in page] == [k for k in ordered if expected[k][1] == label]
+        wanted = ordered[::3] + ["absent-key", "m999"]
+        found = run_in_transaction(lambda db: lookup(db, blobs, commit.pk, wanted))
+        assert {k: (input_bytes(blobs, r).decode(), r.label, r.split) for k, r in found.items()} == {
+            k: expected[k] for k in wanted if k in expected
+        }
 
 
 def test_snapshot_table_matches_batches(blobs, monkeypatch):
     history = build_history(blobs, monkeypatch)
     commit_id, expected = history[3]
-    table = open_snapshot("ds", commit_id).table(batch_rows=4)
+    table = run_in_transaction(lambda db: read_table(db, blobs, commit_of("ds", commit_id).pk))
     assert table.num_rows == len(expected)
     assert table.column("key").to_pylist() == sorted(expected)
     assert dict(zip(table.column("key").to_pylist(), table.column("label").to_pylist())) == {k: v[1] for k, v in expected.items()}
-
-
-def test_torch_dataset_gives_input_bytes_and_label_index(blobs, monkeypatch):
-    import torch.utils.data
-
-    history = build_history(blobs, monkeypatch)
-    for commit_id, expected in (history[-1], history[1]):  # the head and an old revision
-        ds = open_snapshot("ds", commit_id).torch_dataset()
-        assert isinstance(ds, torch.utils.data.Dataset)
-        assert len(ds) == len(expected)
-        items = [ds[i] for i in range(len(ds))]
-        assert [it["key"] for it in items] == sorted(expected)
-        for it in items:
-            text, label, _ = expected[it["key"]]
-            assert it["input"] == text.encode()
-            assert it["label"] == (LABELS.index(label) if label is not None else -1)
-        loader = torch.utils.data.DataLoader(ds, batch_size=4, collate_fn=list)
-        assert [it["key"] for batch in loader for it in batch] == sorted(expected)
-    # The old revision still has the labels it had, not the later relabels.
-    old = open_snapshot("ds", history[1][0]).torch_dataset()
-    by_key = {old[i]["key"]: old[i]["label"] for i in range(len(old))}
-    assert by_key["m002"] == LABELS.index("b") and by_key["m000"] == LABELS.index("a")
-    assert "m020" in by_key and "z999" not in by_key

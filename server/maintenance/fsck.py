@@ -28,7 +28,7 @@ def check_store(db: Session, blobs: BlobStore, tick: Callable[[int], None] | Non
             corrupt.append(blob_id)
         if tick:
             tick(1)
-    referenced = set(db.scalars(select(Change.input).where(Change.input.is_not(None)).distinct()))
+    referenced = set(db.scalars(select(Change.input).where(Change.input.is_not(None), Change.inline.is_(None)).distinct()))
     referenced.update(db.scalars(select(Commit.checkpoint_blob).where(Commit.checkpoint_blob.is_not(None))))
     for weights, predictions in db.execute(select(ModelVersion.weights_blob, ModelVersion.predictions_blob)):
         referenced.update((weights, predictions))
