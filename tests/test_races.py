@@ -1,7 +1,17 @@
-"""Units of work that lose their connection to PostgreSQL before or during COMMIT, with real backends terminated."""
+"""Registry writes that race, and units of work that lose their connection, shown with real processes and connections.
 
+The concurrent tests hold a gate (row locks on PostgreSQL, the write lock on SQLite) on a
+connection of their own, start the processes, wait until every one is blocked behind it,
+then open it: whatever each process read before blocking, they all go on at the same moment.
+"""
+
+import subprocess
+import sys
+import textwrap
 import threading
 import time
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -9,8 +19,97 @@ from sqlalchemy import create_engine, text
 from server.api.problems import status_of
 from server.db import get_engine, run_in_transaction
 from server.errors import CommitOutcomeUnknown
+from tests.factories import make_dataset, text_rows, upsert
 
+ROOT = Path(__file__).resolve().parent.parent
+LABELS = ["a", "b", "c"]
+TRUTH = {"k0": "a", "k1": "b", "k2": "c"}
 postgres = pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+
+# Finish a run as a worker does once training returned: the real register_model with a TrainResult built as data.
+REGISTER = textwrap.dedent(f"""
+    import sys
+    from server.blobs import default_blob_store
+    from tests.api.factories import register_model
+    print("ready", flush=True)
+    print(register_model(default_blob_store(), int(sys.argv[1]), {LABELS!r}, {TRUTH!r}, {TRUTH!r}))
+""")
+
+
+def queue_runs(blobs, dataset: str, count: int) -> list[int]:
+    """A dataset with a few labeled examples and `count` queued training runs of it (through the real services)."""
+    from server.runs.service import submit_run
+
+    make_dataset(dataset, labels=tuple(LABELS))
+    upsert(blobs, dataset, text_rows(blobs, {k: (f"text {k}", label) for k, label in TRUTH.items()}))
+    return [run_in_transaction(lambda db: submit_run(db, blobs, dataset=dataset, rev=None, spec=None)).id for _ in range(count)]
+
+
+@contextmanager
+def gate(url: str, lock_sql: str):
+    """Hold lock_sql's row locks (PostgreSQL) or the write lock (SQLite, BEGIN IMMEDIATE) until the block ends."""
+    with get_engine(url).begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text(lock_sql))
+        yield
+
+
+def start(script: str, args: list[str], env: dict[str, str]) -> list[subprocess.Popen]:
+    """One Python process per argument running script, each told when it reached its unit of work."""
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, arg], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for arg in args
+    ]
+    for proc in procs:
+        assert proc.stdout.readline().strip() == "ready", proc.communicate()[1]
+    return procs
+
+
+def wait_until_blocked(url: str, procs: list[subprocess.Popen]) -> None:
+    """Wait until every process waits on a lock; on SQLite, give each time to reach BEGIN IMMEDIATE."""
+    if url.startswith("sqlite"):
+        time.sleep(1.0)  # SQLite shows no lock waits; each process is one import away from its BEGIN
+        return
+    watcher = create_engine(url, isolation_level="AUTOCOMMIT")  # a fresh statistics snapshot per query
+    query = text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            with watcher.connect() as conn:
+                if conn.execute(query).scalar() == len(procs):
+                    return
+            exited = [p.communicate() for p in procs if p.poll() is not None]
+            assert not exited, f"a process finished before the gate opened: {exited}"
+            assert time.monotonic() < deadline, "the processes never all blocked behind the gate"
+            time.sleep(0.05)
+    finally:
+        watcher.dispose()
+
+
+def finish(procs: list[subprocess.Popen]) -> list[str]:
+    """Each process's last output line, after requiring that it exited 0."""
+    lines = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        lines.append(out.strip().splitlines()[-1])
+    return lines
+
+
+def test_runs_of_one_dataset_finishing_together_all_register(s2env, blobs, db_url):
+    """Three runs register at the same moment: three models, versions 1, 2, 3, none lost."""
+    runs = queue_runs(blobs, "race", 3)
+    dataset_id = run_in_transaction(lambda db: db.execute(text("SELECT id FROM datasets WHERE name = 'race'")).scalar())
+    # Every registration stops at the dataset row: to lock it, or (unlocked) at the INSERT whose foreign key points at it.
+    with gate(db_url, f"SELECT id FROM datasets WHERE id = {dataset_id} FOR UPDATE"):
+        procs = start(REGISTER, [str(r) for r in runs], s2env)
+        wait_until_blocked(db_url, procs)
+    refs = finish(procs)
+    assert sorted(refs) == ["race@1", "race@2", "race@3"]
+    rows = run_in_transaction(lambda db: db.execute(text("SELECT run_id, version FROM model_versions ORDER BY version")).all())
+    states = run_in_transaction(lambda db: dict(db.execute(text("SELECT id, state FROM training_runs")).all()))
+    assert [v for _, v in rows] == [1, 2, 3] and sorted(r for r, _ in rows) == sorted(runs)
+    assert set(states.values()) == {"succeeded"}
 
 
 def _marks_table(url: str, *, slow_commit: bool) -> None:
