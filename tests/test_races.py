@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import IntegrityError
 
 from server.api.problems import status_of
 from server.db import get_engine, run_in_transaction
@@ -33,6 +34,18 @@ REGISTER = textwrap.dedent(f"""
     from tests.api.factories import register_model
     print("ready", flush=True)
     print(register_model(default_blob_store(), int(sys.argv[1]), {LABELS!r}, {TRUTH!r}, {TRUTH!r}))
+""")
+PROMOTE = textwrap.dedent("""
+    import sys
+    from server.db import run_in_transaction
+    from server.errors import Conflict
+    from server.registry.compare import promote
+    print("ready", flush=True)
+    try:
+        done = run_in_transaction(lambda db: promote(db, ref=sys.argv[1], stage="production", max_regression=0.0, by="racer"))
+        print("promoted", done["replaced"])
+    except Conflict as exc:  # refused: one of the two outcomes the test accepts
+        print("refused", exc)
 """)
 
 
@@ -110,6 +123,56 @@ def test_runs_of_one_dataset_finishing_together_all_register(s2env, blobs, db_ur
     states = run_in_transaction(lambda db: dict(db.execute(text("SELECT id, state FROM training_runs")).all()))
     assert [v for _, v in rows] == [1, 2, 3] and sorted(r for r, _ in rows) == sorted(runs)
     assert set(states.values()) == {"succeeded"}
+
+
+def test_two_first_promotions_to_production_leave_one_production_model(s2env, blobs, db_url):
+    """No production model yet, two promoted at once: one is production, the other archived (or refused), never both."""
+    from tests.api.factories import register_model
+
+    for run in queue_runs(blobs, "promo", 2):
+        register_model(blobs, run, LABELS, TRUTH, TRUTH)
+    versions = [1, 2]
+    with gate(db_url, "SELECT id FROM model_versions FOR UPDATE"):  # both candidates' rows: where a promotion writes
+        procs = start(PROMOTE, [f"promo@{v}" for v in versions], s2env)
+        wait_until_blocked(db_url, procs)
+    outcomes = dict(zip(versions, finish(procs)))
+    stages = run_in_transaction(lambda db: dict(db.execute(text("SELECT version, stage FROM model_versions")).all()))
+    assert list(stages.values()).count("production") == 1, f"stages after the race: {stages}"
+    (winner,) = [v for v, stage in stages.items() if stage == "production"]
+    loser = 3 - winner
+    if stages[loser] == "archived":  # promoted first, then replaced by the winner, who saw it
+        assert (outcomes[loser], outcomes[winner]) == ("promoted None", f"promoted promo@{loser}")
+    else:  # refused by the winner's production model
+        assert stages[loser] is None and outcomes[loser].startswith("refused"), outcomes
+
+
+def test_the_schema_holds_one_production_model_per_dataset(s2env, blobs, db_url):
+    """0006 archives what an earlier race left (all but the newest production model), then refuses a second one."""
+    from alembic import command
+    from alembic.config import Config
+
+    from server.db import MIGRATIONS_DIR, upgrade_to_head
+    from tests.api.factories import register_model
+
+    for run in queue_runs(blobs, "schema", 3):
+        register_model(blobs, run, LABELS, TRUTH, TRUTH)
+    engine = get_engine(db_url)
+    with engine.begin() as conn:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0005_dataset_inputs")
+        conn.execute(text("UPDATE model_versions SET stage = CASE version WHEN 2 THEN 'staging' ELSE 'production' END"))
+    upgrade_to_head(engine)
+
+    def stages(db) -> dict[int, str]:
+        return dict(db.execute(text("SELECT version, stage FROM model_versions")).all())
+
+    assert run_in_transaction(stages) == {1: "archived", 2: "staging", 3: "production"}
+    with pytest.raises(IntegrityError):
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE model_versions SET stage = 'production' WHERE version = 1"))
+    assert run_in_transaction(stages) == {1: "archived", 2: "staging", 3: "production"}
 
 
 def _marks_table(url: str, *, slow_commit: bool) -> None:
