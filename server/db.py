@@ -142,8 +142,39 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         session.close()
 
 
+@contextmanager
+def _unit_of_work(url: str | None) -> Iterator[Session]:
+    """session_scope for run_in_transaction: a connection lost during COMMIT raises CommitOutcomeUnknown."""
+    from sqlalchemy.exc import DBAPIError
+
+    from server.errors import CommitOutcomeUnknown
+
+    session = _session_factory(get_engine(url))()
+    try:
+        yield session
+        session.flush()  # the unit's last writes go out now: up to here a failure is before COMMIT and saved nothing
+        try:
+            session.commit()
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise  # the database answered (a deferred constraint, a serialization failure): it rolled back
+            # COMMIT was sent and no answer came: the database may have committed before the connection went.
+            first_line = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
+            raise CommitOutcomeUnknown(
+                f"the connection to the database was lost while it committed this change ({first_line}), so whether "
+                "it was saved is unknown; it was not retried, so as not to apply it twice: check whether it is there "
+                "before trying again"
+            ) from exc
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
 def run_in_transaction(work, *, url: str | None = None, retries: int = 8):
-    """Run work(session) in its own transaction, rerunning it when it lost a branch compare-and-swap."""
+    """Run work(session) in its own transaction, rerunning it when it lost a branch compare-and-swap or its
+    connection before COMMIT was sent; a connection lost during COMMIT raises CommitOutcomeUnknown instead."""
     import random
     import time
 
@@ -153,12 +184,14 @@ def run_in_transaction(work, *, url: str | None = None, retries: int = 8):
 
     for attempt in range(retries):
         try:
-            with session_scope(url) as db:
+            with _unit_of_work(url) as db:
                 return work(db)
         except BranchMoved:
             if attempt == retries - 1:
                 raise
             time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))  # let the winner finish first
         except DBAPIError as exc:
+            # Only failures before COMMIT reach here (_unit_of_work turns one during COMMIT into CommitOutcomeUnknown),
+            # so the transaction was rolled back and running the unit again cannot apply it twice.
             if not exc.connection_invalidated or attempt == retries - 1:
                 raise  # a pooled connection the database dropped (restart, idle timeout): once more, fresh

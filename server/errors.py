@@ -33,6 +33,10 @@ class BranchMoved(Conflict):
     """A branch head moved between reading and writing it (lost the compare-and-swap)."""
 
 
+class CommitOutcomeUnknown(S2Error):
+    """The database connection was lost while COMMIT was under way: the change may or may not have been saved."""
+
+
 class Unauthorized(S2Error):
     """No credentials, or credentials that name no active token."""
 

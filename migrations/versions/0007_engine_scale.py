@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_engine_scale"
-down_revision = "0005_dataset_inputs"  # TODO(merge): 0006_model_version_unique
+down_revision = "0006_model_version_unique"
 branch_labels = None
 depends_on = None
 

@@ -15,6 +15,7 @@ PROBLEM = "application/problem+json"
 log = logging.getLogger("s2.api")
 
 STATUS = [  # most specific first
+    (errors.CommitOutcomeUnknown, 503, "commit-outcome-unknown"),
     (errors.BranchMoved, 409, "branch-moved"),
     (errors.TooLarge, 413, "too-large"),
     (errors.VersionRequired, 428, "version-required"),

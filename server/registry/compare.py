@@ -9,7 +9,7 @@ from server.datasets.graph import separating_commits
 from server.datasets.history import resolve_rev
 from server.datasets.models import Change, Commit, Dataset
 from server.errors import Conflict, InvalidInput, NotFound
-from server.registry.service import get_model, model_read
+from server.registry.service import get_model, lock_models_of, model_read
 from server.runs.models import ModelVersion
 
 SCALARS = ("accuracy", "macro_f1", "loss")
@@ -139,8 +139,15 @@ def compare_all(db: Session, blobs: BlobStore, *, ref_a: str, ref_b: str) -> dic
 def promote(db: Session, *, ref: str, stage: str, max_regression: float, force: bool = False, by: str | None = None) -> dict:
     """Move a model to stage; production refuses a model worse than the current one on a pinned eval set."""
     model = get_model(db, ref)
-    ds = db.get(Dataset, model.dataset_id)
-    current = db.scalar(select(ModelVersion).where(ModelVersion.dataset_id == ds.id, ModelVersion.stage == stage).with_for_update())
+    # Lock the dataset before reading who holds the stage: a lock on the holder's row locks nothing when
+    # there is none, and two first promotions would both see an empty stage and both win it.
+    ds = lock_models_of(db, model.dataset_id)
+    current = db.scalar(
+        select(ModelVersion)
+        .where(ModelVersion.dataset_id == ds.id, ModelVersion.stage == stage)
+        .order_by(ModelVersion.version.desc())
+        .execution_options(populate_existing=True)
+    )
     checked = []
     if stage == "production" and current is not None and current.id != model.id:
         pinned = sorted((set(model.metrics) & set(current.metrics)) - {"eval"}) or ["eval"]

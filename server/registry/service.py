@@ -78,13 +78,25 @@ def training_inputs(run_id: int, blobs: BlobStore):
         return snapshot, eval_sets, spec
 
 
+def lock_models_of(db: Session, dataset_id: int) -> Dataset:
+    """The dataset, its row locked until the transaction ends: one writer at a time numbers or stages its models.
+
+    The dataset row always exists, unlike the rows being decided about (the next version, the current
+    production model). FOR NO KEY UPDATE on PostgreSQL: it excludes other lockers of the row but not the
+    key-share locks that inserts of commits and runs take through their foreign keys. SQLite transactions
+    are serialized already (BEGIN IMMEDIATE), so there it adds nothing.
+    """
+    query = select(Dataset).where(Dataset.id == dataset_id).with_for_update(key_share=True)
+    return db.scalars(query.execution_options(populate_existing=True)).one()
+
+
 def register_model(run_id: int, result, blobs: BlobStore) -> str:
     """Store a finished training's weights and predictions and record the model version, atomically."""
     weights = blobs.put(result.weights)  # blobs first: a row never points at a missing blob
     predictions = blobs.put(result.predictions)
     with session_scope() as db:
         run = db.get(TrainingRun, run_id, with_for_update=True)
-        ds = db.get(Dataset, run.dataset_id)
+        ds = lock_models_of(db, run.dataset_id)  # two runs finishing together must not both take max + 1
         version = 1 + (db.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.dataset_id == ds.id)) or 0)
         model = ModelVersion(
             dataset_id=ds.id,
