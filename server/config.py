@@ -76,6 +76,12 @@ class Settings(BaseModel):
     token: SecretStr | None = Field(default=None, description="API token for the CLI's remote mode")
     upload_max_bytes: int = Field(default=2 << 30, description="Largest upload the API accepts (bytes)")
     import_workers: int = Field(default=2, ge=1, description="Imports a server process runs at once (more wait, queued)")
+    # Every other request body: parsed in memory (and, for JSON, on the event loop), so kept small.
+    json_max_bytes: int = Field(default=1 << 20, gt=0, description="Largest request body other than an import's upload (bytes)")
+    # One example's input (an image or text file of an upload) is read into memory whole: bound it.
+    input_max_bytes: int = Field(default=64 << 20, gt=0, description="Largest single input file of an upload (bytes)")
+    # Decoding allocates width x height x channels bytes, whatever the file's size: 8192x8192 RGBA is 256 MiB.
+    image_max_pixels: int = Field(default=8192 * 8192, gt=0, description="Largest image (width x height) an import accepts")
     page_max: int = 1000  # the most items one page of a list may hold
     auth_cache_s: float = 2.0  # how long a server process trusts a token it checked (revocation lag bound)
     api_threads: int = 8  # threads serving the API's blocking work per server process (more only adds GIL contention)

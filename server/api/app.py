@@ -56,7 +56,8 @@ def create_app() -> FastAPI:
     problems.install(app)
     problems.document(app)
     app.add_middleware(RefuseNul)
-    app.add_middleware(BodyLimitMiddleware)
+    # Reads the app's schema (which operations need a token) when the first request builds the middleware stack.
+    app.add_middleware(BodyLimitMiddleware, openapi=lambda: app.openapi(), uploads=[("POST", f"{API}/datasets/{{name}}/imports")])
     app.add_middleware(MetricsMiddleware)  # outermost: it times and counts the 413s too
     for module in (datasets, branches, commits, examples, edits, imports, runs, models, users):
         app.include_router(module.router, prefix=API, responses=problems.COMMON)

@@ -3,9 +3,10 @@
 from collections.abc import Callable
 from typing import Annotated, TypeVar
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.requests import HTTPConnection
 
 from server.auth.schemas import Principal
 from server.db import run_in_transaction
@@ -16,20 +17,38 @@ T = TypeVar("T")
 BEARER = HTTPBearer(auto_error=False, description="An API token: `s2 user token NAME` issues one")
 
 
-async def current_user(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> Principal:
-    """The caller named by the bearer token (401 without one); answered from a short cache when it can."""
+CHECKED = "s2.principal"  # request scope key: the caller BodyLimitMiddleware authenticated before reading the body
+
+
+async def principal_of(token: str | None) -> Principal:
+    """The caller a bearer token names (Unauthorized without one); answered from a short cache when it can."""
     from starlette.concurrency import run_in_threadpool
 
     from server.api import auth_cache
     from server.auth.service import authenticate
 
-    token = credentials.credentials if credentials else None
     known = auth_cache.get(token)
     if known is not None:
         return known
     who = await run_in_threadpool(run_in_transaction, lambda db: authenticate(db, token))
     auth_cache.put(token, who)
     return who
+
+
+async def authenticate_request(request: HTTPConnection) -> Principal:
+    """The caller of a request, from its headers alone (before its body is read); current_user then reuses it."""
+    credentials = await BEARER(request)
+    who = await principal_of(credentials.credentials if credentials else None)
+    request.scope[CHECKED] = who
+    return who
+
+
+async def current_user(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> Principal:
+    """The caller named by the bearer token (401 without one)."""
+    checked = request.scope.get(CHECKED)
+    if checked is not None:
+        return checked  # checked before the body was read (server.api.limits): once per request
+    return await principal_of(credentials.credentials if credentials else None)
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]

@@ -18,12 +18,24 @@ INPUT_COLUMN = {"image": "image", "text": "text"}
 
 
 def check_image(data: bytes, where: str) -> None:
-    """Decode the whole image: a corrupt or truncated file is refused at import, not at training."""
+    """Decode the whole image: a corrupt or truncated file is refused at import, not at training.
+
+    Its declared width x height is checked first (S2_IMAGE_MAX_PIXELS): decoding allocates that
+    many pixels whatever the file's size, and a few bytes can declare gigapixels.
+    """
     from PIL import Image, UnidentifiedImageError
 
+    from server.config import get_settings
+
+    limit = get_settings().image_max_pixels
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with Image.open(io.BytesIO(data)) as img:  # reads the header only
+            width, height = img.size
+            if width * height > limit:
+                raise InvalidInput(f"{where}: the image is {width}x{height} pixels, over the {limit} pixel limit (S2_IMAGE_MAX_PIXELS)")
             img.load()
+    except Image.DecompressionBombError as exc:  # Pillow's own guard fires before we see the size, far past ours
+        raise InvalidInput(f"{where}: the image is over the {limit} pixel limit (S2_IMAGE_MAX_PIXELS); Pillow: {exc}") from None
     except UnidentifiedImageError:
         raise InvalidInput(
             f"{where}: not a readable image (not a format Pillow recognises: PNG, JPEG, GIF, BMP, TIFF, WebP, ...)"

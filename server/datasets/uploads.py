@@ -2,13 +2,17 @@
 
 Nothing an upload names can land outside its own temporary folder: file names are plain
 names, archive members are relative paths without '..', links or devices, and the total
-unpacked size is bounded (no zip bombs). A zip's images are read where they are, in the
-archive: creating one file per image cost more than the rest of an upload import together.
+unpacked size is bounded (no zip bombs). So is one input file (an image or a text: what one
+example holds in memory), by the size an archive declares and again while it is read. A zip's
+images are read where they are, in the archive: creating one file per image cost more than the
+rest of an upload import together.
 """
 
+import io
 import shutil
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -18,6 +22,8 @@ from server.errors import InvalidInput, TooLarge
 
 TABLES = (".csv", ".jsonl", ".parquet")
 ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz")
+CHUNK = 1 << 20  # bytes read at a time from an upload or an archive member
+DAMAGED = (zipfile.BadZipFile, tarfile.TarError, zlib.error, EOFError, OSError)  # what a damaged archive raises while read
 
 
 def check_file_name(name: str | None) -> str:
@@ -95,19 +101,23 @@ class Upload:
         self._open.clear()
 
 
-def save_upload(files: list[tuple[str | None, BinaryIO]], workdir: Path, limit: int) -> Upload:
+def save_upload(files: list[tuple[str | None, BinaryIO]], workdir: Path, limit: int, input_limit: int | None = None) -> Upload:
     """Lay uploaded (name, stream) pairs out in workdir/files, opening archives (kept in workdir/archives);
-    everything together, unpacked, is bounded by limit."""
+    everything together, unpacked, is bounded by limit, each input file by input_limit (S2_INPUT_MAX_BYTES)."""
+    if input_limit is None:
+        from server.config import get_settings
+
+        input_limit = get_settings().input_max_bytes
     upload = Upload(workdir / "files")
     try:
-        _lay_out(files, upload, workdir / "archives", limit)
+        _lay_out(files, upload, workdir / "archives", limit, input_limit)
     except BaseException:
         upload.close()  # zips opened for earlier files of a refused upload
         raise
     return upload
 
 
-def _lay_out(files: list[tuple[str | None, BinaryIO]], upload: Upload, archives: Path, limit: int) -> None:
+def _lay_out(files: list[tuple[str | None, BinaryIO]], upload: Upload, archives: Path, limit: int, input_limit: int) -> None:
     total = 0
     upload.root.mkdir()
     archives.mkdir()
@@ -116,24 +126,28 @@ def _lay_out(files: list[tuple[str | None, BinaryIO]], upload: Upload, archives:
         target = (archives if is_archive(name) else upload.root) / name
         if target.exists() or upload.holds(name):
             raise InvalidInput(f"upload file name '{name}' is sent twice (or an archive already holds it)")
+        is_input = not is_archive(name) and not name.lower().endswith(TABLES)
         with open(target, "wb") as out:
-            while chunk := stream.read(1 << 20):
+            while chunk := stream.read(CHUNK):
                 total += len(chunk)
                 if total > limit:
                     raise TooLarge(f"upload is larger than the {limit} byte limit (at file '{name}')")
+                if is_input and out.tell() + len(chunk) > input_limit:
+                    raise InvalidInput(_too_big(f"upload file '{name}'", input_limit))
                 out.write(chunk)
         if not is_archive(name):
             upload.on_disk.add(name)
         else:
-            total += unpack(target, upload, limit - total) - target.stat().st_size  # the archive's bytes count unpacked
+            total += unpack(target, upload, limit - total, input_limit) - target.stat().st_size  # the archive's bytes count unpacked
             if not name.lower().endswith(".zip"):
                 target.unlink()  # a tar's members are all on disk now; a zip's are read from it later
 
 
-def unpack(archive: Path, upload: Upload, limit: int) -> int:
+def unpack(archive: Path, upload: Upload, limit: int, input_limit: int) -> int:
     """Lay archive's members out in upload (a zip's images stay in the zip, read in place; tables and tar
     members are written under its root), refusing escaping paths, links, members that would overwrite a
-    file already there, and more than limit bytes unpacked; returns the bytes unpacked."""
+    file already there, an input member over input_limit bytes and more than limit bytes unpacked;
+    returns the bytes unpacked."""
     from contextlib import ExitStack
 
     name, total, root = archive.name, 0, upload.root
@@ -150,32 +164,47 @@ def unpack(archive: Path, upload: Upload, limit: int) -> int:
                 if total > limit:
                     raise TooLarge(f"upload '{name}' unpacks to more than the upload's byte limit")
                 rel = target.relative_to(root).as_posix()
+                is_input = not rel.lower().endswith(TABLES)
+                if is_input and size > input_limit:  # refused on what it declares, before a byte is inflated
+                    raise InvalidInput(_too_big(f"upload '{name}': member {member!r} ({size} bytes)", input_limit))
                 if upload.holds(rel):
                     raise InvalidInput(
                         f"upload '{name}': member {member!r} would overwrite a file of the same path "
                         "already in the upload; send each file once"
                     )
-                if in_place and not rel.lower().endswith(TABLES):
-                    upload.members[rel] = _reader(name, member, open_member)
+                if in_place and is_input:
+                    upload.members[rel] = _reader(name, member, open_member, input_limit)
                     continue
                 target.parent.mkdir(parents=True, exist_ok=True)
-                with open_member() as src, open(target, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
+                try:
+                    with open_member() as src, open(target, "wb") as dst:
+                        shutil.copyfileobj(src, dst, CHUNK)  # never more than the member declared (tar and zip readers stop there)
+                except DAMAGED as exc:
+                    raise InvalidInput(f"upload '{name}': member {member!r} cannot be read: {exc}") from None
                 upload.on_disk.add(rel)
             if in_place:
                 upload._open.append(stack.pop_all())  # the zip stays open while its members are read
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
+    except DAMAGED as exc:  # zlib.error is no OSError: a damaged deflate stream used to escape as a 500
         raise InvalidInput(f"upload '{name}' is not a readable archive: {exc}") from None
     return total
 
 
-def _reader(archive: str, member: str, open_member) -> Callable[[], bytes]:
+def _too_big(what: str, limit: int) -> str:
+    return f"{what} is larger than the {limit} byte limit for one input file (S2_INPUT_MAX_BYTES); make it smaller"
+
+
+def _reader(archive: str, member: str, open_member, limit: int) -> Callable[[], bytes]:
     def read() -> bytes:
+        data = io.BytesIO()  # getvalue() hands over its buffer: one copy of the input in memory, not two
         try:
             with open_member() as src:
-                return src.read()
-        except (zipfile.BadZipFile, EOFError, OSError) as exc:  # a damaged member surfaces when it is read
+                while chunk := src.read(CHUNK):  # whatever the member declares, never more than limit in memory
+                    if data.tell() + len(chunk) > limit:
+                        raise InvalidInput(_too_big(f"upload '{archive}': member {member!r}", limit))
+                    data.write(chunk)
+        except DAMAGED as exc:  # a damaged member (bad deflate data, bad CRC) surfaces when it is read
             raise InvalidInput(f"upload '{archive}': member {member!r} cannot be read: {exc}") from None
+        return data.getvalue()
 
     return read
 
