@@ -5,6 +5,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 
 import pytest
 
@@ -237,3 +238,39 @@ def test_move_branch_with_a_stale_head_raises_and_changes_nothing(s2env, blobs):
     with session_scope() as db:  # the current head as expected: the swap happens
         move_branch(db, get_branch(db, get_dataset(db, "cas"), "main"), expected_pk=second_pk, new_pk=first_pk)
     assert run_in_transaction(lambda db: resolve_rev(db, get_dataset(db, "cas"), "main").id) == first.id
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)  # SQLite runs one write transaction at a time already
+def test_two_workers_registering_models_of_one_dataset_at_once_get_versions_1_and_2(s2env, blobs):
+    """Two hosts' workers finishing trainings of one dataset together: both models are kept, numbered in turn.
+
+    A connection holding model_versions in SHARE mode lets registrations read but holds back their
+    inserts, so the two overlap for certain, as two hosts' workers can.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import create_engine, text
+
+    from server.runs.execute import claim
+    from server.runs.service import submit_run
+    from tests.api.factories import register_model
+
+    make_dataset("race")
+    upsert(blobs, "race", text_rows(blobs, {"k0": ("zero", "a"), "k1": ("one", "b")}))
+    runs = [run_in_transaction(lambda db: submit_run(db, blobs, dataset="race", rev=None, spec=None)).id for _ in range(2)]
+    assert all(claim(run, 0, f"host-{n}:1") for n, run in enumerate(runs))
+    truth = {"k0": "a", "k1": "b"}
+    engine = create_engine(s2env["S2_DATABASE_URL"])
+    waiting = text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")
+    with ThreadPoolExecutor(2) as pool, engine.connect() as blocker, engine.connect() as watcher:  # closed in reverse: unlock, then join
+        blocker.execute(text("LOCK TABLE model_versions IN SHARE MODE"))
+        registered = [pool.submit(register_model, blobs, run, list(LABELS), truth, truth) for run in runs]
+        deadline = time.monotonic() + 30
+        while watcher.execute(waiting).scalar() < 2:  # both registrations blocked: past any read of the latest version
+            watcher.rollback()
+            assert time.monotonic() < deadline and not any(f.done() for f in registered), [f.result() for f in registered if f.done()]
+            time.sleep(0.05)
+        blocker.rollback()  # lets the inserts through
+        refs = sorted(f.result(timeout=30) for f in registered)
+    engine.dispose()
+    assert refs == ["race@1", "race@2"]

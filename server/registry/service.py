@@ -82,7 +82,9 @@ def register_model(run_id: int, result, blobs: BlobStore) -> str:
     predictions = blobs.put(result.predictions)
     with session_scope() as db:
         run = db.get(TrainingRun, run_id, with_for_update=True)
-        ds = db.get(Dataset, run.dataset_id)
+        # Workers on several hosts can finish runs of one dataset together: the dataset row, held until
+        # commit, numbers their models in turn (NO KEY UPDATE: rows that only reference it are not held up).
+        ds = db.get(Dataset, run.dataset_id, with_for_update={"key_share": True})
         version = 1 + (db.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.dataset_id == ds.id)) or 0)
         model = ModelVersion(
             dataset_id=ds.id,
