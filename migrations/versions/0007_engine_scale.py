@@ -9,6 +9,7 @@
   blob file of a few dozen bytes; `changes.author`: who made an edit, when not the committer.
 - `staged_edits.input`: the input a labeler saw; a label never lands on an input that replaced it.
 - `import_jobs`: an import runs as a job with progress, state and the commit it made.
+- `dataset_inputs` by blob id: `s2 gc` asks which stored blobs any dataset references.
 
 Revision ID: 0007_engine_scale
 Revises: 0006_model_version_unique
@@ -59,6 +60,9 @@ def upgrade() -> None:
         for table in ("changes", "staged_edits"):
             op.execute(f'ALTER TABLE {table} ALTER COLUMN key TYPE varchar(512) COLLATE "C"')
 
+    # s2 gc asks which stored blobs are inputs of any dataset: by blob id, whatever the dataset.
+    op.create_index("ix_dataset_inputs_blob", "dataset_inputs", ["blob_id"])
+
     op.create_table(
         "import_jobs",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -87,6 +91,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     conn = op.get_bind()
     op.drop_table("import_jobs")
+    op.drop_index("ix_dataset_inputs_blob", "dataset_inputs")
     if conn.dialect.name == "postgresql":
         for table in ("changes", "staged_edits"):
             op.execute(f'ALTER TABLE {table} ALTER COLUMN key TYPE varchar(512) COLLATE "default"')

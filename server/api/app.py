@@ -21,9 +21,11 @@ async def lifespan(app: FastAPI):
     import anyio.to_thread
 
     from server.config import get_settings
+    from server.datasets import compaction
     from server.db import get_engine
 
     get_engine()
+    compaction.run_in_background()  # a checkpoint costs O(table): never inside a request
     # Blocking work (database, blobs) runs in this many threads; more than a few only adds
     # contention for the GIL and the connection pool, and requests then wait longer in total.
     anyio.to_thread.current_default_thread_limiter().total_tokens = get_settings().api_threads
@@ -41,7 +43,7 @@ def create_app() -> FastAPI:
     """A new app wired to the configured database and blob store."""
     from importlib.metadata import version
 
-    from server.api.routes import branches, commits, datasets, edits, examples, imports, models, runs, users
+    from server.api.routes import branches, commits, datasets, edits, examples, imports, maintenance, models, runs, users
 
     app = FastAPI(
         title="s2",
@@ -59,7 +61,7 @@ def create_app() -> FastAPI:
     # Reads the app's schema (which operations need a token) when the first request builds the middleware stack.
     app.add_middleware(BodyLimitMiddleware, openapi=lambda: app.openapi(), uploads=[("POST", f"{API}/datasets/{{name}}/imports")])
     app.add_middleware(MetricsMiddleware)  # outermost: it times and counts the 413s too
-    for module in (datasets, branches, commits, examples, edits, imports, runs, models, users):
+    for module in (datasets, branches, commits, examples, edits, imports, runs, models, users, maintenance):
         app.include_router(module.router, prefix=API, responses=problems.COMMON)
     app.mount("/static/swagger-ui", StaticFiles(directory=swagger_assets()), name="swagger-ui")
 

@@ -5,6 +5,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from server.api.inputs import MESSAGE, find_nul
+from server.maintenance.gc import Leftover
 
 
 class Body(BaseModel):
@@ -228,9 +229,10 @@ class WatchRead(BaseModel):
 
 
 class FsckRead(BaseModel):
-    """What the store check found; `ok` is false when any blob is corrupt or missing."""
+    """What the store check found; `ok` is false when any blob is corrupt or missing (leftovers are not damage)."""
 
     checked: int
     corrupt: list[str]
     missing: list[str]
+    leftovers: list[Leftover] = Field(description="What killed processes left behind; s2 gc removes them")
     ok: bool

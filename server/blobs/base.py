@@ -33,6 +33,9 @@ class BlobStore(ABC):
     """Immutable objects addressed by sha256; put is idempotent, get verifies the hash."""
 
     url: str
+    # A put that finds its blob present refreshes its modification time (so `s2 gc` spares a blob an
+    # import is about to commit); a backend where that costs a request does it only past this age.
+    refresh_after_s: float = 0.0
 
     @abstractmethod
     def _write(self, blob_id: str, data: bytes) -> None:
@@ -55,11 +58,28 @@ class BlobStore(ABC):
         """Every stored blob id, in no particular order."""
 
     def put(self, data: bytes) -> str:
-        """Store data and return its id; a blob already there is not written again."""
+        """Store data and return its id; a blob already there is not written again (its age is refreshed)."""
         blob_id = blob_id_of(data)
-        if not self.exists(blob_id):
+        if not self._keep(blob_id):
             self._write(blob_id, data)
         return blob_id
+
+    def _keep(self, blob_id: str) -> bool:
+        """Whether blob_id is stored; if so, refresh its modification time (at most refresh_after_s old)."""
+        return self.exists(blob_id)
+
+    def iter_entries(self) -> Iterator[tuple[str, float, int]]:
+        """(blob id, modification time as a Unix timestamp, size in bytes) of every stored blob."""
+        for blob_id in self.iter_ids():
+            yield blob_id, 0.0, 0
+
+    def iter_temp_files(self) -> Iterator[tuple[str, float, int]]:
+        """(path, modification time, size) of partial writes a killed process left behind (none on most backends)."""
+        return iter(())
+
+    def remove_temp_file(self, path: str) -> None:
+        """Remove one partial write that iter_temp_files listed."""
+        return None  # backends that list none have nothing to remove
 
     def put_file(self, path: Path) -> str:
         """Store the file at path (read in chunks, never whole) and return its id."""
@@ -68,7 +88,7 @@ class BlobStore(ABC):
             while chunk := f.read(1 << 20):
                 digest.update(chunk)
         blob_id = digest.hexdigest()
-        if not self.exists(blob_id):
+        if not self._keep(blob_id):
             self._write_file(blob_id, Path(path))
         return blob_id
 

@@ -62,15 +62,41 @@ class LocalBlobStore(BlobStore):
     def exists(self, blob_id: str) -> bool:
         return self.path_of(blob_id).is_file()
 
+    def _keep(self, blob_id: str) -> bool:
+        try:
+            os.utime(self.path_of(blob_id))  # one syscall: present, and fresh for s2 gc
+        except FileNotFoundError:
+            return False
+        return True
+
+    def iter_entries(self) -> Iterator[tuple[str, float, int]]:
+        for fan in self._fans():
+            for entry in os.scandir(fan.path):
+                blob_id = fan.name + entry.name
+                if BLOB_ID.match(blob_id):
+                    st = entry.stat()
+                    yield blob_id, st.st_mtime, st.st_size
+
+    def iter_temp_files(self) -> Iterator[tuple[str, float, int]]:
+        for fan in self._fans():
+            for entry in os.scandir(fan.path):
+                if entry.name.startswith(".tmp-"):
+                    st = entry.stat()
+                    yield entry.path, st.st_mtime, st.st_size
+
+    def remove_temp_file(self, path: str) -> None:
+        Path(path).unlink(missing_ok=True)
+
+    def _fans(self):  # noqa: ANN202
+        if not self.root.is_dir():
+            return []
+        return sorted((e for e in os.scandir(self.root) if e.is_dir() and len(e.name) == 2), key=lambda e: e.name)
+
     def delete(self, blob_id: str) -> None:
         self.path_of(blob_id).unlink(missing_ok=True)
 
     def iter_ids(self) -> Iterator[str]:
-        if not self.root.is_dir():
-            return
-        for fan in sorted(os.scandir(self.root), key=lambda e: e.name):
-            if not fan.is_dir() or len(fan.name) != 2:
-                continue
+        for fan in self._fans():
             for entry in os.scandir(fan.path):
                 blob_id = fan.name + entry.name
                 if BLOB_ID.match(blob_id):

@@ -29,6 +29,8 @@ class BlobStoreError(S2Error):
 class S3BlobStore(BlobStore):
     """Objects in one bucket under a key prefix, fanned out by the first two hex digits like the local store."""
 
+    refresh_after_s = 600.0  # refreshing an object's age costs a copy request: only when it is older than this
+
     def __init__(
         self,
         bucket: str,
@@ -194,16 +196,29 @@ class S3BlobStore(BlobStore):
             raise self._error("check", key, exc) from exc
         return True
 
-    def delete(self, blob_id: str) -> None:
+    def _keep(self, blob_id: str) -> bool:
+        import time
+
         from botocore.exceptions import BotoCoreError, ClientError
 
         key = self.key_of(blob_id)
-        try:  # S3 answers 204 for a key that is not there: deleting twice is fine
-            self._client().delete_object(Bucket=self.bucket, Key=key)
-        except (BotoCoreError, ClientError) as exc:
-            raise self._error("delete", key, exc) from exc
+        try:
+            head = self._client().head_object(Bucket=self.bucket, Key=key)
+            if time.time() - head["LastModified"].timestamp() > self.refresh_after_s:
+                # Copied onto itself, the object gets a new LastModified: s2 gc sees it as fresh.
+                self._client().copy_object(
+                    Bucket=self.bucket, Key=key, CopySource={"Bucket": self.bucket, "Key": key}, MetadataDirective="REPLACE"
+                )
+        except ClientError as exc:
+            if self._code(exc) in _MISSING_CODES:
+                self._check_bucket()
+                return False
+            raise self._error("check", key, exc) from exc
+        except BotoCoreError as exc:
+            raise self._error("check", key, exc) from exc
+        return True
 
-    def iter_ids(self) -> Iterator[str]:
+    def iter_entries(self) -> Iterator[tuple[str, float, int]]:
         from botocore.exceptions import BotoCoreError, ClientError
 
         start = f"{self.prefix}/" if self.prefix else ""
@@ -214,6 +229,19 @@ class S3BlobStore(BlobStore):
                     rel = obj["Key"][len(start) :]
                     fan, _, rest = rel.partition("/")
                     if len(fan) == 2 and BLOB_ID.match(fan + rest):
-                        yield fan + rest
+                        yield fan + rest, obj["LastModified"].timestamp(), obj["Size"]
         except (BotoCoreError, ClientError) as exc:
             raise self._error("list", None, exc) from exc
+
+    def iter_ids(self) -> Iterator[str]:
+        for blob_id, _, _ in self.iter_entries():
+            yield blob_id
+
+    def delete(self, blob_id: str) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        key = self.key_of(blob_id)
+        try:  # S3 answers 204 for a key that is not there: deleting twice is fine
+            self._client().delete_object(Bucket=self.bucket, Key=key)
+        except (BotoCoreError, ClientError) as exc:
+            raise self._error("delete", key, exc) from exc

@@ -1,10 +1,9 @@
-"""`s2 import`, `export`, `fsck`: moving examples in and out, checking the store."""
+"""`s2 import`, `export`: moving examples in and out."""
 
 from pathlib import Path
 
 import click
 
-from server.cli.common import fail, print_json
 from server.cli.main import cli
 from server.client import backend
 
@@ -42,18 +41,21 @@ def export(name: str, rev: str, out: Path, fmt: str) -> None:
     click.echo(f"exported {count} examples of {commit_id[:12]} to {out}")
 
 
-@cli.command()
+@cli.command("imports")
+@click.argument("name")
+@click.option("--limit", "-n", default=20, show_default=True, type=click.IntRange(1, 10_000), help="How many, newest first.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def fsck(as_json: bool) -> None:
-    """Verify every blob against its hash and every referenced blob's presence; exit 1 on any fault."""
-    report = backend().fsck()
+def imports(name: str, limit: int, as_json: bool) -> None:
+    """List the import jobs of dataset NAME, newest first: state, rows done, commit or error."""
+    from server.cli.common import print_json
+
+    jobs = backend().list_imports(name, limit)
     if as_json:
-        print_json(report)
-    else:
-        for blob_id in report["corrupt"]:
-            click.echo(f"corrupt: {blob_id}")
-        for blob_id in report["missing"]:
-            click.echo(f"missing: {blob_id}")
-        click.echo(f"checked {report['checked']} blobs: {len(report['corrupt'])} corrupt, {len(report['missing'])} missing")
-    if report["corrupt"] or report["missing"]:
-        fail(f"store is damaged: {len(report['corrupt'])} corrupt and {len(report['missing'])} missing blob(s)")
+        print_json(jobs)
+        return
+    click.echo("ID\tSTATE\tROWS\tCHANGES\tCOMMIT\tSOURCE")
+    for job in jobs:
+        result = job["commit"][:12] if job["commit"] else (job["error"] or "")[:60]
+        click.echo(
+            f"{job['id']}\t{job['state']}\t{job['rows_done']}\t{job['changes'] if job['changes'] is not None else '-'}\t{result}\t{job['source']}"
+        )

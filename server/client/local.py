@@ -179,6 +179,11 @@ class LocalBackend:
             raise InvalidInput(done.error or f"import job {done.id} {done.state}")
         return {"commit": done.commit, "examples": done.examples, "changes": done.changes, "rows": done.rows}
 
+    def list_imports(self, name: str, limit: int) -> list[dict]:
+        from server.imports.service import list_jobs
+
+        return [j.model_dump(mode="json") for j in run_in_transaction(lambda db: list_jobs(db, dataset=name, limit=limit))]
+
     def export(self, name: str, rev: str, out: Path, fmt: str) -> tuple[int, str]:
         """Write rev to out; returns (examples, commit id)."""
         from server.cli.common import progress
@@ -212,7 +217,22 @@ class LocalBackend:
 
         store = _blobs()
         with progress("checking blobs", unit="blob") as bar:
-            return run_in_transaction(lambda db: check_store(db, store, tick=bar.update)).model_dump()
+            return run_in_transaction(lambda db: check_store(db, store, tick=bar.update)).model_dump(mode="json")
+
+    def gc(self, grace_s: float | None, dry_run: bool) -> dict:
+        from server.cli.common import progress
+        from server.config import get_settings
+        from server.maintenance.gc import collect_garbage
+
+        store, grace = _blobs(), get_settings().gc_grace_s if grace_s is None else grace_s
+        with progress("reclaiming blobs", unit="blob") as bar:
+            report = _audited(
+                "store.gc",
+                "blobs",
+                lambda db: collect_garbage(db, store, grace_s=grace, dry_run=dry_run, tick=bar.update),
+                detail=lambda r: {"blobs": r.blobs, "freed_bytes": r.freed_bytes, "dry_run": r.dry_run},
+            )
+        return report.model_dump(mode="json")
 
     # training
     def watch(self, name: str, branch: str, spec: dict | None) -> dict:

@@ -161,6 +161,9 @@ class RemoteBackend:
             raise InvalidInput(job["error"] or f"import job {job['id']} failed")
         return {"commit": job["commit"], "examples": job["examples"], "changes": job["changes"], "rows": job["rows"]}
 
+    def list_imports(self, name, limit):
+        return self._all(f"/datasets/{q(name)}/imports", None, limit)
+
     def export(self, name, rev, out: Path, fmt):
         from server.datasets.exporting import check_target, images_dir_of
 
@@ -197,6 +200,9 @@ class RemoteBackend:
         report = self._call("POST", "/fsck")
         report.pop("ok", None)
         return report
+
+    def gc(self, grace_s, dry_run):
+        return self._call("POST", "/gc", query={"dry_run": str(dry_run).lower(), "grace_s": grace_s})
 
     # training
     def watch(self, name, branch, spec):

@@ -19,6 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from server.blobs import BlobStore
+from server.config import get_settings
 from server.datasets.checkpoints import open_checkpoint
 from server.datasets.commits import CommitWriter
 from server.datasets.datasets import get_dataset
@@ -50,7 +51,10 @@ class SortedRows:
     """Validated rows spilled to disk in sorted runs, read back as one key-ordered stream."""
 
     def __init__(self, rows: Iterable[tuple[str, Row]], workdir: Path | None = None, tick: Tick | None = None):
-        self.folder = Path(tempfile.mkdtemp(prefix="s2-ingest-", dir=workdir))
+        if workdir is None:  # under S2_HOME, where s2 gc finds what a killed import left
+            workdir = get_settings().home.resolve() / "tmp"
+            workdir.mkdir(parents=True, exist_ok=True)
+        self.folder = Path(tempfile.mkdtemp(prefix="spill-", dir=workdir))
         self.runs: list[Path] = []
         self.count = 0
         try:

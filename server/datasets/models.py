@@ -70,7 +70,7 @@ class DatasetInput(Base):
     """A blob that is (or was, at some revision) the input of one of the dataset's examples."""
 
     __tablename__ = "dataset_inputs"
-    __table_args__ = {"sqlite_with_rowid": False}
+    __table_args__ = (Index("ix_dataset_inputs_blob", "blob_id"), {"sqlite_with_rowid": False})
 
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True)
     blob_id: Mapped[str] = mapped_column(String(64), primary_key=True)

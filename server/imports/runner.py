@@ -8,6 +8,7 @@ transaction holds the write lock, and a progress write simply waits for it.
 import logging
 import shutil
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -129,15 +130,48 @@ def _finish(job_id: int, **values) -> None:
     run_in_transaction(lambda db: record(db, job_id, finished_at=utcnow(), heartbeat_at=utcnow(), **values))
 
 
-def run_in_background(work: Callable[[], object], cleanup: Callable[[], None]) -> None:
+_waiting: set[int] = set()  # jobs this process has queued and not started yet
+
+
+def _beat_waiting(every: float) -> None:
+    """Keep the heartbeat of this process's queued jobs fresh, so only a dead process's jobs go stale."""
+    from sqlalchemy import update
+
+    from server.imports.models import ImportJob
+
+    while True:
+        time.sleep(every)
+        with _executor_lock:
+            waiting = sorted(_waiting)
+        if not waiting:
+            continue
+        try:
+            with session_scope() as db:
+                db.execute(
+                    update(ImportJob)
+                    .where(ImportJob.id.in_(waiting), ImportJob.state == "queued")
+                    .values(heartbeat_at=utcnow())
+                    .execution_options(synchronize_session=False)
+                )
+        except Exception:  # the next beat may pass; staleness is minutes away
+            log.debug("queued imports: heartbeat not recorded", exc_info=True)
+
+
+def run_in_background(job_id: int, work: Callable[[], object], cleanup: Callable[[], None]) -> None:
     """Run an import on the server's import threads (S2_IMPORT_WORKERS at a time), then clean up after it."""
     from server.config import get_settings
 
+    settings = get_settings()
     with _executor_lock:
         if not _executor:
-            _executor.append(ThreadPoolExecutor(max_workers=get_settings().import_workers, thread_name_prefix="s2-import"))
+            _executor.append(ThreadPoolExecutor(max_workers=settings.import_workers, thread_name_prefix="s2-import"))
+            every = min(settings.worker_beat_s, settings.run_stale_after_s / 3)
+            threading.Thread(target=_beat_waiting, args=(every,), daemon=True, name="s2-import-beat").start()
+        _waiting.add(job_id)
 
     def task() -> None:
+        with _executor_lock:
+            _waiting.discard(job_id)
         try:
             work()
         finally:

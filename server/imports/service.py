@@ -30,6 +30,8 @@ def create_job(
     ds = get_dataset(db, dataset)
     br = get_branch(db, ds, branch)
     job = ImportJob(
+        heartbeat_at=utcnow(),  # the process that queued it beats for it until it ends (runner.py)
+        host=host_name(),
         dataset_id=ds.id,
         branch=br.name,
         source=source[:2000],
@@ -55,7 +57,7 @@ def get_job(db: Session, job_id: int) -> ImportJob:
 def job_read(db: Session, job: ImportJob, ds: Dataset | None = None) -> ImportJobRead:
     """The public view of a job; a running one whose process stopped beating is failed on the way."""
     ds = ds or db.get(Dataset, job.dataset_id)
-    if job.state == "running" and _stale(job):
+    if job.state not in TERMINAL and _stale(job):
         job.state, job.finished_at = "failed", utcnow()
         job.error = (
             f"the process running this import ({job.host}) stopped before it finished; nothing was committed "
@@ -84,7 +86,7 @@ def job_read(db: Session, job: ImportJob, ds: Dataset | None = None) -> ImportJo
 
 
 def _stale(job: ImportJob) -> bool:
-    beat = job.heartbeat_at or job.started_at
+    beat = job.heartbeat_at or job.started_at or job.created_at
     return beat is not None and utcnow() - _aware(beat) > timedelta(seconds=get_settings().run_stale_after_s)
 
 

@@ -1,4 +1,4 @@
-"""Checking the store: every blob hashes to its id, every referenced blob exists."""
+"""Checking the store: every blob hashes to its id, every referenced blob exists, and what crashes left behind."""
 
 from collections.abc import Callable
 
@@ -7,20 +7,23 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.blobs import BlobStore
-from server.datasets.models import Change, Commit
-from server.runs.models import ModelVersion
+from server.datasets.models import DatasetInput
+from server.maintenance.gc import Leftover, cutoff, kept_blobs, leftovers
+
+LEFTOVER_AGE_S = 60.0  # younger partial writes and folders may belong to work in progress
 
 
 class FsckReport(BaseModel):
-    """What s2 fsck found."""
+    """What s2 fsck found; leftovers are not damage (s2 gc removes them)."""
 
     checked: int
     corrupt: list[str]
     missing: list[str]
+    leftovers: list[Leftover] = []
 
 
 def check_store(db: Session, blobs: BlobStore, tick: Callable[[int], None] | None = None) -> FsckReport:
-    """Hash every stored blob and look for referenced blobs that are gone."""
+    """Hash every stored blob, look for referenced blobs that are gone, and list leftovers of killed processes."""
     stored, corrupt = set(), []
     for blob_id in blobs.iter_ids():
         stored.add(blob_id)
@@ -28,8 +31,7 @@ def check_store(db: Session, blobs: BlobStore, tick: Callable[[int], None] | Non
             corrupt.append(blob_id)
         if tick:
             tick(1)
-    referenced = set(db.scalars(select(Change.input).where(Change.input.is_not(None), Change.inline.is_(None)).distinct()))
-    referenced.update(db.scalars(select(Commit.checkpoint_blob).where(Commit.checkpoint_blob.is_not(None))))
-    for weights, predictions in db.execute(select(ModelVersion.weights_blob, ModelVersion.predictions_blob)):
-        referenced.update((weights, predictions))
-    return FsckReport(checked=len(stored), corrupt=sorted(corrupt), missing=sorted(referenced - stored))
+    referenced = set(db.scalars(select(DatasetInput.blob_id)))
+    referenced |= kept_blobs(db)
+    left = leftovers(db, blobs, cutoff(db, blobs, LEFTOVER_AGE_S, fail_stale=False))
+    return FsckReport(checked=len(stored), corrupt=sorted(corrupt), missing=sorted(referenced - stored), leftovers=left)

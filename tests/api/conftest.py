@@ -28,8 +28,8 @@ def free_port() -> int:
 class Api:
     """A running `s2 serve` and the admin who can act on it."""
 
-    def __init__(self, url: str, admin_token: str, log_path: Path):
-        self.url, self.admin_token, self.log_path = url, admin_token, log_path
+    def __init__(self, url: str, admin_token: str, log_path: Path, proc: subprocess.Popen | None = None):
+        self.url, self.admin_token, self.log_path, self.proc = url, admin_token, log_path, proc
 
     def client(self, token: str | None = None) -> httpx.Client:
         """An HTTP client on the API (/api/v1), authenticated with token when given."""
@@ -85,7 +85,7 @@ def api_factory(s2env: dict[str, str], broker_url: str, cli, tmp_path: Path, mon
     def start(**settings: str) -> Api:
         port, log_path = free_port(), tmp_path / f"server{len(procs)}.log"
         procs.append(start_server({**env, **settings}, log_path, port))
-        return Api(f"http://127.0.0.1:{port}", admin_token, log_path)
+        return Api(f"http://127.0.0.1:{port}", admin_token, log_path, procs[-1])
 
     yield start
     for proc in procs:

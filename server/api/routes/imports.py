@@ -88,7 +88,9 @@ def upload(
         upload.close()
         remove_folder(work)()
 
-    run_in_background(lambda: run_import(job.id, source, store, confine=root, members=upload.members, describe_error=describe), cleanup)
+    run_in_background(
+        job.id, lambda: run_import(job.id, source, store, confine=root, members=upload.members, describe_error=describe), cleanup
+    )
     response.headers["Location"] = f"/api/v1/imports/{job.id}"
     return job
 

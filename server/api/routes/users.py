@@ -1,12 +1,12 @@
-"""Users, API tokens, dataset assignments, the audit trail; plus the store check (fsck)."""
+"""Users, API tokens, dataset assignments, the audit trail."""
 
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel
 
 from server.api import problems
-from server.api.deps import CurrentUser, blob_store, read, write
+from server.api.deps import CurrentUser, read, write
 from server.api.pagination import Cursor, Limit, Page, cursor_int, cursor_str, page_from
-from server.api.schemas import FsckRead, TokenCreate, UserCreate, UserUpdate
+from server.api.schemas import TokenCreate, UserCreate, UserUpdate
 from server.auth import service
 from server.auth.policy import require_admin
 from server.auth.schemas import AuditRead, TokenIssued, TokenRead, UserRead
@@ -118,13 +118,3 @@ def audit(who: CurrentUser, actor: str | None = Query(None), cursor: Cursor = No
     require_admin(who, "read the audit trail")
     before = cursor_int(cursor)
     return page_from(read(lambda db: service.list_audit(db, before=before, limit=limit + 1, actor=actor)), limit, lambda e: e.id)
-
-
-@router.post("/fsck", summary="Verify every blob against its hash (admin); `ok` is false when any is corrupt or missing")
-def fsck(who: CurrentUser) -> FsckRead:
-    from server.maintenance.fsck import check_store
-
-    require_admin(who, "check the store")
-    store = blob_store()
-    report = read(lambda db: check_store(db, store))
-    return FsckRead(**report.model_dump(), ok=not report.corrupt and not report.missing)
