@@ -1,0 +1,60 @@
+"""Several editors on one branch: each change keeps its author through the commit, and a label never lands on an
+input that replaced the one its editor saw."""
+
+import pytest
+
+from server.datasets.history import blame
+from server.datasets.refs import create_branch
+from server.datasets.staging import commit_staged, list_staged, stage_edits, unstage
+from server.db import run_in_transaction
+from server.errors import Conflict, Forbidden
+from tests.factories import make_dataset, text_rows, upsert
+
+
+def stage(blobs, who: str, edits: dict[str, str]) -> None:
+    run_in_transaction(
+        lambda db: stage_edits(db, blobs, dataset="ds", branch="work", edits=[(k, v, False) for k, v in edits.items()], author=who)
+    )
+
+
+def test_each_change_keeps_its_author_and_blame_names_author_and_committer(blobs):
+    make_dataset()
+    upsert(blobs, "ds", text_rows(blobs, {"k1": ("one", "a"), "k2": ("two", "a"), "k3": ("three", "a")}))
+    run_in_transaction(lambda db: create_branch(db, dataset="ds", name="work", from_rev=None))
+    stage(blobs, "ana", {"k1": "b"})
+    stage(blobs, "bob", {"k2": "c"})
+    made = run_in_transaction(lambda db: commit_staged(db, blobs, dataset="ds", branch="work", message="review", author="carl")).commit
+    assert made.author == "carl"
+    for key, author in (("k1", "ana"), ("k2", "bob")):
+        last = run_in_transaction(lambda db: blame(db, dataset="ds", key=key, rev="work"))[-1]
+        assert (last.commit, last.author, last.committer, last.label) == (made.id, author, "carl", "b" if key == "k1" else "c")
+    first = run_in_transaction(lambda db: blame(db, dataset="ds", key="k1", rev="work"))[0]
+    assert first.author == first.committer  # an import's changes are its committer's
+
+
+def test_a_labeler_drops_only_their_own_staged_edits(blobs):
+    make_dataset()
+    upsert(blobs, "ds", text_rows(blobs, {"k1": ("one", "a"), "k2": ("two", "a")}))
+    run_in_transaction(lambda db: create_branch(db, dataset="ds", name="work", from_rev=None))
+    stage(blobs, "ana", {"k1": "b"})
+    stage(blobs, "bob", {"k2": "c"})
+    with pytest.raises(Forbidden, match="bob's"):
+        run_in_transaction(lambda db: unstage(db, dataset="ds", branch="work", keys=["k2"], by="ana"))
+    assert run_in_transaction(lambda db: unstage(db, dataset="ds", branch="work", keys=None, by="ana")) == (1, 1)
+    assert [s.author for s in run_in_transaction(lambda db: list_staged(db, dataset="ds", branch="work"))] == ["bob"]
+    assert run_in_transaction(lambda db: unstage(db, dataset="ds", branch="work", keys=["k2"])) == (1, 0)  # an engineer may
+
+
+def test_a_label_staged_on_an_input_that_was_replaced_is_a_conflict_at_commit(blobs):
+    make_dataset()
+    upsert(blobs, "ds", text_rows(blobs, {"k1": ("a photo of a cat", "a"), "k2": ("two", "a")}))
+    run_in_transaction(lambda db: create_branch(db, dataset="ds", name="work", from_rev=None))
+    stage(blobs, "ana", {"k1": "b", "k2": "b"})
+    upsert(blobs, "ds", text_rows(blobs, {"k1": ("an entirely different text", "a")}), branch="work")  # the input changed
+    with pytest.raises(Conflict, match="input of example 'k1' was replaced") as refused:
+        run_in_transaction(lambda db: commit_staged(db, blobs, dataset="ds", branch="work", message="m", author="ana"))
+    assert refused.value.extra["by"] == "ana"
+    assert len(run_in_transaction(lambda db: list_staged(db, dataset="ds", branch="work"))) == 2  # nothing was lost
+    run_in_transaction(lambda db: unstage(db, dataset="ds", branch="work", keys=["k1"]))
+    made = run_in_transaction(lambda db: commit_staged(db, blobs, dataset="ds", branch="work", message="m", author="ana")).commit
+    assert made.changes == 1
