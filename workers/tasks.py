@@ -12,6 +12,6 @@ from workers.app import celery_app
 )
 def train_run(run_id: int, attempt: int) -> dict:
     """Train run_id (if it is still queued at `attempt`) and register its model."""
-    from server.runs.execute import execute_run
+    from workers.execute import execute_run
 
     return execute_run(run_id, attempt, worker=identity.name())

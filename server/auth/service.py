@@ -20,14 +20,23 @@ def digest_of(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _user_reads(db: Session, users: list[User]) -> list[UserRead]:
+    """The public view of users, their assigned datasets read in one query."""
+    assigned: dict[int, list[str]] = {u.id: [] for u in users}
+    if users:
+        rows = db.execute(
+            select(DatasetMember.user_id, Dataset.name)
+            .join(Dataset, DatasetMember.dataset_id == Dataset.id)
+            .where(DatasetMember.user_id.in_(assigned))
+            .order_by(Dataset.name)
+        )
+        for user_id, name in rows:
+            assigned[user_id].append(name)
+    return [UserRead(name=u.name, role=u.role, disabled=u.disabled, datasets=assigned[u.id], created_at=u.created_at) for u in users]
+
+
 def _user_read(db: Session, user: User) -> UserRead:
-    names = db.scalars(
-        select(Dataset.name)
-        .join(DatasetMember, DatasetMember.dataset_id == Dataset.id)
-        .where(DatasetMember.user_id == user.id)
-        .order_by(Dataset.name)
-    )
-    return UserRead(name=user.name, role=user.role, disabled=user.disabled, datasets=list(names), created_at=user.created_at)
+    return _user_reads(db, [user])[0]
 
 
 def _token_read(token: ApiToken, user: str) -> TokenRead:
@@ -62,7 +71,7 @@ def list_users(db: Session, *, after: str | None = None, limit: int = 100) -> li
     query = select(User).order_by(User.name).limit(limit)
     if after is not None:
         query = query.where(User.name > after)
-    return [_user_read(db, u) for u in db.scalars(query)]
+    return _user_reads(db, list(db.scalars(query)))
 
 
 def user_read(db: Session, name: str) -> UserRead:
@@ -93,10 +102,15 @@ def issue_token(db: Session, *, user: str, label: str | None = None) -> TokenIss
     return TokenIssued(**_token_read(token, owner.name).model_dump(), token=secret)
 
 
-def list_tokens(db: Session, *, user: str) -> list[TokenRead]:
-    """A user's tokens, revoked ones included, oldest first."""
+def list_tokens(db: Session, *, user: str, after: int | None = None, limit: int | None = None) -> list[TokenRead]:
+    """A user's tokens, revoked ones included, oldest first (ids after the cursor, at most limit)."""
     owner = get_user(db, user)
-    tokens = db.scalars(select(ApiToken).where(ApiToken.user_id == owner.id).order_by(ApiToken.id))
+    query = select(ApiToken).where(ApiToken.user_id == owner.id).order_by(ApiToken.id)
+    if after is not None:
+        query = query.where(ApiToken.id > after)
+    if limit is not None:
+        query = query.limit(limit)
+    tokens = db.scalars(query)
     return [_token_read(t, owner.name) for t in tokens]
 
 

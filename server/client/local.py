@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from server.client.backend import Backend
 from server.db import run_in_transaction
 
 
@@ -29,13 +30,16 @@ def _blobs():
     return default_blob_store()
 
 
+FOLLOW_POLL_S = 0.05  # how often a run about to end (or still queued) is read
+
+
 def _restart(bar, phase: str) -> None:  # noqa: ANN001  (a tqdm bar)
     """Show a new phase of a long job on the same progress bar."""
     bar.reset()
     bar.set_description(phase)
 
 
-class LocalBackend:
+class LocalBackend(Backend):
     """Direct access to the configured database and blob store."""
 
     remote = False
@@ -270,7 +274,7 @@ class LocalBackend:
 
         return run_in_transaction(lambda db: run_read(db, get_run(db, run_id)))
 
-    def follow_run(self, run_id: int, poll_s: float = 0.05):
+    def follow_run(self, run_id: int):
         """Yield the run each time it changes, until it ends.
 
         A running run is read every 50 ms while it sets up or is due to end within a second (by
@@ -280,6 +284,7 @@ class LocalBackend:
         """
         import time
 
+        poll_s = FOLLOW_POLL_S
         last, delay = None, poll_s
         while True:
             run = self.get_run(run_id)

@@ -6,6 +6,7 @@ import zipfile
 from pathlib import Path
 from urllib.parse import quote
 
+from server.client.backend import Backend
 from server.client.http import Http
 from server.errors import InvalidInput
 
@@ -22,7 +23,7 @@ def qk(key: str) -> str:
     return quote(key, safe="/")
 
 
-class RemoteBackend:
+class RemoteBackend(Backend):
     """The same methods as LocalBackend, over HTTP."""
 
     remote = True
@@ -172,7 +173,7 @@ class RemoteBackend:
         with tempfile.TemporaryDirectory(prefix=".s2-export-", dir=out.parent if out.parent.exists() else None) as tmp:
             got = Path(tmp) / "download"
             kind = self.http.download(f"{API}/datasets/{q(name)}/export", got, {"rev": rev, "format": fmt})
-            commit = self.show_commit(name, rev)
+            commit = self._commit_id(name, rev)
             if "zip" not in kind:
                 out.parent.mkdir(parents=True, exist_ok=True)
                 shutil.move(str(got), out)
@@ -190,7 +191,7 @@ class RemoteBackend:
             shutil.move(str(main), out)
             return self._count(name, commit), commit
 
-    def show_commit(self, name, rev) -> str:
+    def _commit_id(self, name, rev) -> str:
         return self._call("GET", f"/datasets/{q(name)}/commits/{q(rev)}")["id"]
 
     def _count(self, name, commit) -> int:

@@ -132,9 +132,9 @@ def register_model(run_id: int, result, blobs: BlobStore) -> str:
         return f"{ds.name}@{version}"
 
 
-def model_read(db: Session, m: ModelVersion) -> ModelRead:
-    """The public view of a model version; `metrics` are those of its `eval` set."""
-    name = db.get(Dataset, m.dataset_id).name
+def model_read(db: Session, m: ModelVersion, name: str | None = None) -> ModelRead:
+    """The public view of a model version (name: its dataset's, when the caller has it); `metrics` are its `eval` set's."""
+    name = name or db.get(Dataset, m.dataset_id).name
     return ModelRead(
         id=f"{name}@{m.version}",
         dataset=name,
@@ -176,11 +176,15 @@ def get_model(db: Session, ref: str) -> ModelVersion:
     return model
 
 
-def list_models(db: Session, *, dataset: str) -> list[ModelRead]:
-    """A dataset's model versions, newest first."""
+def list_models(db: Session, *, dataset: str, before: int | None = None, limit: int | None = None) -> list[ModelRead]:
+    """A dataset's model versions, newest first (versions below `before`, at most limit)."""
     ds = get_dataset(db, dataset)
-    models = db.scalars(select(ModelVersion).where(ModelVersion.dataset_id == ds.id).order_by(ModelVersion.version.desc()))
-    return [model_read(db, m) for m in models]
+    query = select(ModelVersion).where(ModelVersion.dataset_id == ds.id).order_by(ModelVersion.version.desc())
+    if before is not None:
+        query = query.where(ModelVersion.version < before)
+    if limit is not None:
+        query = query.limit(limit)
+    return [model_read(db, m, ds.name) for m in db.scalars(query)]
 
 
 def pin_eval(db: Session, *, dataset: str, name: str, source: str | None, rev: str, only_eval_split: bool) -> dict:

@@ -35,13 +35,25 @@ def queue_for(spec) -> Queue:
     return Queue.GPU if spec.accelerator == "gpu" else Queue.CPU
 
 
+def run_reads(db: Session, runs: list[TrainingRun]) -> list[RunRead]:
+    """The public view of runs: their datasets' names and models' versions read in two queries, not two per run."""
+    names = dict(db.execute(select(Dataset.id, Dataset.name).where(Dataset.id.in_({r.dataset_id for r in runs}))).all()) if runs else {}
+    model_ids = {r.model_version_id for r in runs if r.model_version_id}
+    versions = (
+        dict(db.execute(select(ModelVersion.id, ModelVersion.version).where(ModelVersion.id.in_(model_ids))).all()) if model_ids else {}
+    )
+    return [_run_read(run, names[run.dataset_id], versions.get(run.model_version_id)) for run in runs]
+
+
 def run_read(db: Session, run: TrainingRun) -> RunRead:
     """The public view of a run."""
-    ds = db.get(Dataset, run.dataset_id)
-    model = db.get(ModelVersion, run.model_version_id) if run.model_version_id else None
+    return run_reads(db, [run])[0]
+
+
+def _run_read(run: TrainingRun, dataset: str, model_version: int | None) -> RunRead:
     return RunRead(
         id=run.id,
-        dataset=ds.name,
+        dataset=dataset,
         dataset_commit=run.commit_id,
         branch=run.branch,
         covers=list(run.covers),
@@ -55,7 +67,7 @@ def run_read(db: Session, run: TrainingRun) -> RunRead:
         log_tail=run.log_tail,
         worker_host=run.worker_host,
         device=run.device,
-        model=f"{ds.name}@{model.version}" if model else None,
+        model=f"{dataset}@{model_version}" if model_version is not None else None,
         requested_by=run.requested_by,
         created_at=run.created_at,
         started_at=run.started_at,
@@ -215,7 +227,7 @@ def list_runs(
         query = query.where(TrainingRun.id < before)
     if state is not None:
         query = query.where(TrainingRun.state == state)
-    return [run_read(db, r) for r in db.scalars(query)]
+    return run_reads(db, list(db.scalars(query)))
 
 
 def get_run(db: Session, run_id: int) -> TrainingRun:

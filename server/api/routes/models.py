@@ -4,7 +4,7 @@ from fastapi import APIRouter, Query
 
 from server.api import problems
 from server.api.deps import CurrentUser, blob_store, read, write
-from server.api.pagination import Cursor, Limit, Page, cursor_str, encode_cursor, page_following
+from server.api.pagination import Cursor, Limit, Page, cursor_int, cursor_str, encode_cursor, page_from
 from server.api.schemas import EvalPinCreate, EvalPinRead, ModelComparison, PromoteRead, PromoteRequest
 from server.auth.policy import require_engineer, require_reader
 from server.config import get_settings
@@ -25,8 +25,9 @@ def _dataset_of(ref: str) -> str:
 @router.get("/datasets/{name}/models", summary="A dataset's model versions, newest first")
 def list_models(name: str, who: CurrentUser, cursor: Cursor = None, limit: Limit = 50) -> Page[ModelRead]:
     require_reader(who, name)
-    found = read(lambda db: service.list_models(db, dataset=name))
-    return page_following(found, cursor, limit, lambda m: m.id)
+    before = cursor_int(cursor)
+    found = read(lambda db: service.list_models(db, dataset=name, before=before, limit=limit + 1))
+    return page_from(found, limit, lambda m: m.version)
 
 
 @router.get("/models/{ref}", summary="One model version: DATASET@N, DATASET@latest or DATASET@STAGE")

@@ -80,8 +80,7 @@ def update_user(name: str, body: UserUpdate, who: CurrentUser) -> UserRead:
 def list_tokens(name: str, who: CurrentUser, cursor: Cursor = None, limit: Limit = 100) -> Page[TokenRead]:
     _self_or_admin(who, name, "list the tokens")
     after = cursor_int(cursor) or 0
-    found = [t for t in read(lambda db: service.list_tokens(db, user=name)) if t.id > after]
-    return page_from(found[: limit + 1], limit, lambda t: t.id)
+    return page_from(read(lambda db: service.list_tokens(db, user=name, after=after, limit=limit + 1)), limit, lambda t: t.id)
 
 
 @router.post(
