@@ -59,3 +59,28 @@ def imports(name: str, limit: int, as_json: bool) -> None:
         click.echo(
             f"{job['id']}\t{job['state']}\t{job['rows_done']}\t{job['changes'] if job['changes'] is not None else '-'}\t{result}\t{job['source']}"
         )
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("rev")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite files edited by hand in FOLDER.")
+def checkout(name: str, rev: str, folder: Path, force: bool) -> None:
+    """Write revision REV of NAME as files in FOLDER (a working folder, like git's); prints the commit id last.
+
+    The first time, every example is written in the ImageFolder layout of exports (tabular
+    datasets: one NAME.jsonl). Run again with another REV, only the examples that differ are
+    renamed (a relabel), rewritten, added or removed. Files edited by hand are reported and the
+    checkout refused, unless --force.
+    """
+    done = backend().checkout(name, rev, folder, force)
+    if done["previous"] == done["commit"]:
+        click.echo(f"{folder} already holds {done['commit'][:12]} ({done['rows']} examples)")
+    else:
+        moved = f", {done['moved']} moved" if done["moved"] else ""
+        removed = f", {done['removed']} removed" if done["removed"] else ""
+        click.echo(f"checked out {done['commit'][:12]} into {folder}: {done['written']} written{moved}{removed}; {done['rows']} examples")
+    if done["edited"]:
+        click.echo(f"s2: overwrote {len(done['edited'])} file(s) edited by hand: {', '.join(done['edited'][:5])}", err=True)
+    click.echo(done["commit"])

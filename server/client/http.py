@@ -118,6 +118,11 @@ class Http:
         except (error.URLError, OSError) as exc:
             raise ServerUnreachable(f"cannot reach the s2 server at {self.base}: {getattr(exc, 'reason', exc)}") from None
 
+    def get_bytes(self, path: str, query: dict | None = None) -> bytes:
+        """A response body as bytes (media)."""
+        with self._open("GET", path, query=query) as resp:
+            return resp.read()
+
     def download(self, path: str, target: Path, query: dict | None = None) -> str:
         """Save a response body to target; returns its Content-Type."""
         with self._open("GET", path, query=query, stream=True) as resp, open(target, "wb") as out:

@@ -160,6 +160,52 @@ class LocalBackend(Backend):
         ex = run_in_transaction(lambda db: get_example(db, store, dataset=name, key=key, rev=rev))
         return {"key": ex.key, "label": ex.label, "split": ex.split, "input": ex.input, "meta": ex.meta}
 
+    def checkout(self, name: str, rev: str, out: Path, force: bool) -> dict:
+        """Make `out` a working folder holding rev (only what differs from what it holds is written)."""
+        from server.cli.common import progress
+        from server.datasets.arrow import batch_to_rows
+        from server.datasets.checkout import Revision, checkout
+        from server.datasets.datasets import get_dataset
+        from server.datasets.diff import diff_page
+        from server.datasets.history import resolve_rev
+        from server.datasets.inputs import input_bytes
+        from server.datasets.lookup import lookup
+        from server.datasets.snapshot import iter_snapshot
+
+        store = _blobs()
+        ds, commit = run_in_transaction(lambda db: (get_dataset(db, name), resolve_rev(db, get_dataset(db, name), rev)))
+
+        def rows():
+            from server.db import session_scope
+
+            with session_scope() as db:
+                for batch in iter_snapshot(db, store, commit.pk):
+                    yield from batch_to_rows(batch)
+
+        def changes_since(held: str):
+            after = None
+            while True:
+                page, after = run_in_transaction(
+                    lambda db: diff_page(db, store, dataset=name, rev_a=held, rev_b=commit.id, after=after, limit=5000)
+                )
+                keys = [*page.added, *page.removed, *(r.key for r in page.relabeled), *page.modified]
+                now = run_in_transaction(lambda db: lookup(db, store, commit.pk, keys))
+                yield from ((key, now.get(key)) for key in sorted(set(keys)))
+                if after is None:
+                    return
+
+        revision = Revision(
+            dataset=name,
+            commit=commit.id,
+            modality=ds.modality,
+            labels=list(ds.labels),
+            rows=rows,
+            changes_since=changes_since,
+            read=lambda row: input_bytes(store, row),
+        )
+        with progress(f"checking out {commit.id[:12]}", total=None) as bar:
+            return checkout(revision, Path(out), force=force, tick=bar.update).__dict__
+
     # moving data in and out
     def import_(self, name: str, source: Path, branch: str | None, message: str | None) -> dict:
         """Import source as one commit, as a job with a progress bar: {"commit", "examples", "changes", "rows"}."""

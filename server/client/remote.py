@@ -126,6 +126,46 @@ class RemoteBackend(Backend):
         ex = self._call("GET", f"/datasets/{q(name)}/examples/{qk(key)}", query={"rev": rev})
         return {k: ex[k] for k in ("key", "label", "split", "input", "meta")}
 
+    def checkout(self, name, rev, out: Path, force):
+        """Make `out` a working folder holding rev, over HTTP: pages of examples, the diff's pages, media."""
+        import json as _json
+
+        from server.cli.common import progress
+        from server.datasets.checkout import Revision, checkout
+        from server.datasets.rows import Row
+
+        ds = self._call("GET", f"/datasets/{q(name)}")
+        commit = self._commit_id(name, rev)
+
+        def row_of(e: dict) -> Row:
+            meta = _json.dumps(e["meta"], sort_keys=True, separators=(",", ":")) if e["meta"] else None
+            return Row(e["key"], e["input"], e["label"], e["split"], meta, e.get("inline"))
+
+        def rows():
+            for e in self.http.pages(f"{API}/datasets/{q(name)}/examples", {"rev": commit, "limit": 1000}):
+                yield row_of(e)
+
+        def changes_since(held: str):
+            diff = self.diff(name, held, commit)
+            keys = sorted({*diff["added"], *diff["removed"], *(r["key"] for r in diff["relabeled"]), *diff["modified"]})
+            removed = set(diff["removed"])
+            for key in keys:
+                yield (
+                    key,
+                    None if key in removed else row_of(self._call("GET", f"/datasets/{q(name)}/examples/{qk(key)}", query={"rev": commit})),
+                )
+
+        def read(row: Row) -> bytes:
+            if row.inline is not None:
+                return row.inline.encode("utf-8")
+            return self.http.get_bytes(f"{API}/datasets/{q(name)}/media/{row.input}")
+
+        revision = Revision(
+            dataset=name, commit=commit, modality=ds["modality"], labels=ds["labels"], rows=rows, changes_since=changes_since, read=read
+        )
+        with progress(f"checking out {commit[:12]}") as bar:
+            return checkout(revision, Path(out), force=force, tick=bar.update).__dict__
+
     # moving data in and out
     def import_(self, name, source: Path, branch, message):
         """Upload source (a folder is zipped; a table travels with the image files it names)."""

@@ -168,3 +168,26 @@ def test_the_remaining_commands_work_remotely_and_are_audited(api, s2env, tmp_pa
         ("run.cancel", str(queued["id"])),
     } <= done
     assert "needs an admin" in eng.fails("audit")
+
+
+def test_checkout_works_remotely_and_moves_by_what_differs(api, s2env, tmp_path):
+    """s2 checkout with --server: pages of examples, then only the diff's examples, over HTTP; the same files as an export."""
+    eng = remote(s2env, tmp_path, api, api.add_user("eve", "engineer"))
+    eng.ok("dataset", "create", "digits", "--modality", "image", "--labels", ",".join(DIGITS))
+    first = eng.last_line("import", "digits", write_digits_folder(tmp_path / "folder", limit=60))
+    eng.ok("branch", "digits", "fix")
+    for key in ("0/d0000.png", "1/d0001.png"):
+        eng.ok("label", "digits", key, "7", "--branch", "fix")
+    eng.last_line("commit", "digits", "-m", "sevens", "--branch", "fix")
+    fixed = eng.last_line("merge", "digits", "fix", "--into", "main")
+    work = tmp_path / "work"
+    assert eng.last_line("checkout", "digits", first, work) == first
+    out = eng.ok("checkout", "digits", "main", work)
+    assert out.strip().splitlines()[-1] == fixed and "0 written, 2 moved" in out
+    eng.ok("export", "digits", "main", tmp_path / "exported", "--format", "imagefolder")
+
+    def tree(folder):
+        return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file() and ".s2" not in p.parts}
+
+    assert tree(work) == tree(tmp_path / "exported") and len(tree(work)) == 60
+    assert (work / "7" / "d0000.png").exists()

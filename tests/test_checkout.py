@@ -1,0 +1,98 @@
+"""s2 checkout: a revision as files in a working folder; moving it to another revision touches only what differs."""
+
+import json
+from pathlib import Path
+
+from tests.factories import png_bytes, write_csv
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    """Every file below folder (the working folder's .s2 excluded) by relative path."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file() and ".s2" not in p.parts}
+
+
+def stamps(folder: Path) -> dict[str, int]:
+    return {p.relative_to(folder).as_posix(): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file() and ".s2" not in p.parts}
+
+
+def images(folder: Path, seeds: dict[str, tuple[int, str]]) -> Path:
+    """A CSV of {key: (png seed, label)} with the PNGs beside it."""
+    (folder / "img").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for key, (seed, label) in seeds.items():
+        (folder / "img" / f"{seed}.png").write_bytes(png_bytes(seed))
+        rows.append([key, label, f"img/{seed}.png"])
+    return write_csv(folder / "t.csv", rows, ("key", "label", "image"))
+
+
+def history(cli, tmp_path: Path) -> tuple[str, str]:
+    """v1: 40 images; v2: 3 relabels, 2 removals, 2 additions and 1 new input."""
+    cli.ok("dataset", "create", "pets", "--modality", "image", "--labels", "cat,dog")
+    v1 = cli.last_line("import", "pets", images(tmp_path / "a", {f"p{i:03d}.png": (i, "cat" if i % 2 else "dog") for i in range(40)}))
+    cli.ok("branch", "pets", "work")
+    for key, label in (("p001.png", "dog"), ("p002.png", "cat"), ("p003.png", "dog")):
+        cli.ok("label", "pets", key, label, "--branch", "work")
+    cli.ok("rm", "pets", "p010.png", "p011.png", "--branch", "work")
+    cli.last_line("commit", "pets", "-m", "fixes", "--branch", "work")
+    new = {"n1.png": (100, "cat"), "n2.png": (101, "dog"), "p020.png": (102, "dog")}  # p020 gets a new input
+    cli.last_line("import", "pets", images(tmp_path / "b", new), "--branch", "work")
+    return v1, cli.last_line("merge", "pets", "work", "--into", "main")
+
+
+def test_checkout_writes_a_revision_and_moves_between_revisions_by_what_differs(cli, tmp_path):
+    v1, v2 = history(cli, tmp_path)
+    work = tmp_path / "work"
+    assert cli.last_line("checkout", "pets", v1, work) == v1
+    cli.ok("export", "pets", v1, tmp_path / "e1", "--format", "imagefolder")
+    cli.ok("export", "pets", v2, tmp_path / "e2", "--format", "imagefolder")
+    assert tree(work) == tree(tmp_path / "e1")
+
+    before = stamps(work)
+    out = cli.ok("checkout", "pets", "main", work)
+    assert out.strip().splitlines()[-1] == v2
+    assert "3 written, 3 moved, 2 removed; 40 examples" in out  # 2 added and 1 new input; 3 relabels; 2 removals
+    assert tree(work) == tree(tmp_path / "e2")
+    after = stamps(work)
+    untouched = [path for path in before if path in after and before[path] == after[path]]
+    assert len(untouched) == 40 - 3 - 2 - 1  # every other file was left as it was, not rewritten
+
+    assert "already holds" in cli.ok("checkout", "pets", v2, work)
+    back = cli.ok("checkout", "pets", v1, work)
+    assert tree(work) == tree(tmp_path / "e1") and back.strip().splitlines()[-1] == v1
+    assert not [p for p in work.rglob("*") if p.is_dir() and not any(p.iterdir())]  # no empty folders left
+
+
+def test_files_edited_by_hand_are_reported_never_silently_overwritten(cli, tmp_path):
+    v1, v2 = history(cli, tmp_path)
+    work = tmp_path / "work"
+    cli.last_line("checkout", "pets", v1, work)
+    (work / "cat" / "p001.png").write_bytes(b"my own edit")  # relabeled in v2: the checkout would move it
+    (work / "dog" / "p004.png").write_bytes(b"another edit")  # untouched by v2
+    (work / "cat" / "p011.png").unlink()  # removed in v2 anyway, but by hand
+    line = cli.fails("checkout", "pets", v2, work)
+    assert "cat/p001.png" in line and "cat/p011.png" in line and "--force" in line and "p004" not in line
+    assert (work / "cat" / "p001.png").read_bytes() == b"my own edit"  # nothing changed
+    assert cli.last_line("checkout", "pets", v1, work) == v1  # still at v1
+    proc = cli.run("checkout", "pets", v2, work, "--force")
+    assert proc.returncode == 0 and "overwrote 2 file(s) edited by hand" in proc.stderr
+    assert (work / "dog" / "p001.png").read_bytes() == png_bytes(1)  # rewritten from the store under its new label
+    assert (work / "dog" / "p004.png").read_bytes() == b"another edit"  # a file the checkout did not need is left alone
+
+
+def test_checkout_refuses_folders_it_does_not_own_and_tabular_datasets_get_one_file(cli, tmp_path):
+    v1, _ = history(cli, tmp_path)
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "notes.txt").write_text("mine")
+    assert "not empty" in cli.fails("checkout", "pets", v1, tmp_path / "full")
+    cli.ok("dataset", "create", "iris", "--modality", "tabular", "--labels", "a,b")
+    t1 = cli.last_line("import", "iris", write_csv(tmp_path / "iris.csv", [["k1", "a", "1.5"], ["k2", "b", "2.5"]], ("key", "label", "x")))
+    cli.last_line("checkout", "pets", v1, tmp_path / "pets")
+    assert "dataset 'pets', not 'iris'" in cli.fails("checkout", "iris", t1, tmp_path / "pets")
+    cli.last_line("checkout", "iris", t1, tmp_path / "rows")
+    cli.ok("branch", "iris", "w")
+    cli.ok("label", "iris", "k2", "a", "--branch", "w")
+    t2 = cli.last_line("commit", "iris", "-m", "k2", "--branch", "w")
+    cli.last_line("checkout", "iris", t2, tmp_path / "rows")
+    rows = [json.loads(line) for line in (tmp_path / "rows" / "iris.jsonl").read_text().splitlines()]
+    assert rows == [{"key": "k1", "label": "a", "x": 1.5}, {"key": "k2", "label": "a", "x": 2.5}]
+    assert "unknown revision" in cli.fails("checkout", "iris", "nope", tmp_path / "rows")
