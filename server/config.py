@@ -52,12 +52,13 @@ class Settings(BaseModel):
     s3_region: str | None = Field(default=None, description="S3 region; default boto3's")
     s3_access_key_id: str | None = Field(default=None, description="S3 access key id; default boto3's credential chain")
     s3_secret_access_key: SecretStr | None = Field(default=None, description="S3 secret key; default boto3's credential chain")
-    # A snapshot is rebuilt from its checkpoint plus the deltas since; when the deltas pass
-    # this fraction of the table (or the chain passes checkpoint_max_chain commits) a new
-    # checkpoint is written, so reads stay bounded and commits stay O(changed rows) amortized.
+    # A snapshot is its nearest checkpoint plus the deltas since. Reads by key or key range cost
+    # what they ask for whatever the chain's length (they go through the deltas' (dataset, key)
+    # index); a whole-snapshot read streams the chain's rows. So a new checkpoint (O(table)) is
+    # written only when those rows pass a fraction of the table, or the chain gets very long.
     checkpoint_delta_fraction: float = 0.1
     checkpoint_min_rows: int = 1000
-    checkpoint_max_chain: int = 64
+    checkpoint_max_chain: int = 1000
     # Text and tabular inputs up to this size are stored with the example (a blob file would
     # take a whole 4 KiB block for a few dozen bytes); images and larger inputs are blobs.
     inline_max_bytes: int = Field(default=4096, ge=0)

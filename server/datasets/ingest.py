@@ -31,7 +31,7 @@ from server.datasets.refs import get_branch
 from server.datasets.rows import Row
 from server.errors import InvalidInput, NothingToCommit
 
-SPILL_ROWS = 50_000  # rows sorted in memory before a run goes to disk
+SPILL_ROWS = 20_000  # rows sorted in memory before a run goes to disk (a Python row with its place is ~1 KB)
 CHUNK = 10_000  # rows joined with the head and written per step
 SPILL_SCHEMA = pa.schema([(name, pa.string()) for name in ("key", "input", "label", "split", "meta", "inline", "where")])
 Tick = Callable[[int], None]
@@ -150,9 +150,9 @@ def commit_sorted(
     for chunk in _chunks(rows, CHUNK):
         keys = [row.key for row in chunk]
         if by_key:
-            changed = chain_rows(db, chain, keys)
+            changed = chain_rows(db, ds.id, chain, keys)
         else:
-            changed, _ = changes_in_range(db, chain, lo, keys[-1], None)
+            changed, _ = changes_in_range(db, ds.id, chain, lo, keys[-1], None)
         before = {k: r for k, r in changed.items() if r is not None}
         rest = [k for k in keys if k not in changed]
         if checkpoint is not None and rest:

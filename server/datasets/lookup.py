@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from server.blobs import BlobStore
 from server.datasets.graph import checkpoint_chain
-from server.datasets.models import Change
+from server.datasets.models import Change, Commit
 from server.datasets.rows import Row
 
 IN_CHUNK = 500  # keys per SQL IN (...) list: well under SQLite's variable limit
@@ -26,10 +26,22 @@ def _row(key, removed, input_, label, split, meta, inline) -> Row | None:  # noq
     return None if removed else Row(key, input_, label, split, meta, inline)
 
 
-def chain_rows(db: Session, chain: list[int], keys: Iterable[str]) -> dict[str, Row | None]:
+def _newest(rows, order: dict[int, int]) -> dict[str, tuple[int, Row | None]]:
+    """Per key, the row of the newest chain commit among rows (rows of commits off the chain are ignored)."""
+    best: dict[str, tuple[int, Row | None]] = {}
+    for commit_pk, *fields in rows:
+        position = order.get(commit_pk)
+        if position is not None and (fields[0] not in best or position > best[fields[0]][0]):
+            best[fields[0]] = (position, _row(*fields))
+    return best
+
+
+def chain_rows(db: Session, dataset_id: int, chain: list[int], keys: Iterable[str]) -> dict[str, Row | None]:
     """What the chain's deltas say of these keys (newest commit wins): a row, or None if removed.
 
-    Keys the chain never touched are absent: they hold what the checkpoint holds.
+    Keys the chain never touched are absent: they hold what the checkpoint holds. The keys' rows
+    are found through the (dataset, key) index, every version of them, and kept when on the chain:
+    the cost grows with the keys asked for, not with the chain or the table.
     """
     order = {pk: i for i, pk in enumerate(chain)}
     wanted = sorted(set(keys))
@@ -38,11 +50,11 @@ def chain_rows(db: Session, chain: list[int], keys: Iterable[str]) -> dict[str, 
         return {}
     for start in range(0, len(wanted), IN_CHUNK):
         rows = db.execute(
-            select(Change.commit_pk, *ROW_COLUMNS).where(Change.commit_pk.in_(chain), Change.key.in_(wanted[start : start + IN_CHUNK]))
+            select(Change.commit_pk, *ROW_COLUMNS).where(Change.dataset_id == dataset_id, Change.key.in_(wanted[start : start + IN_CHUNK]))
         ).all()
-        for commit_pk, *fields in rows:
-            if fields[0] not in best or order[commit_pk] > best[fields[0]][0]:
-                best[fields[0]] = (order[commit_pk], _row(*fields))
+        for key, found in _newest(rows, order).items():
+            if key not in best or found[0] > best[key][0]:
+                best[key] = found
     return {key: row for key, (_, row) in best.items()}
 
 
@@ -62,7 +74,7 @@ def lookup_many(db: Session, blobs: BlobStore, commit_pks: list[int], keys: Iter
             results.append({})
             continue
         checkpoint, chain = checkpoint_chain(db, pk)
-        changed = chain_rows(db, chain, wanted)
+        changed = chain_rows(db, db.get(Commit, pk).dataset_id, chain, wanted)
         found = {key: row for key, row in changed.items() if row is not None}
         rest = [key for key in wanted if key not in changed]
         if rest and checkpoint is not None:
@@ -88,40 +100,43 @@ def _range_sql(chain: list[int], lo: str | None, hi: str | None, limit: int | No
 
 
 def changes_in_range(
-    db: Session, chain: list[int], lo: str | None, hi: str | None, limit: int | None
+    db: Session, dataset_id: int, chain: list[int], lo: str | None, hi: str | None, limit: int | None
 ) -> tuple[dict[str, Row | None], str | None]:
     """The chain's net changes to keys in (lo, hi], and the highest key up to which they are complete.
 
-    Each commit contributes at most `limit` keys (None: all); where one hits that limit, keys past
-    its last one may be missing, so the result is complete only up to the smallest such last key
-    (the second value; hi, or None for unbounded, when no commit hit it).
+    Read through the (dataset, key) index, every version of the range's keys, keeping the chain's:
+    a window of keys costs its keys' versions, whatever the chain's length or the table's size.
+    With hi None, at most about `limit` changed keys are read, and the second value says how far
+    they are complete (None: to the end).
     """
     if not chain:
         return {}, hi
     order = {pk: i for i, pk in enumerate(chain)}
-    many = len(chain) > UNION_MAX and limit is not None
-    limit = max(limit, len(chain) + 1) if many else limit  # one LIMIT for all: room for one key's every version
-    sql, params = _range_sql(chain, lo, hi, limit, ROW_SQL)
+    base = select(Change.commit_pk, *ROW_COLUMNS).where(Change.dataset_id == dataset_id).order_by(Change.key)
+    if lo is not None:
+        base = base.where(Change.key > lo)
+    if hi is not None:
+        best = _newest(db.execute(base.where(Change.key <= hi)).all(), order)
+        return {k: r for k, (_, r) in best.items()}, hi
     best: dict[str, tuple[int, Row | None]] = {}
-    per_commit: dict[int, list[str]] = {}
-    rows = db.execute(text(sql), params).all()
-    for commit_pk, *fields in rows:
-        per_commit.setdefault(commit_pk, []).append(fields[0])
-        if fields[0] not in best or order[commit_pk] > best[fields[0]][0]:
-            best[fields[0]] = (order[commit_pk], _row(*fields))
-    complete = hi
-    if limit is None:
-        pass
-    elif not many:
-        for keys in per_commit.values():
-            if len(keys) >= limit and (complete is None or keys[-1] < complete):
-                complete = keys[-1]
-    elif len(rows) >= limit:
-        # One query with one LIMIT: its last key may have more versions past the cut; complete below it.
+    cursor, step = lo, max(4 * (limit or 1000), 64)
+    while limit is None or len(best) < limit:
+        query = base.where(Change.key > cursor) if cursor is not None else base
+        rows = db.execute(query.limit(step)).all()
+        if len(rows) < step:
+            best.update(_newest(rows, order))
+            return {k: r for k, (_, r) in best.items()}, None
+        # The last key may have more versions past the cut: keep what is complete, below it.
         last = rows[-1][1]
-        best.pop(last, None)
-        complete = max(best) if best else lo
-    return {k: r for k, (_, r) in best.items() if complete is None or k <= complete}, complete
+        complete = [r for r in rows if r[1] != last]
+        if not complete:  # one key with more versions than a step: read it whole
+            complete = db.execute(base.where(Change.key == last)).all()
+            last_done = last
+        else:
+            last_done = complete[-1][1]
+        best.update(_newest(complete, order))
+        cursor = last_done
+    return {k: r for k, (_, r) in best.items() if k <= cursor}, cursor
 
 
 def changed_keys_after(db: Session, commit_pks: Iterable[int], after: str | None, limit: int) -> tuple[list[str], bool]:
@@ -150,7 +165,7 @@ def stream_chain(db: Session, chain: list[int], after: str | None = None) -> Ite
     order = {pk: i for i, pk in enumerate(chain)}
     sql, params = _range_sql(chain, after, None, None, ROW_SQL)
     current: tuple[int, str, Row | None] | None = None
-    for commit_pk, *fields in db.execute(text(sql), params, execution_options={"yield_per": 5000}):
+    for commit_pk, *fields in db.execute(text(sql), params, execution_options={"stream_results": True, "yield_per": 5000}):
         if current is not None and current[1] != fields[0]:
             yield current[1], current[2]
             current = None

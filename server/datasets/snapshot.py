@@ -11,7 +11,10 @@ from server.datasets.arrow import SNAPSHOT_SCHEMA, rows_to_batch
 from server.datasets.checkpoints import BATCH_ROWS, open_checkpoint
 from server.datasets.graph import checkpoint_chain
 from server.datasets.lookup import changes_in_range, stream_chain
+from server.datasets.models import Commit
 from server.datasets.rows import Row
+
+TAIL_ROWS = 8192  # delta rows past the checkpoint's end are turned into Arrow this many at a time (Python rows are big)
 
 
 def iter_snapshot(db: Session, blobs: BlobStore, commit_pk: int, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
@@ -43,7 +46,7 @@ def iter_snapshot(db: Session, blobs: BlobStore, commit_pk: int, batch_rows: int
     while pending is not None:
         if pending[1] is not None:
             tail.append(pending[1])
-            if len(tail) >= batch_rows:
+            if len(tail) >= min(batch_rows, TAIL_ROWS):
                 yield rows_to_batch(tail)
                 tail = []
         pending = next(deltas, None)
@@ -63,6 +66,7 @@ def page_rows(db: Session, blobs: BlobStore, commit_pk: int, *, after: str | Non
     each window costs a binary search and a few bounded queries, whatever the table's size.
     """
     checkpoint, chain = checkpoint_chain(db, commit_pk)
+    dataset_id = db.get(Commit, commit_pk).dataset_id
     base = open_checkpoint(blobs, checkpoint) if checkpoint is not None else None
     found: list[Row] = []
     lo = after
@@ -72,7 +76,7 @@ def page_rows(db: Session, blobs: BlobStore, commit_pk: int, *, after: str | Non
         exhausted = len(window) <= want
         hi = None if exhausted else window[want - 1].key
         window = window[:want] if not exhausted else window
-        changes, complete = changes_in_range(db, chain, lo, hi, want)
+        changes, complete = changes_in_range(db, dataset_id, chain, lo, hi, want)
         if complete is not None:
             window = [row for row in window if row.key <= complete]
         merged = {row.key: row for row in window}
