@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import _checkout as checkouts
 from _harness import CommandFailed, Dataset, Measured
 from _tools import DvcTool, S2ServedTool, S2Tool
 
@@ -106,6 +107,12 @@ def bench_one(n: int, args, root: Path) -> dict:
         s2.relabel(wd / "fixed.csv")
         res["fixed_commit"] = _commit_seconds(s2, "fixed")
         log(f"[n={n}] s2  relabel {FIXED_ROWS} rows: commit {res['fixed_commit']:.3f} s")
+        if not args.skip_checkout:
+            res["checkout"] = checkouts.compare(s2, s2.revs[:3], wd)
+            for tool, m in res["checkout"].items():
+                if isinstance(m, dict):
+                    log(f"[n={n}] {tool} checkout v1->v3 {m['forth'].seconds:.3f} s, v3->v1 {m['back'].seconds:.3f} s")
+            check("s2 checkout holds the same files as git's", res["checkout"]["same_files"], res["checkout"]["same_files"])
     if "s2" in d12:
         want = {"added": 0, "removed": 0, "relabeled": res["edited"], "modified": 0}
         check(f"s2 diff v1..v2 == {want}", d12["s2"] == want, d12["s2"])
@@ -239,6 +246,38 @@ seed {args.seed}, whole run {wall:.0f} s):
 - Changed rows' bytes (relabel goal) = Σ len(key) + len(label) + 64 over relabeled rows,
   {", ".join(f"N={r['n']:,}: {r['edited']} rows, {fmt_b(r['changed_bytes'])}" for r in results)};
   slack {fmt_b(STORE_SLACK)}. Goals are judged at N ≥ {GOAL_MIN_N:,} only (n/a below).""")
+    with_checkout = [r for r in results if "checkout" in r]
+    if with_checkout:
+        print("\nWorking folder: from v1 to v3 (1% relabeled, then 1% added) and back, on a tree already at v1:\n")
+        print(
+            "| N | tool | v1 -> v3 s | v3 -> v1 s | both s | s2 full checkout s | goal | result |\n|---:|---|---:|---:|---:|---:|---|---|"
+        )
+        for res in with_checkout:
+            c = res["checkout"]
+            s2_both = c["s2"]["forth"].seconds + c["s2"]["back"].seconds
+            for tool in ("s2", "git", "git-lfs"):
+                if tool not in c:
+                    continue
+                both = c[tool]["forth"].seconds + c[tool]["back"].seconds
+                text, verdict = "", ""
+                if tool == "git":
+                    text, ok = "s2 ≤ git", s2_both <= both
+                    verdict = "n/a" if res["n"] < GOAL_MIN_N else "PASS" if ok else "FAIL"
+                    passed &= verdict != "FAIL"
+                full = f"{c['s2']['full'].seconds:.1f}" if tool == "s2" else "—"
+                print(
+                    f"| {res['n']:,} | {tool} | {c[tool]['forth'].seconds:.3f} | {c[tool]['back'].seconds:.3f} | {both:.3f} | {full} | {text} | {verdict} |"
+                )
+        if len(with_checkout) > 1:
+            base = with_checkout[0]["checkout"]["s2"]
+            for res in with_checkout[1:]:
+                c = res["checkout"]["s2"]
+                r = (c["forth"].seconds + c["back"].seconds) / (base["forth"].seconds + base["back"].seconds)
+                passed &= r <= SCALE_RATIO
+                print(
+                    f"s2 checkout v1 -> v3 -> v1, N={res['n']:,} vs N={with_checkout[0]['n']:,}: {r:.2f}x "
+                    f"(goal ≤ {SCALE_RATIO:g}x): {'PASS' if r <= SCALE_RATIO else 'FAIL'}"
+                )
     print("\nPer command (seconds, peak MiB):\n\n| N | tool | step | command | s | peak MiB |\n|---:|---|---|---|---:|---:|")
     for res in results:
         for tool in res["tools"]:
@@ -260,6 +299,7 @@ def main() -> int:
     p.add_argument(
         "--served", action="store_true", help="run s2's CLI against `s2 serve` (started on the same store) instead of on the store directly"
     )
+    p.add_argument("--skip-checkout", action="store_true", help="skip the working-folder step (s2 checkout vs git, git-lfs)")
     p.add_argument("--workdir", type=Path, help="where the runs live (default: a new temp dir)")
     p.add_argument("--keep", action="store_true", help="keep the work directories")
     args = p.parse_args()

@@ -166,10 +166,9 @@ class LocalBackend(Backend):
         from server.datasets.arrow import batch_to_rows
         from server.datasets.checkout import Revision, checkout
         from server.datasets.datasets import get_dataset
-        from server.datasets.diff import diff_page
+        from server.datasets.diff import changed_rows
         from server.datasets.history import resolve_rev
         from server.datasets.inputs import input_bytes
-        from server.datasets.lookup import lookup
         from server.datasets.snapshot import iter_snapshot
 
         store = _blobs()
@@ -183,14 +182,13 @@ class LocalBackend(Backend):
                     yield from batch_to_rows(batch)
 
         def changes_since(held: str):
+            def page(db, after):
+                return changed_rows(db, store, resolve_rev(db, ds, held), commit, after=after, limit=5000)
+
             after = None
             while True:
-                page, after = run_in_transaction(
-                    lambda db: diff_page(db, store, dataset=name, rev_a=held, rev_b=commit.id, after=after, limit=5000)
-                )
-                keys = [*page.added, *page.removed, *(r.key for r in page.relabeled), *page.modified]
-                now = run_in_transaction(lambda db: lookup(db, store, commit.pk, keys))
-                yield from ((key, now.get(key)) for key in sorted(set(keys)))
+                keys, before, now, after = run_in_transaction(lambda db: page(db, after))
+                yield from ((key, now.get(key)) for key in keys if before.get(key) != now.get(key))
                 if after is None:
                     return
 

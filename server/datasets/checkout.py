@@ -54,7 +54,9 @@ class Manifest:
         path = root / MANIFEST
         if create:
             path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, isolation_level=None)
+        self.db = sqlite3.connect(path, isolation_level=None)  # each write below is one explicit transaction
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")  # the files are written already; the manifest follows them
         self.db.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT)")
         self.db.execute(
             "CREATE TABLE IF NOT EXISTS files (key TEXT PRIMARY KEY, path TEXT NOT NULL, input TEXT, label TEXT, size INTEGER, mtime INTEGER)"
@@ -64,8 +66,17 @@ class Manifest:
         row = self.db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
         return row[0] if row else None
 
+    def _write(self, sql: str, rows) -> None:  # noqa: ANN001
+        self.db.execute("BEGIN")
+        try:
+            self.db.executemany(sql, rows)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
     def set(self, **values: str) -> None:
-        self.db.executemany("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", values.items())
+        self._write("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", list(values.items()))
 
     def entries(self, keys: list[str]) -> dict[str, tuple[str, str, int, int]]:
         """key -> (path, input, size, mtime) for the keys the folder holds."""
@@ -80,10 +91,10 @@ class Manifest:
         return found
 
     def record(self, rows: Iterable[tuple[str, str, str, str | None, int, int]]) -> None:
-        self.db.executemany("INSERT OR REPLACE INTO files (key, path, input, label, size, mtime) VALUES (?, ?, ?, ?, ?, ?)", rows)
+        self._write("INSERT OR REPLACE INTO files (key, path, input, label, size, mtime) VALUES (?, ?, ?, ?, ?, ?)", list(rows))
 
     def forget(self, keys: list[str]) -> None:
-        self.db.executemany("DELETE FROM files WHERE key = ?", [(k,) for k in keys])
+        self._write("DELETE FROM files WHERE key = ?", [(k,) for k in keys])
 
 
 def _stamp(path: Path) -> tuple[int, int]:
@@ -91,11 +102,10 @@ def _stamp(path: Path) -> tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
-def _write(root: Path, rev: Revision, row: Row) -> tuple[str, str, str, str | None, int, int]:
+def _write(root: Path, rev: Revision, row: Row, made: set[Path] | None = None) -> tuple[str, str, str, str | None, int, int]:
     """Write one example's file; its manifest entry."""
     data = rev.read(row)
-    path = place(root, folder_path(row, rev.labels, data, rev.modality), row.key)
-    path.write_bytes(data)
+    path = place(root, folder_path(row, rev.labels, data, rev.modality), row.key, data, made)
     return (row.key, path.relative_to(root).as_posix(), row.input, row.label, *_stamp(path))
 
 
@@ -148,10 +158,11 @@ def _write_all(rev: Revision, root: Path, manifest: Manifest, result: CheckoutRe
         )
     manifest.set(writing=rev.commit)
     rows: list[Row] = []
+    made: set[Path] = set()
 
     def flush() -> None:
-        held = manifest.entries([row.key for row in rows])
-        done = [_write(root, rev, row) for row in rows if row.key not in held or _edited(root, held[row.key])]
+        held = manifest.entries([row.key for row in rows]) if writing else {}  # resuming: skip what is written
+        done = [_write(root, rev, row, made) for row in rows if row.key not in held or _edited(root, held[row.key])]
         manifest.record(done)
         result.written += len(done)
         tick(len(rows))

@@ -40,6 +40,20 @@ def _extend(into: DiffRead, page: DiffRead) -> None:
     into.modified += page.modified
 
 
+def changed_rows(
+    db: Session, blobs: BlobStore, a: Commit, b: Commit, *, after: str | None, limit: int
+) -> tuple[list[str], dict[str, Row], dict[str, Row], str | None]:
+    """Up to limit keys after `after` whose deltas separate a and b, their rows at a and at b, and the next cursor.
+
+    Some of the keys may have changed and changed back (their rows are equal).
+    """
+    keys, more = changed_keys_after(db, separating_commits(db, a, b), after, limit)
+    if not keys:
+        return [], {}, {}, None
+    before, now = lookup_many(db, blobs, [a.pk, b.pk], keys)
+    return keys, before, now, keys[-1] if more else None
+
+
 def commits_page(db: Session, blobs: BlobStore, a: Commit, b: Commit, *, after: str | None, limit: int) -> tuple[DiffRead, str | None]:
     """The changes from a to b of up to `limit` keys after `after`, in key order, and the cursor for the next page.
 
@@ -49,18 +63,13 @@ def commits_page(db: Session, blobs: BlobStore, a: Commit, b: Commit, *, after: 
     result = DiffRead(added=[], removed=[], relabeled=[], modified=[])
     if a.pk == b.pk:
         return result, None
-    commits = separating_commits(db, a, b)
     counted = 0
     while counted < limit:
-        keys, more = changed_keys_after(db, commits, after, limit - counted)
-        if not keys:
-            return result, None
-        before, now = lookup_many(db, blobs, [a.pk, b.pk], keys)
+        keys, before, now, after = changed_rows(db, blobs, a, b, after=after, limit=limit - counted)
         page = diff_rows(before, now, keys)
         _extend(result, page)
         counted += len(set(page.added) | set(page.removed) | {r.key for r in page.relabeled} | set(page.modified))
-        after = keys[-1]
-        if not more:
+        if after is None:
             return result, None
     return result, after
 

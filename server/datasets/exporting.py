@@ -60,10 +60,10 @@ def export_rows(
 def _write_folder(rows, staging: Path, name: str, modality: str, labels: list[str], blobs: BlobStore, tick: Tick) -> int:
     root = staging / "_out"
     root.mkdir()
-    count = 0
+    count, made = 0, set()
     for row in rows:
         data = input_bytes(blobs, row)
-        place(root, folder_path(row, labels, data, modality), row.key).write_bytes(data)
+        place(root, folder_path(row, labels, data, modality), row.key, data, made)
         count += 1
         tick(1)
     return count
@@ -90,10 +90,10 @@ def _records(rows, modality: str, blobs: BlobStore, tick: Tick, image_value: Cal
 def _write_jsonl(rows, staging: Path, name: str, modality: str, labels, blobs: BlobStore, tick: Tick) -> int:
     images_dir = images_dir_of(Path(name)).name
 
+    made: set[Path] = set()
+
     def save_image(row: Row, data: bytes) -> str:
-        path = place(staging, f"{images_dir}/{row.key}", row.key)
-        path.write_bytes(data)
-        return path.relative_to(staging).as_posix()
+        return place(staging, f"{images_dir}/{row.key}", row.key, data, made).relative_to(staging).as_posix()
 
     count = 0
     with open(staging / "_out", "w", encoding="utf-8") as f:

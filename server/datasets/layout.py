@@ -53,11 +53,17 @@ def own_name(rel: str, key: str) -> str:
     return f"{folder}/{stem}~{hashlib.sha256(key.encode()).hexdigest()[:16]}{suffix}"
 
 
-def claim(root: Path, rel: str) -> Path | None:
-    """Create root/rel as a new empty file; None when it (or a file where a folder must go) exists, or is too long."""
+def claim(root: Path, rel: str, data: bytes = b"", made: set[Path] | None = None) -> Path | None:
+    """Create root/rel as a new file holding data; None when it (or a file where a folder must go) exists, or is too long.
+
+    made: folders known to exist already (saves a mkdir per file when writing many).
+    """
     path = safe_join(root, rel)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if made is None or path.parent not in made:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if made is not None:
+                made.add(path.parent)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except (FileExistsError, NotADirectoryError, IsADirectoryError):
         return None
@@ -65,13 +71,18 @@ def claim(root: Path, rel: str) -> Path | None:
         if exc.errno == errno.ENAMETOOLONG:
             return None
         raise
-    os.close(fd)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
     return path
 
 
-def place(root: Path, rel: str, key: str) -> Path:
-    """A new file for the example `key` at root/rel, or at its own name when rel is taken."""
-    path = claim(root, rel) or claim(root, own_name(rel, key))
+def place(root: Path, rel: str, key: str, data: bytes = b"", made: set[Path] | None = None) -> Path:
+    """A new file for the example `key` at root/rel (or at its own name when rel is taken), holding data."""
+    path = claim(root, rel, data, made) or claim(root, own_name(rel, key), data, made)
     if path is None:
         raise FileExistsError(errno.EEXIST, "two examples want the same file", str(root / own_name(rel, key)))
     return path
