@@ -26,8 +26,8 @@ def encode_cursor(value: object) -> str:
 
 
 def decode_cursor(cursor: str | None) -> object:
-    """The position a cursor stands for (None when no cursor was given)."""
-    if cursor is None:
+    """The position a cursor stands for (None when no cursor was given, or an empty one: clients send ?cursor= for none)."""
+    if not cursor:
         return None
     from server.api.inputs import find_nul
 
