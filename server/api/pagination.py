@@ -3,9 +3,8 @@
 import base64
 import json
 from collections.abc import Callable, Sequence
-from typing import Annotated, Generic, TypeVar
+from typing import Generic, TypeVar
 
-from fastapi import Query
 from pydantic import BaseModel
 
 from server.errors import InvalidInput
@@ -62,19 +61,6 @@ def page_from(items: Sequence[T], limit: int, position: Callable[[T], object]) -
     more = len(items) > limit
     items = list(items[:limit])
     return Page(items=items, next_cursor=encode_cursor(position(items[-1])) if more and items else None)
-
-
-def page_after(items: Sequence[T], cursor: str | None, limit: int, position: Callable[[T], str]) -> Page[T]:
-    """A page of an in-memory list sorted by position, starting after the cursor's position."""
-    after = cursor_str(cursor)
-    start = 0
-    if after is not None:
-        start = next((i for i, it in enumerate(items) if position(it) > after), len(items))
-    return page_from(items[start : start + limit + 1], limit, position)
-
-
-Cursor = Annotated[str | None, Query(description="next_cursor of the previous page; omit for the first page")]
-Limit = Annotated[int, Query(ge=1, le=1000, description="How many items a page holds at most")]
 
 
 def page_following(items: Sequence[T], cursor: str | None, limit: int, ident: Callable[[T], str]) -> Page[T]:

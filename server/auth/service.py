@@ -10,7 +10,7 @@ from server.auth.models import ApiToken, AuditEvent, DatasetMember, User
 from server.auth.schemas import ROLES, AuditRead, Principal, TokenIssued, TokenRead, UserRead
 from server.datasets.datasets import NAME, check_name, get_dataset
 from server.datasets.models import Dataset, utcnow
-from server.errors import AlreadyExists, Forbidden, InvalidInput, NotFound, Unauthorized
+from server.errors import AlreadyExists, InvalidInput, NotFound, Unauthorized
 
 TOKEN_PREFIX = "s2_"
 
@@ -186,9 +186,3 @@ def list_audit(db: Session, *, before: int | None = None, limit: int = 100, acto
     if actor is not None:
         query = query.where(AuditEvent.actor == actor)
     return [AuditRead(id=e.id, at=e.at, actor=e.actor, action=e.action, target=e.target, detail=e.detail) for e in db.scalars(query)]
-
-
-def require_role(who: Principal, *roles: str) -> None:
-    """Forbidden unless who has one of roles."""
-    if who.role not in roles:
-        raise Forbidden(f"user '{who.name}' is a {who.role}; this needs the role {' or '.join(roles)}")

@@ -113,8 +113,3 @@ def record(db: Session, job_id: int, **values) -> None:
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-
-
-def running_since(db: Session):  # noqa: ANN201
-    """When the oldest job still running (or queued) started; None if there is none (gc spares what it may use)."""
-    return db.scalar(select(ImportJob.created_at).where(ImportJob.state.not_in(TERMINAL)).order_by(ImportJob.created_at).limit(1))
