@@ -3,8 +3,9 @@
 import base64
 import json
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
+from fastapi import Query
 from pydantic import BaseModel
 
 from server.errors import InvalidInput
@@ -61,6 +62,10 @@ def page_from(items: Sequence[T], limit: int, position: Callable[[T], object]) -
     more = len(items) > limit
     items = list(items[:limit])
     return Page(items=items, next_cursor=encode_cursor(position(items[-1])) if more and items else None)
+
+
+Cursor = Annotated[str | None, Query(description="next_cursor of the previous page; omit for the first page")]
+Limit = Annotated[int, Query(ge=1, le=1000, description="How many items a page holds at most")]
 
 
 def page_following(items: Sequence[T], cursor: str | None, limit: int, ident: Callable[[T], str]) -> Page[T]:
