@@ -12,10 +12,12 @@ import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from server.datasets.layout import folder_path, place
+from server.datasets.layout import claim, folder_path, own_name, place
+from server.datasets.paths import safe_join
 from server.datasets.rows import Row
 from server.errors import Conflict, InvalidInput
 
@@ -102,6 +104,31 @@ def _stamp(path: Path) -> tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
+WRITERS = 4  # threads writing files: creating one is a file-system round trip, and the GIL is released meanwhile
+
+
+def _write_many(root: Path, rev: Revision, rows: list[Row], made: set[Path]) -> list[tuple[str, str, str, str | None, int, int]]:
+    """Write many examples' files, in parallel; the paths are chosen first, in key order, so they never depend on timing."""
+    if len(rows) < 64:
+        return [_write(root, rev, row, made) for row in rows]
+    with ThreadPoolExecutor(WRITERS) as pool:
+        datas = list(pool.map(rev.read, rows))
+        planned: set[str] = set()
+        paths = []
+        for row, data in zip(rows, datas):
+            rel = folder_path(row, rev.labels, data, rev.modality)
+            if rel in planned or os.path.lexists(root / rel):
+                rel = own_name(rel, row.key)
+            planned.add(rel)
+            paths.append(rel)
+        claimed = list(pool.map(lambda job: claim(root, job[0], job[1], made), zip(paths, datas)))
+    done = []
+    for row, data, path in zip(rows, datas, claimed):
+        path = path or place(root, folder_path(row, rev.labels, data, rev.modality), row.key, data, made)
+        done.append((row.key, path.relative_to(root).as_posix(), row.input, row.label, *_stamp(path)))
+    return done
+
+
 def _write(root: Path, rev: Revision, row: Row, made: set[Path] | None = None) -> tuple[str, str, str, str | None, int, int]:
     """Write one example's file; its manifest entry."""
     data = rev.read(row)
@@ -162,7 +189,7 @@ def _write_all(rev: Revision, root: Path, manifest: Manifest, result: CheckoutRe
 
     def flush() -> None:
         held = manifest.entries([row.key for row in rows]) if writing else {}  # resuming: skip what is written
-        done = [_write(root, rev, row, made) for row in rows if row.key not in held or _edited(root, held[row.key])]
+        done = _write_many(root, rev, [row for row in rows if row.key not in held or _edited(root, held[row.key])], made)
         manifest.record(done)
         result.written += len(done)
         tick(len(rows))
@@ -189,25 +216,28 @@ def _apply_changes(rev: Revision, root: Path, manifest: Manifest, result: Checko
             extra={"files": paths},
         )
     result.edited = sorted(entries[k][0] for k in edited)
+    made: set[Path] = set()
     gone = [key for key, row in changes.items() if row is None and key in entries]
     for key in gone:
         (root / entries[key][0]).unlink(missing_ok=True)
     manifest.forget(gone)
     result.removed = len(gone)
-    recorded = []
+    recorded, rewrite = [], []
     for key, row in sorted(changes.items()):
         if row is None:
             continue
         held = entries.get(key)
         if held is not None and held[1] == row.input and key not in edited:
-            recorded.append(_move(root, rev, row, held[0]))  # the same bytes: a relabel is a rename
+            recorded.append(_move(root, rev, row, held[0], made))  # the same bytes: a relabel is a rename
             result.moved += 1
+            tick(1)
         else:
             if held is not None:
                 (root / held[0]).unlink(missing_ok=True)
-            recorded.append(_write(root, rev, row))
-            result.written += 1
-        tick(1)
+            rewrite.append(row)
+    recorded += _write_many(root, rev, rewrite, made)
+    result.written += len(rewrite)
+    tick(len(rewrite))
     manifest.record(recorded)
     _prune(root, {Path(entry[0]).parent for entry in entries.values()})
 
@@ -220,15 +250,20 @@ def _edited(root: Path, entry: tuple[str, str, int, int]) -> bool:
         return True  # deleted by hand
 
 
-def _move(root: Path, rev: Revision, row: Row, old: str) -> tuple[str, str, str, str | None, int, int]:
-    """Rename an example's file to where its new label puts it."""
+def _move(root: Path, rev: Revision, row: Row, old: str, made: set[Path]) -> tuple[str, str, str, str | None, int, int]:
+    """Rename an example's file to where its new label puts it (the same bytes: nothing is read or written)."""
     old_path = root / old
-    with open(old_path, "rb") as f:
-        head = f.read(16)  # enough to tell an image's extension
-    wanted = folder_path(row, rev.labels, head, rev.modality)
+    wanted = folder_path(row, rev.labels, b"", rev.modality)
+    if not PurePosixPath(wanted).suffix:  # the extension the file got for its bytes (an image key without one)
+        wanted += PurePosixPath(old).suffix
     if wanted == old:
         return (row.key, old, row.input, row.label, *_stamp(old_path))
-    new_path = place(root, wanted, row.key)  # claims a new empty file there
+    new_path = safe_join(root, wanted)
+    if new_path.parent not in made:
+        new_path.parent.mkdir(parents=True, exist_ok=True)
+        made.add(new_path.parent)
+    if os.path.lexists(new_path):  # taken: the example's own name, as place() gives it
+        new_path = place(root, wanted, row.key)
     os.replace(old_path, new_path)
     return (row.key, new_path.relative_to(root).as_posix(), row.input, row.label, *_stamp(new_path))
 
@@ -237,6 +272,12 @@ def _prune(root: Path, folders: set[Path]) -> None:
     """Remove folders left empty by removals and renames (deepest first), never root or .s2."""
     for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
         path = root / folder
-        while path != root and path.is_dir() and path.name != ".s2" and not any(path.iterdir()):
+        while path != root and path.is_dir() and path.name != ".s2" and _empty(path):
             path.rmdir()
             path = path.parent
+
+
+def _empty(folder: Path) -> bool:
+    """Whether folder holds nothing (reads its first entry only, not the whole listing)."""
+    with os.scandir(folder) as entries:
+        return next(entries, None) is None

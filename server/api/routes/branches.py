@@ -5,13 +5,14 @@ from fastapi import APIRouter, status
 from server.api import problems
 from server.api.deps import CurrentUser, blob_store, read, write
 from server.api.pagination import Cursor, Limit, Page, cursor_str, page_from
+from server.api.routing import OffLoopRoute
 from server.api.schemas import BranchCreate, BranchUpdate, MergeRead, MergeRequest, TagCreate, TagRead
 from server.auth.policy import require_engineer, require_reader
 from server.datasets import refs
 from server.datasets.merge import merge
 from server.datasets.schemas import BranchRead
 
-router = APIRouter(tags=["branches"])
+router = APIRouter(tags=["branches"], route_class=OffLoopRoute)
 
 
 @router.get("/datasets/{name}/branches", summary="List branches and their heads")

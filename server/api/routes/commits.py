@@ -5,6 +5,7 @@ from fastapi import APIRouter, Query, Response, status
 from server.api import problems
 from server.api.deps import CurrentUser, blob_store, read, write
 from server.api.pagination import Cursor, Limit, Page, cursor_str, decode_cursor, encode_cursor, page_following
+from server.api.routing import OffLoopRoute
 from server.api.schemas import CommitCreate, DiffOut
 from server.auth.policy import editable_branch, require_reader
 from server.datasets import history
@@ -14,7 +15,7 @@ from server.datasets.schemas import BlameEntry, CommitOutcome, CommitRead
 from server.datasets.staging import commit_staged
 from server.errors import InvalidInput
 
-router = APIRouter(tags=["commits"])
+router = APIRouter(tags=["commits"], route_class=OffLoopRoute)
 
 
 def _frontier(cursor: str | None) -> list[int] | None:

@@ -5,12 +5,13 @@ from fastapi import APIRouter, status
 from server.api import problems
 from server.api.deps import CurrentUser, read, write
 from server.api.pagination import Cursor, Limit, Page, cursor_str, page_from
+from server.api.routing import OffLoopRoute
 from server.api.schemas import DatasetCreate
 from server.auth.policy import require_engineer, require_reader
 from server.datasets import datasets
 from server.datasets.schemas import DatasetRead
 
-router = APIRouter(tags=["datasets"])
+router = APIRouter(tags=["datasets"], route_class=OffLoopRoute)
 
 
 @router.get("/datasets", summary="List datasets (labelers see those assigned to them)")

@@ -5,13 +5,14 @@ from fastapi import APIRouter, Query
 from server.api import problems
 from server.api.deps import CurrentUser, blob_store, read, write
 from server.api.pagination import Cursor, Limit, Page, cursor_str, page_from
+from server.api.routing import OffLoopRoute
 from server.api.schemas import Dropped, EditBatch, EditIn, EditPut
 from server.auth.policy import editable_branch, require_reader
 from server.datasets.schemas import StagedRead
 from server.datasets.staging import list_staged, stage_edits, unstage
 from server.errors import InvalidInput, VersionRequired
 
-router = APIRouter(tags=["edits"])
+router = APIRouter(tags=["edits"], route_class=OffLoopRoute)
 BRANCH = Query(None, description="Default: the dataset's default branch")
 CONFLICT = {
     409: {**problems.CONFLICT[409], "description": "The example changed since you loaded it; the body names its current label and version"},

@@ -4,6 +4,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from server.api.deps import CurrentUser, blob_store, read
 from server.api.pagination import Cursor, Limit, Page, cursor_str, page_from
+from server.api.routing import OffLoopRoute
 from server.auth.policy import require_reader
 from server.blobs.base import BLOB_ID
 from server.datasets.datasets import get_dataset
@@ -12,7 +13,7 @@ from server.datasets.media import input_modality, media_type
 from server.datasets.schemas import ExampleRead
 from server.errors import NotFound
 
-router = APIRouter(tags=["examples"])
+router = APIRouter(tags=["examples"], route_class=OffLoopRoute)
 IMMUTABLE = "private, max-age=31536000, immutable"  # a blob id is the hash of its bytes: they never change
 
 

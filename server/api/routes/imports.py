@@ -11,13 +11,14 @@ from starlette.background import BackgroundTask
 from server.api import problems
 from server.api.deps import CurrentUser, blob_store, read, write
 from server.api.pagination import Cursor, Limit, Page, cursor_int, page_from
+from server.api.routing import OffLoopRoute
 from server.auth.policy import require_engineer, require_reader
 from server.config import get_settings
 from server.datasets import uploads
 from server.datasets.datasets import get_dataset
 from server.imports.schemas import ImportJobRead
 
-router = APIRouter(tags=["imports"])
+router = APIRouter(tags=["imports"], route_class=OffLoopRoute)
 
 
 def _upload_folder() -> Path:

@@ -3,12 +3,13 @@
 from fastapi import APIRouter, Query
 
 from server.api.deps import CurrentUser, blob_store, read, write
+from server.api.routing import OffLoopRoute
 from server.api.schemas import FsckRead
 from server.auth.policy import require_admin
 from server.config import get_settings
 from server.maintenance.gc import GcReport
 
-router = APIRouter(tags=["maintenance"])
+router = APIRouter(tags=["maintenance"], route_class=OffLoopRoute)
 
 
 @router.post("/fsck", summary="Verify every blob against its hash (admin); `ok` is false when any is corrupt or missing")

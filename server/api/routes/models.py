@@ -5,6 +5,7 @@ from fastapi import APIRouter, Query
 from server.api import problems
 from server.api.deps import CurrentUser, blob_store, read, write
 from server.api.pagination import Cursor, Limit, Page, cursor_int, cursor_str, encode_cursor, page_from
+from server.api.routing import OffLoopRoute
 from server.api.schemas import EvalPinCreate, EvalPinRead, ModelComparison, PromoteRead, PromoteRequest
 from server.auth.policy import require_engineer, require_reader
 from server.config import get_settings
@@ -13,7 +14,7 @@ from server.registry import compare as comparing
 from server.registry import service
 from server.runs.schemas import ModelRead
 
-router = APIRouter(tags=["models"])
+router = APIRouter(tags=["models"], route_class=OffLoopRoute)
 
 
 def _dataset_of(ref: str) -> str:

@@ -10,13 +10,14 @@ from starlette.concurrency import run_in_threadpool
 
 from server.api.deps import CurrentUser, blob_store, read, write
 from server.api.pagination import Cursor, Limit, Page, cursor_int, page_from
+from server.api.routing import OffLoopRoute
 from server.api.schemas import RunCreate, WatchRead, WatchSet
 from server.auth.policy import require_engineer, require_reader
 from server.errors import Forbidden, NotFound
 from server.runs import service
 from server.runs.schemas import RunRead
 
-router = APIRouter(tags=["runs"])
+router = APIRouter(tags=["runs"], route_class=OffLoopRoute)
 State = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 

@@ -6,13 +6,14 @@ from pydantic import BaseModel
 from server.api import problems
 from server.api.deps import CurrentUser, read, write
 from server.api.pagination import Cursor, Limit, Page, cursor_int, cursor_str, page_from
+from server.api.routing import OffLoopRoute
 from server.api.schemas import TokenCreate, UserCreate, UserUpdate
 from server.auth import service
 from server.auth.policy import require_admin
 from server.auth.schemas import AuditRead, TokenIssued, TokenRead, UserRead
 from server.errors import Forbidden
 
-router = APIRouter(tags=["users"])
+router = APIRouter(tags=["users"], route_class=OffLoopRoute)
 
 
 class UserCreated(BaseModel):
