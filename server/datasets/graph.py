@@ -44,15 +44,15 @@ def checkpoint_chain(db: Session, commit_pk: int) -> tuple[str | None, list[int]
     return None, deltas[::-1]
 
 
-def walk(db: Session, starts: dict[int, int], floor: int) -> dict[int, tuple[int, int]]:
-    """Commits reachable from the start commits (pk -> a bit of its own), down to generation floor.
+def walk(db: Session, starts: list[tuple[int, int]], floor: int) -> dict[int, tuple[int, int]]:
+    """Commits reachable from the start commits ((pk, a bit of its own) pairs; one pk may start several), down to floor.
 
     Returns pk -> (OR of the bits of the starts that reach it, generation). Every ancestor at or
     above floor is found, whatever path leads to it.
     """
     values = " UNION ALL ".join(f"SELECT pk, :bit{i}, generation FROM commits WHERE pk = :pk{i}" for i in range(len(starts)))
     params: dict[str, int] = {"floor": floor}
-    for i, (pk, bit) in enumerate(starts.items()):
+    for i, (pk, bit) in enumerate(starts):
         params[f"pk{i}"], params[f"bit{i}"] = pk, bit
     rows = db.execute(
         text(
@@ -76,7 +76,7 @@ def is_ancestor(db: Session, ancestor: Commit, descendant: Commit) -> bool:
         return True
     if ancestor.generation >= descendant.generation:
         return False
-    return ancestor.pk in walk(db, {descendant.pk: 1}, ancestor.generation)
+    return ancestor.pk in walk(db, [(descendant.pk, 1)], ancestor.generation)
 
 
 def merge_base(db: Session, a: Commit, b: Commit) -> int | None:
@@ -84,7 +84,7 @@ def merge_base(db: Session, a: Commit, b: Commit) -> int | None:
     window = WINDOW
     while True:
         floor = min(a.generation, b.generation) - window
-        found = walk(db, {a.pk: 1, b.pk: 2}, floor)
+        found = walk(db, [(a.pk, 1), (b.pk, 2)], floor)
         common = [(gen, pk) for pk, (side, gen) in found.items() if side == 3]
         if common:
             return max(common)[1]
@@ -104,11 +104,11 @@ def commits_since_base(db: Session, a: Commit, b: Commit, base_pk: int | None = 
     if base_pk is None:
         base_pk = merge_base(db, a, b)
     if base_pk is None:
-        found = walk(db, {a.pk: 1, b.pk: 2}, 0)
+        found = walk(db, [(a.pk, 1), (b.pk, 2)], 0)
         return {pk for pk, (side, _) in found.items() if side & 1}, {pk for pk, (side, _) in found.items() if side & 2}
     floor = db.get(Commit, base_pk).generation
     while True:
-        found = walk(db, {a.pk: 1, b.pk: 2, base_pk: 4}, floor)
+        found = walk(db, [(a.pk, 1), (b.pk, 2), (base_pk, 4)], floor)
         tips_only = {pk: side for pk, (side, _) in found.items() if not side & 4}
         # A tip-only commit whose parent lies below the floor (a branch forked long before the
         # base, merged in since) may have more tip-only ancestors down there: widen and look.
@@ -162,7 +162,7 @@ def history_page(db: Session, frontier: list[int], limit: int) -> tuple[list[int
         return [], []
     gens = dict(db.execute(select(Commit.pk, Commit.generation).where(Commit.pk.in_(frontier))).all())
     top = max(gens.values())
-    window = walk(db, dict.fromkeys(gens, 1), top - limit)
+    window = walk(db, [(pk, 1) for pk in gens], top - limit)
     edges: dict[int, list[tuple[int, int]]] = {pk: [] for pk in window}
     members = sorted(window)
     for start in range(0, len(members), 500):

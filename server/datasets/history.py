@@ -123,7 +123,7 @@ def blame(db: Session, *, dataset: str, key: str, rev: str | None) -> list[Blame
         .where(Change.dataset_id == ds.id, Change.key == key)
         .order_by(Commit.generation, Commit.pk)
     ).all()
-    reachable = walk(db, {tip.pk: 1}, min(c.generation for c, _ in rows)) if rows else {}
+    reachable = walk(db, [(tip.pk, 1)], min(c.generation for c, _ in rows)) if rows else {}
     entries = [
         BlameEntry(
             commit=c.id,
