@@ -262,12 +262,27 @@ def test_log_and_diff_do_not_load_torch(cli, tmp_path):
 
 
 def test_help_for_every_command():
-    from server.cli import datasets, history, io, registry, training, users, web  # noqa: F401  (registers the commands, as main() does)
+    from server.cli import datasets, history, io, maintenance, registry, training, users, web  # noqa: F401  (registers the commands)
     from server.cli.main import cli as group
 
     top = subprocess.run([str(S2_BIN), "--help"], capture_output=True, text=True, timeout=60)
     assert top.returncode == 0 and "Usage:" in top.stdout
-    contract = {"dataset", "import", "label", "commit", "log", "diff", "branch", "merge", "tag", "blame", "export", "fsck"}
+    contract = {
+        "dataset",
+        "import",
+        "label",
+        "commit",
+        "log",
+        "diff",
+        "branch",
+        "merge",
+        "tag",
+        "blame",
+        "export",
+        "fsck",
+        "gc",
+        "checkout",
+    }
     assert contract <= set(group.commands) and all(name in top.stdout for name in contract)
     commands, todo = [((), group)], [((), group)]
     while todo:

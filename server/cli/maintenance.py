@@ -16,7 +16,10 @@ def seconds(text: str) -> float:
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text or "")
     if not match:
         raise click.BadParameter(f"{text!r} is not a duration: use a number of seconds, or 15m, 1h, 2d")
-    return float(match[1]) * UNITS[match[2] or "s"]
+    value = float(match[1]) * UNITS[match[2] or "s"]
+    if value > 10 * 365 * 86400:
+        raise click.BadParameter(f"{text!r} is longer than ten years")
+    return value
 
 
 def _size(n: int) -> str:

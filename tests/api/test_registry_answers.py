@@ -80,4 +80,4 @@ def test_answers_are_documented_and_keep_the_services_shape(api, blobs):
             "branch": "main",
             "spec": parse_spec(None, "text").model_dump(mode="json"),
         }
-        assert c.post("/fsck").json() == {"checked": len(list(blobs.iter_ids())), "corrupt": [], "missing": [], "ok": True}
+        assert c.post("/fsck").json() == {"checked": len(list(blobs.iter_ids())), "corrupt": [], "missing": [], "leftovers": [], "ok": True}

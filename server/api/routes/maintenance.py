@@ -9,6 +9,8 @@ from server.auth.policy import require_admin
 from server.config import get_settings
 from server.maintenance.gc import GcReport
 
+MAX_GRACE_S = 10 * 365 * 86400  # ten years: older than anything a store holds
+
 router = APIRouter(tags=["maintenance"], route_class=OffLoopRoute)
 
 
@@ -26,7 +28,7 @@ def fsck(who: CurrentUser) -> FsckRead:
 def gc(
     who: CurrentUser,
     dry_run: bool = Query(False, description="Only count what would be freed"),
-    grace_s: float | None = Query(None, ge=0, description="Leave alone what is younger (seconds; default S2_GC_GRACE_S)"),
+    grace_s: float | None = Query(None, ge=0, le=MAX_GRACE_S, description="Leave alone what is younger (seconds; default S2_GC_GRACE_S)"),
 ) -> GcReport:
     from server.maintenance.gc import collect_garbage
 
