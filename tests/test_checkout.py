@@ -1,8 +1,14 @@
 """s2 checkout: a revision as files in a working folder; moving it to another revision touches only what differs."""
 
+import hashlib
 import json
 from pathlib import Path
 
+import pytest
+
+import server.datasets.checkout as checkout_module
+from server.datasets.checkout import Manifest, Revision, checkout
+from server.datasets.rows import Row
 from tests.factories import png_bytes, write_csv
 
 
@@ -68,15 +74,65 @@ def test_files_edited_by_hand_are_reported_never_silently_overwritten(cli, tmp_p
     cli.last_line("checkout", "pets", v1, work)
     (work / "cat" / "p001.png").write_bytes(b"my own edit")  # relabeled in v2: the checkout would move it
     (work / "dog" / "p004.png").write_bytes(b"another edit")  # untouched by v2
-    (work / "cat" / "p011.png").unlink()  # removed in v2 anyway, but by hand
+    (work / "cat" / "p011.png").unlink()  # removed in v2 anyway: nothing of it is lost
+    (work / "dog" / "p002.png").unlink()  # relabeled in v2: written again from the store
     line = cli.fails("checkout", "pets", v2, work)
-    assert "cat/p001.png" in line and "cat/p011.png" in line and "--force" in line and "p004" not in line
+    assert "cat/p001.png" in line and "--force" in line and "p004" not in line and "p011" not in line and "p002" not in line
     assert (work / "cat" / "p001.png").read_bytes() == b"my own edit"  # nothing changed
     assert cli.last_line("checkout", "pets", v1, work) == v1  # still at v1
     proc = cli.run("checkout", "pets", v2, work, "--force")
-    assert proc.returncode == 0 and "overwrote 2 file(s) edited by hand" in proc.stderr
+    assert proc.returncode == 0 and "overwrote 1 file(s) edited by hand" in proc.stderr
     assert (work / "dog" / "p001.png").read_bytes() == png_bytes(1)  # rewritten from the store under its new label
+    assert (work / "cat" / "p002.png").read_bytes() == png_bytes(2)
+    assert not (work / "cat" / "p011.png").exists()
     assert (work / "dog" / "p004.png").read_bytes() == b"another edit"  # a file the checkout did not need is left alone
+
+
+def test_an_interrupted_checkout_is_finished_by_the_next_run(tmp_path, monkeypatch):
+    """Stopped part-way (Ctrl-C), a checkout has moved, removed and written some files: the manifest kept up with
+    them, so running it again finishes the job with nothing refused, duplicated or left behind."""
+    monkeypatch.setattr(checkout_module, "BATCH", 7)  # many manifest writes on a small revision
+    labels = ["cat", "dog"]
+    data = {f"i{n:03d}": png_bytes(n) for n in range(300)}
+    ids = {hashlib.sha256(b).hexdigest(): b for b in data.values()}
+
+    def revision(commit: str, rows: dict[str, Row], base: dict[str, Row], stop_after: int | None = None) -> Revision:
+        reads = [0]
+
+        def read(row: Row) -> bytes:
+            reads[0] += 1
+            if stop_after is not None and reads[0] > stop_after:
+                raise KeyboardInterrupt
+            return ids[row.input]
+
+        def changes_since(_: str):
+            for key in sorted(set(rows) | set(base)):
+                if rows.get(key) != base.get(key):
+                    yield key, rows.get(key)
+
+        return Revision("pets", commit, "image", labels, lambda: iter(sorted(rows.values())), changes_since, read)
+
+    def row(key: str, label: str, seed: str | None = None) -> Row:
+        return Row(key, hashlib.sha256(data[seed or key]).hexdigest(), label)
+
+    v1 = {k: row(k, "cat" if n % 2 else "dog") for n, k in enumerate(data) if n < 250}
+    v2 = {k: r._replace(label="dog" if r.label == "cat" else "cat") if n % 3 == 0 else r for n, (k, r) in enumerate(v1.items()) if n % 5}
+    v2 |= {k: row(k, "cat") for k in list(data)[250:]}  # 50 new
+    v2["i001"] = row("i001", "dog", "i299")  # a new input
+    with pytest.raises(KeyboardInterrupt):  # the first checkout, stopped in its second batch
+        checkout(revision("c1", v1, {}, stop_after=10), tmp_path / "work")
+    assert Manifest(tmp_path / "work").get("commit") == ""
+    checkout(revision("c1", v1, {}), tmp_path / "work")
+    checkout(revision("c1", v1, {}), tmp_path / "c1")
+    assert tree(tmp_path / "work") == tree(tmp_path / "c1")
+    with pytest.raises(KeyboardInterrupt):
+        checkout(revision("c2", v2, v1, stop_after=20), tmp_path / "work")
+    assert Manifest(tmp_path / "work").get("commit") == "c1"  # not finished: still said to hold c1
+    done = checkout(revision("c2", v2, v1), tmp_path / "work")
+    assert done.edited == []
+    checkout(revision("c2", v2, {}), tmp_path / "fresh")
+    assert tree(tmp_path / "work") == tree(tmp_path / "fresh")
+    assert not [p for p in (tmp_path / "work").rglob("*") if p.is_dir() and not any(p.iterdir())]
 
 
 def test_checkout_refuses_folders_it_does_not_own_and_tabular_datasets_get_one_file(cli, tmp_path):

@@ -4,15 +4,15 @@
 datasets; one JSONL file for tabular ones, rewritten whole) and remembers, in DIR/.s2/checkout.db,
 the revision and each example's file with its size and modification time. Run again with another
 revision, it asks the store for the keys that differ and renames (a relabel), rewrites (a new
-input), adds or removes only those files. A file edited or deleted by hand is reported and the
-checkout refused, never silently overwritten (--force overwrites).
+input), adds or removes only those files. A file edited by hand is reported and the checkout
+refused, never silently overwritten (--force overwrites); one deleted by hand is written again.
 """
 
 import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -92,7 +92,7 @@ class Manifest:
                 found[key] = (path, input_, size, mtime)
         return found
 
-    def record(self, rows: Iterable[tuple[str, str, str, str | None, int, int]]) -> None:
+    def record(self, rows: Iterable["Entry"]) -> None:
         self._write("INSERT OR REPLACE INTO files (key, path, input, label, size, mtime) VALUES (?, ?, ?, ?, ?, ?)", list(rows))
 
     def forget(self, keys: list[str]) -> None:
@@ -104,13 +104,21 @@ def _stamp(path: Path) -> tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
+BATCH = 1000  # examples whose files are changed between manifest writes
 WRITERS = 4  # threads writing files: creating one is a file-system round trip, and the GIL is released meanwhile
 
 
-def _write_many(root: Path, rev: Revision, rows: list[Row], made: set[Path]) -> list[tuple[str, str, str, str | None, int, int]]:
-    """Write many examples' files, in parallel; the paths are chosen first, in key order, so they never depend on timing."""
+Entry = tuple[str, str, str, str | None, int, int]  # a manifest row: key, path, input, label, size, mtime
+
+
+def _write_many(root: Path, rev: Revision, rows: list[Row], made: set[Path], done: list[Entry]) -> None:
+    """Write many examples' files, in parallel, appending each one's entry to done as it is written (so an
+    interruption loses none); the paths are chosen first, in key order, so they never depend on timing."""
     if len(rows) < 64:
-        return [_write(root, rev, row, made) for row in rows]
+        for row in rows:
+            done.append(_write(root, rev, row, made))
+        return
+    start = len(done)
     with ThreadPoolExecutor(WRITERS) as pool:
         datas = list(pool.map(rev.read, rows))
         planned: set[str] = set()
@@ -121,19 +129,29 @@ def _write_many(root: Path, rev: Revision, rows: list[Row], made: set[Path]) -> 
                 rel = own_name(rel, row.key)
             planned.add(rel)
             paths.append(rel)
-        claimed = list(pool.map(lambda job: claim(root, job[0], job[1], made), zip(paths, datas)))
-    done = []
-    for row, data, path in zip(rows, datas, claimed):
-        path = path or place(root, folder_path(row, rev.labels, data, rev.modality), row.key, data, made)
-        done.append((row.key, path.relative_to(root).as_posix(), row.input, row.label, *_stamp(path)))
-    return done
+        claims = [pool.submit(claim, root, rel, data, made) for rel, data in zip(paths, datas)]
+        try:
+            for row, data, claimed in zip(rows, datas, claims):
+                path = claimed.result() or place(root, folder_path(row, rev.labels, data, rev.modality), row.key, data, made)
+                done.append(_entry(root, row, path))
+        except BaseException:
+            for claimed in claims:
+                claimed.cancel()
+            wait(claims)
+            for row, claimed in list(zip(rows, claims))[len(done) - start :]:  # written meanwhile, not yet entered
+                if not claimed.cancelled() and claimed.exception() is None and claimed.result() is not None:
+                    done.append(_entry(root, row, claimed.result()))
+            raise
 
 
-def _write(root: Path, rev: Revision, row: Row, made: set[Path] | None = None) -> tuple[str, str, str, str | None, int, int]:
+def _entry(root: Path, row: Row, path: Path) -> Entry:
+    return (row.key, path.relative_to(root).as_posix(), row.input, row.label, *_stamp(path))
+
+
+def _write(root: Path, rev: Revision, row: Row, made: set[Path] | None = None) -> Entry:
     """Write one example's file; its manifest entry."""
     data = rev.read(row)
-    path = place(root, folder_path(row, rev.labels, data, rev.modality), row.key, data, made)
-    return (row.key, path.relative_to(root).as_posix(), row.input, row.label, *_stamp(path))
+    return _entry(root, row, place(root, folder_path(row, rev.labels, data, rev.modality), row.key, data, made))
 
 
 def _tabular(root: Path, rev: Revision) -> int:
@@ -189,24 +207,37 @@ def _write_all(rev: Revision, root: Path, manifest: Manifest, result: CheckoutRe
 
     def flush() -> None:
         held = manifest.entries([row.key for row in rows]) if writing else {}  # resuming: skip what is written
-        done = _write_many(root, rev, [row for row in rows if row.key not in held or _edited(root, held[row.key])], made)
-        manifest.record(done)
+        todo = [row for row in rows if row.key not in held or _state(root, held[row.key]) != "same"]
+        for row in todo:
+            if row.key in held:
+                (root / held[row.key][0]).unlink(missing_ok=True)  # written, then changed: written again
+        done: list[Entry] = []
+        try:
+            _write_many(root, rev, todo, made, done)
+        finally:
+            manifest.record(done)  # all of them, or those written before an interruption
         result.written += len(done)
         tick(len(rows))
 
     for row in rev.rows():
         rows.append(row)
-        if len(rows) >= 1000:
+        if len(rows) >= BATCH:
             flush()
             rows = []
     flush()
 
 
 def _apply_changes(rev: Revision, root: Path, manifest: Manifest, result: CheckoutResult, force: bool, tick: Tick) -> None:
-    """Remove, rename (relabels) and write (new inputs) only the examples that differ from the held revision."""
+    """Remove, rename (relabels) and write (new inputs) only the examples that differ from the held revision.
+
+    The manifest follows the files a batch at a time, so an interrupted checkout leaves a folder the
+    next run finishes: a file already moved is found where the manifest says, one already removed or
+    not yet rewritten is simply missing (nothing is lost, so that is never a conflict).
+    """
     changes = dict(rev.changes_since(manifest.get("commit")))
     entries = manifest.entries(sorted(changes))
-    edited = {key for key, entry in entries.items() if _edited(root, entry)}
+    states = {key: _state(root, entry) for key, entry in entries.items()}
+    edited = {key for key, state in states.items() if state == "edited"}
     if edited and not force:
         paths = sorted(entries[k][0] for k in edited)
         shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
@@ -218,39 +249,53 @@ def _apply_changes(rev: Revision, root: Path, manifest: Manifest, result: Checko
     result.edited = sorted(entries[k][0] for k in edited)
     made: set[Path] = set()
     gone = [key for key, row in changes.items() if row is None and key in entries]
-    for key in gone:
-        (root / entries[key][0]).unlink(missing_ok=True)
-    manifest.forget(gone)
+    for start in range(0, len(gone), BATCH):
+        batch = gone[start : start + BATCH]
+        for key in batch:
+            (root / entries[key][0]).unlink(missing_ok=True)
+        manifest.forget(batch)
     result.removed = len(gone)
-    recorded, rewrite = [], []
-    for key, row in sorted(changes.items()):
-        if row is None:
-            continue
-        held = entries.get(key)
-        if held is not None and held[1] == row.input and key not in edited:
-            recorded.append(_move(root, rev, row, held[0], made))  # the same bytes: a relabel is a rename
-            result.moved += 1
-            tick(1)
-        else:
-            if held is not None:
-                (root / held[0]).unlink(missing_ok=True)
-            rewrite.append(row)
-    recorded += _write_many(root, rev, rewrite, made)
-    result.written += len(rewrite)
-    tick(len(rewrite))
-    manifest.record(recorded)
+    pending: list[Entry] = []
+    rewrite = []
+    try:
+        for key, row in sorted(changes.items()):
+            if row is None:
+                continue
+            held = entries.get(key)
+            if held is not None and held[1] == row.input and states[key] == "same":
+                pending.append(_move(root, rev, row, held[0], made))  # the same bytes: a relabel is a rename
+                result.moved += 1
+                tick(1)
+                if len(pending) >= BATCH:
+                    manifest.record(pending)
+                    pending.clear()
+            else:
+                rewrite.append(row)
+        for start in range(0, len(rewrite), BATCH):
+            batch = rewrite[start : start + BATCH]
+            for row in batch:
+                if row.key in entries:
+                    (root / entries[row.key][0]).unlink(missing_ok=True)
+            _write_many(root, rev, batch, made, pending)
+            manifest.record(pending)
+            pending.clear()
+            result.written += len(batch)
+            tick(len(batch))
+    finally:
+        manifest.record(pending)  # what was done before an interruption
     _prune(root, {Path(entry[0]).parent for entry in entries.values()})
 
 
-def _edited(root: Path, entry: tuple[str, str, int, int]) -> bool:
+def _state(root: Path, entry: tuple[str, str, int, int]) -> str:
+    """'same' as the checkout left it, 'edited' by hand since, or 'missing' (deleted, or an interrupted checkout's)."""
     path, _, size, mtime = entry
     try:
-        return _stamp(root / path) != (size, mtime)
+        return "same" if _stamp(root / path) == (size, mtime) else "edited"
     except FileNotFoundError:
-        return True  # deleted by hand
+        return "missing"
 
 
-def _move(root: Path, rev: Revision, row: Row, old: str, made: set[Path]) -> tuple[str, str, str, str | None, int, int]:
+def _move(root: Path, rev: Revision, row: Row, old: str, made: set[Path]) -> Entry:
     """Rename an example's file to where its new label puts it (the same bytes: nothing is read or written)."""
     old_path = root / old
     wanted = folder_path(row, rev.labels, b"", rev.modality)
@@ -263,6 +308,8 @@ def _move(root: Path, rev: Revision, row: Row, old: str, made: set[Path]) -> tup
         new_path.parent.mkdir(parents=True, exist_ok=True)
         made.add(new_path.parent)
     if os.path.lexists(new_path):  # taken: the example's own name, as place() gives it
+        if own_name(wanted, row.key) == old:
+            return (row.key, old, row.input, row.label, *_stamp(old_path))  # already there
         new_path = place(root, wanted, row.key)
     os.replace(old_path, new_path)
     return (row.key, new_path.relative_to(root).as_posix(), row.input, row.label, *_stamp(new_path))
