@@ -58,3 +58,23 @@ def test_dataset_inputs_are_backfilled_from_the_deltas(blobs):
     assert inputs() == expected
     upsert(blobs, "ds", text_rows(blobs, {"k9": ("text 9", "a"), "k1": ("text 1 rewritten", "a")}))
     assert inputs() == expected | {blobs.put(b"text 9"), blobs.put(b"text 1 rewritten")}
+
+
+def test_downgrade_below_inline_inputs_refuses_rather_than_lose_examples(blobs):
+    """0007 stores short texts inline; the older schema has no place for them, so going below it is refused, whole."""
+    import pytest
+    from sqlalchemy import text
+
+    from server.blobs import blob_id_of
+    from server.datasets.rows import Row
+    from server.db import HEAD_REVISION, get_engine
+    from tests.factories import make_dataset, upsert
+
+    make_dataset()
+    upsert(blobs, "ds", [Row("k1", blob_id_of(b"hello"), "a", inline="hello")])
+    engine = get_engine()
+    with pytest.raises(RuntimeError, match="1 committed and 0 staged example"), engine.begin() as conn:
+        command.downgrade(_config(conn), "0006_model_version_unique")
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT version_num FROM alembic_version")) == HEAD_REVISION
+        assert conn.scalar(text("SELECT inline FROM changes")) == "hello"

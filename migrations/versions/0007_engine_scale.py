@@ -90,6 +90,13 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     conn = op.get_bind()
+    inline = conn.execute(sa.text("SELECT count(*) FROM changes WHERE inline IS NOT NULL")).scalar()
+    staged = conn.execute(sa.text("SELECT count(*) FROM staged_edits WHERE input IS NOT NULL")).scalar()
+    if inline or staged:  # those inputs live only in these columns: dropping them would lose examples
+        raise RuntimeError(
+            f"cannot downgrade below 0007: {inline} committed and {staged} staged example(s) keep their input inline "
+            "(short texts and tabular rows), which the older schema has no place for; export the datasets first"
+        )
     op.drop_table("import_jobs")
     op.drop_index("ix_dataset_inputs_blob", "dataset_inputs")
     if conn.dialect.name == "postgresql":
