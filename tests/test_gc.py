@@ -83,16 +83,23 @@ def test_gc_reclaims_a_failed_imports_blobs_and_keeps_every_referenced_one(cli, 
 
     report = json.loads(cli.ok("fsck", "--json"))
     assert report["corrupt"] == [] and report["missing"] == []
-    dry = json.loads(cli.ok("gc", "--dry-run", "--grace", "0", "--json"))
+    assert json.loads(cli.ok("gc", "--json"))["blobs"] == 0  # within the default grace period (1 h) nothing is taken
+    line = cli.fails("gc", "--grace", "0")  # a blob and its row are written within a minute: shorter is refused
+    assert "grace period 0 s is too short" in line
+    assert blob_ids(blobs) == kept | orphans
+
+    two_hours_ago = time.time() - 7200  # as if the import failed long ago
+    for blob_id in blob_ids(blobs):
+        os.utime(blobs.path_of(blob_id), (two_hours_ago, two_hours_ago))
+    dry = json.loads(cli.ok("gc", "--dry-run", "--json"))
     assert dry["dry_run"] and dry["blobs"] == len(orphans) and dry["blob_bytes"] == sum(len(png_bytes(n)) for n in range(30, 59))
     assert blob_ids(blobs) == kept | orphans  # a dry run deletes nothing
-    assert "would free" in cli.ok("gc", "--dry-run", "--grace", "0")
+    assert "would free" in cli.ok("gc", "--dry-run")
 
-    assert json.loads(cli.ok("gc", "--json"))["blobs"] == 0  # within the default grace period (1 h) nothing is taken
-    done = json.loads(cli.ok("gc", "--grace", "0", "--json"))
+    done = json.loads(cli.ok("gc", "--grace", "60", "--json"))
     assert done["blobs"] == len(orphans) and not done["dry_run"]
-    assert blob_ids(blobs) == kept
-    assert json.loads(cli.ok("gc", "--grace", "0", "--json"))["blobs"] == 0
+    assert blob_ids(blobs) == kept  # old as they are, referenced blobs stay
+    assert json.loads(cli.ok("gc", "--grace", "60", "--json"))["blobs"] == 0
     cli.ok("fsck")
     for rev, out in ((first, "v1"), ("main", "v2")):  # every revision still reads, byte for byte
         cli.ok("export", "pets", rev, tmp_path / out, "--format", "imagefolder")
@@ -111,7 +118,7 @@ def test_gc_beside_a_running_import_takes_none_of_its_blobs(cli, blobs, tmp_path
         os.utime(blobs.path_of(blob_id), (hours_ago, hours_ago))
     feeding = FeedingImport(cli, tmp_path / "big", range(0, 400))
     feeding.send(100, blobs)  # the import has stored these (the reused ones among them) and waits for more
-    report = json.loads(cli.ok("gc", "--grace", "0", "--json"))
+    report = json.loads(cli.ok("gc", "--grace", "60", "--json"))
     done = feeding.finish()
     assert done.returncode == 0, done.stderr
     assert report["blobs"] == 0, report  # the running import's blobs, the reused old ones included, were spared
@@ -130,7 +137,8 @@ def test_a_killed_import_leaves_leftovers_that_fsck_lists_and_gc_removes(cli, bl
     fan = next(p for p in blobs.root.iterdir() if p.is_dir())
     (fan / ".tmp-4242-1-abcdef").write_bytes(b"half a blob")  # what a write killed between open and rename leaves
     an_hour_ago = time.time() - 3600  # found later: fsck lists leftovers older than a minute (younger may be in use)
-    for path in [fan / ".tmp-4242-1-abcdef", *(Path(s2env["S2_HOME"]) / "tmp").iterdir()]:
+    blob_paths = [blobs.path_of(blob_id) for blob_id in blob_ids(blobs)]
+    for path in [fan / ".tmp-4242-1-abcdef", *(Path(s2env["S2_HOME"]) / "tmp").iterdir(), *blob_paths]:
         os.utime(path, (an_hour_ago, an_hour_ago))
     time.sleep(2.5)
 
@@ -143,7 +151,7 @@ def test_a_killed_import_leaves_leftovers_that_fsck_lists_and_gc_removes(cli, bl
     assert "s2 gc removes it" in cli.ok("fsck")
     stored = blob_ids(blobs)
     assert stored  # the inputs read before the kill
-    done = json.loads(cli.ok("gc", "--grace", "0", "--json"))
+    done = json.loads(cli.ok("gc", "--grace", "60", "--json"))
     assert done["blobs"] == len(stored) and done["temp_files"] == 1 and done["folders"] == 1
     assert blob_ids(blobs) == set() and not list(fan.glob(".tmp-*"))
     assert not list((Path(s2env["S2_HOME"]) / "tmp").iterdir())

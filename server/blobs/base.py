@@ -73,6 +73,11 @@ class BlobStore(ABC):
         for blob_id in self.iter_ids():
             yield blob_id, 0.0, 0
 
+    def delete_if_older(self, blob_id: str, before: float) -> bool:
+        """Delete blob_id unless it was modified at or after `before` (a Unix time); whether it was deleted."""
+        self.delete(blob_id)
+        return True
+
     def iter_temp_files(self) -> Iterator[tuple[str, float, int]]:
         """(path, modification time, size) of partial writes a killed process left behind (none on most backends)."""
         return iter(())

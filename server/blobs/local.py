@@ -77,6 +77,16 @@ class LocalBlobStore(BlobStore):
                     st = entry.stat()
                     yield blob_id, st.st_mtime, st.st_size
 
+    def delete_if_older(self, blob_id: str, before: float) -> bool:
+        path = self.path_of(blob_id)
+        try:
+            if path.stat().st_mtime >= before:
+                return False  # stored again since it was found unreferenced: an import is about to commit it
+        except FileNotFoundError:
+            return False
+        path.unlink(missing_ok=True)
+        return True
+
     def iter_temp_files(self) -> Iterator[tuple[str, float, int]]:
         for fan in self._fans():
             for entry in os.scandir(fan.path):

@@ -237,6 +237,23 @@ class S3BlobStore(BlobStore):
         for blob_id, _, _ in self.iter_entries():
             yield blob_id
 
+    def delete_if_older(self, blob_id: str, before: float) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        key = self.key_of(blob_id)
+        try:
+            head = self._client().head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if self._code(exc) in _MISSING_CODES:
+                return False
+            raise self._error("check", key, exc) from exc
+        except BotoCoreError as exc:
+            raise self._error("check", key, exc) from exc
+        if head["LastModified"].timestamp() >= before:
+            return False  # stored again (its age refreshed) since it was found unreferenced
+        self.delete(blob_id)
+        return True
+
     def delete(self, blob_id: str) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 

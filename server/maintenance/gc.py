@@ -24,11 +24,13 @@ from sqlalchemy.orm import Session
 from server.blobs import BlobStore
 from server.config import get_settings
 from server.datasets.models import Commit, DatasetInput
+from server.errors import InvalidInput
 from server.imports.models import ImportJob
 from server.imports.service import TERMINAL, job_read
 from server.runs.models import ModelVersion
 
 BATCH = 500  # blob ids asked about per query
+MIN_GRACE_S = 60
 
 
 class GcReport(BaseModel):
@@ -122,19 +124,29 @@ def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def collect_garbage(
-    db: Session, blobs: BlobStore, *, grace_s: float, dry_run: bool = False, tick: Callable[[int], None] | None = None
-) -> GcReport:
-    """Delete (or, dry_run, count) unreferenced blobs and leftovers older than the cutoff."""
-    before = cutoff(db, blobs, grace_s)
+def collect_garbage(blobs: BlobStore, *, grace_s: float, dry_run: bool = False, tick: Callable[[int], None] | None = None) -> GcReport:
+    """Delete (or, dry_run, count) unreferenced blobs and leftovers older than the cutoff.
+
+    Its own units of work: a short write (jobs whose process died are failed, so they no longer
+    hold the cutoff back), then reads only, so a long sweep never holds writers up. A blob is
+    checked once more just before it goes: one an import stored again meanwhile is kept.
+    """
+    from server.db import read_scope, run_in_transaction
+
+    if grace_s < MIN_GRACE_S:
+        raise InvalidInput(
+            f"grace period {grace_s:g} s is too short: gc leaves alone what is younger than {MIN_GRACE_S} s at least "
+            "(a blob and the row that references it are written within that)"
+        )
+    before = run_in_transaction(lambda db: cutoff(db, blobs, grace_s))
     count = size = 0
-    for blob_id, blob_size in unreferenced(db, blobs, before):
-        if not dry_run:
-            blobs.delete(blob_id)
-        count, size = count + 1, size + blob_size
-        if tick:
-            tick(1)
-    left = leftovers(db, blobs, before)
+    with read_scope() as db:
+        for blob_id, blob_size in unreferenced(db, blobs, before):
+            if dry_run or blobs.delete_if_older(blob_id, before):
+                count, size = count + 1, size + blob_size
+            if tick:
+                tick(1)
+        left = leftovers(db, blobs, before)
     if not dry_run:
         for item in left:
             if item.kind == "partial-blob":

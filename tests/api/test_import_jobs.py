@@ -60,7 +60,9 @@ def test_a_server_killed_mid_import_leaves_a_failed_job_and_an_upload_folder_tha
         assert c.get("/datasets/pets/commits/main").json()["rows"] == 0
         report = c.post("/fsck").json()
         assert report["ok"] and [item["kind"] for item in report["leftovers"]] == ["upload"], report
-        freed = c.post("/gc", params={"grace_s": 0}).json()
+        too_short = c.post("/gc", params={"grace_s": 0})
+        assert too_short.status_code == 422 and "grace_s" in too_short.text
+        freed = c.post("/gc", params={"grace_s": 60}).json()
         assert freed["folders"] == 1 and not freed["dry_run"]
         assert not uploads.exists() or list(uploads.iterdir()) == []
         assert c.post("/fsck").json()["leftovers"] == []

@@ -7,7 +7,7 @@ from server.api.routing import OffLoopRoute
 from server.api.schemas import FsckRead
 from server.auth.policy import require_admin
 from server.config import get_settings
-from server.maintenance.gc import GcReport
+from server.maintenance.gc import MIN_GRACE_S, GcReport
 
 MAX_GRACE_S = 10 * 365 * 86400  # ten years: older than anything a store holds
 
@@ -28,17 +28,21 @@ def fsck(who: CurrentUser) -> FsckRead:
 def gc(
     who: CurrentUser,
     dry_run: bool = Query(False, description="Only count what would be freed"),
-    grace_s: float | None = Query(None, ge=0, le=MAX_GRACE_S, description="Leave alone what is younger (seconds; default S2_GC_GRACE_S)"),
+    grace_s: float | None = Query(
+        None, ge=MIN_GRACE_S, le=MAX_GRACE_S, description="Leave alone what is younger (seconds; default S2_GC_GRACE_S)"
+    ),
 ) -> GcReport:
     from server.maintenance.gc import collect_garbage
 
     require_admin(who, "collect garbage")
     store = blob_store()
     grace = get_settings().gc_grace_s if grace_s is None else grace_s
-    return write(
+    report = collect_garbage(store, grace_s=grace, dry_run=dry_run)  # its own short units of work: a sweep holds no lock
+    write(
         who,
         "store.gc",
         "blobs",
-        lambda db: collect_garbage(db, store, grace_s=grace, dry_run=dry_run),
-        detail=lambda r: {"blobs": r.blobs, "freed_bytes": r.freed_bytes, "dry_run": r.dry_run},
+        lambda db: None,
+        detail=lambda _: {"blobs": report.blobs, "freed_bytes": report.freed_bytes, "dry_run": report.dry_run},
     )
+    return report
