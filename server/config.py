@@ -76,7 +76,9 @@ class Settings(BaseModel):
     server: str | None = Field(default=None, description="s2 server URL for the CLI (remote mode), e.g. http://host:8000")
     token: SecretStr | None = Field(default=None, description="API token for the CLI's remote mode")
     upload_max_bytes: int = Field(default=2 << 30, description="Largest upload the API accepts (bytes)")
-    gc_grace_s: float = Field(default=3600, ge=0, le=10 * 365 * 86400, description="s2 gc leaves alone what is younger than this (seconds)")
+    gc_grace_s: float = Field(
+        default=3600, ge=60, le=10 * 365 * 86400, description="s2 gc leaves alone what is younger than this (seconds)"
+    )
     import_workers: int = Field(default=2, ge=1, description="Imports a server process runs at once (more wait, queued)")
     # Every other request body: parsed in memory (and, for JSON, on the event loop), so kept small.
     json_max_bytes: int = Field(default=1 << 20, gt=0, description="Largest request body other than an import's upload (bytes)")
