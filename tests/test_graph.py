@@ -4,7 +4,7 @@ from sqlalchemy import select
 
 from server.datasets.datasets import get_dataset
 from server.datasets.diff import diff
-from server.datasets.graph import is_ancestor, merge_base, separating_commits
+from server.datasets.graph import is_ancestor, merge_base, merge_bases, separating_commits
 from server.datasets.history import log, log_all, resolve_rev
 from server.datasets.merge import merge
 from server.datasets.models import Commit, CommitParent
@@ -91,3 +91,34 @@ def test_merge_bases_and_separating_commits_match_the_whole_graph(blobs):
     # the old fork's changes reach main through the late merge, and a diff across it sees them
     d = run_in_transaction(lambda db: diff(db, blobs, dataset="ds", rev_a="main~1", rev_b="main"))
     assert sorted(r.key for r in d.relabeled) == ["k20", "k21"]
+
+
+def test_a_revert_after_a_criss_cross_merge_is_merged_not_lost(blobs):
+    """Two best merge bases: against either one alone the merge would keep k=b; against their virtual base, feat's
+    revert of k wins, as git's recursive merge decides."""
+    make_dataset()
+    upsert(blobs, "ds", text_rows(blobs, {"k": ("the example", "a"), "x": ("another", "a")}))
+    run_in_transaction(lambda db: create_branch(db, dataset="ds", name="feat", from_rev="main"))
+    relabel(blobs, "ds", {"k": "b"}, branch="feat")
+    relabel(blobs, "ds", {"x": "b"})
+    for src, dst in (("feat", "main"), ("main~1", "feat")):  # each side merges the other's first change
+        run_in_transaction(lambda db: merge(db, blobs, dataset="ds", source=src, into=dst, author=AUTHOR))
+    relabel(blobs, "ds", {"k": "a"}, branch="feat")  # feat takes its change back
+
+    def bases(db):
+        ds = get_dataset(db, "ds")
+        return merge_bases(db, resolve_rev(db, ds, "main"), resolve_rev(db, ds, "feat"))
+
+    assert len(run_in_transaction(bases)) == 2
+    how, _ = run_in_transaction(lambda db: merge(db, blobs, dataset="ds", source="feat", into="main", author=AUTHOR))
+    assert how == "merge"
+    assert run_in_transaction(lambda db: diff(db, blobs, dataset="ds", rev_a="main", rev_b="feat")).as_json() == {
+        "added": [],
+        "removed": [],
+        "relabeled": [],
+        "modified": [],
+    }
+    from server.datasets.lookup import lookup
+
+    head = run_in_transaction(lambda db: resolve_rev(db, get_dataset(db, "ds"), "main").pk)
+    assert {k: r.label for k, r in run_in_transaction(lambda db: lookup(db, blobs, head, ["k", "x"])).items()} == {"k": "a", "x": "b"}

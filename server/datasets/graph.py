@@ -81,34 +81,51 @@ def is_ancestor(db: Session, ancestor: Commit, descendant: Commit) -> bool:
 
 def merge_base(db: Session, a: Commit, b: Commit) -> int | None:
     """The newest common ancestor of a and b (highest generation), or None if they share none."""
+    bases = merge_bases(db, a, b)
+    return bases[0] if bases else None
+
+
+def merge_bases(db: Session, a: Commit, b: Commit) -> list[int]:
+    """Every best common ancestor of a and b (one that is no ancestor of another), newest first.
+
+    Usually one; after a criss-cross merge (each side merged the other) there are several, and a
+    three-way merge against only one of them can silently undo a change (see merge.virtual_base).
+    """
     window = WINDOW
     while True:
         floor = min(a.generation, b.generation) - window
         found = walk(db, [(a.pk, 1), (b.pk, 2)], floor)
-        common = [(gen, pk) for pk, (side, gen) in found.items() if side == 3]
+        common = {pk: gen for pk, (side, gen) in found.items() if side == 3}
         if common:
-            return max(common)[1]
+            # A best base has no common child. Any other common ancestor is a parent-chain ancestor of a
+            # best one, and every common ancestor above the floor was found, with its parents.
+            members, covered = sorted(common), set()
+            for start in range(0, len(members), 500):
+                parents = db.scalars(select(CommitParent.parent_pk).where(CommitParent.commit_pk.in_(members[start : start + 500])))
+                covered.update(pk for pk in parents if pk in common)
+            best = [pk for pk in common if pk not in covered]
+            return sorted(best, key=lambda pk: (common[pk], pk), reverse=True)
         if floor <= 0:
-            return None
+            return []
         window *= 4
 
 
 def separating_commits(db: Session, a: Commit, b: Commit, base_pk: int | None = None) -> set[int]:
     """Commits reachable from a or b but not from their merge base: those whose deltas separate them."""
-    a_only, b_only = commits_since_base(db, a, b, base_pk)
+    a_only, b_only = commits_since_base(db, a, b, [base_pk] if base_pk is not None else None)
     return a_only | b_only
 
 
-def commits_since_base(db: Session, a: Commit, b: Commit, base_pk: int | None = None) -> tuple[set[int], set[int]]:
-    """(commits reachable from a, from b) that the merge base of a and b cannot reach."""
-    if base_pk is None:
-        base_pk = merge_base(db, a, b)
-    if base_pk is None:
+def commits_since_base(db: Session, a: Commit, b: Commit, bases: list[int] | None = None) -> tuple[set[int], set[int]]:
+    """(commits reachable from a, from b) that none of the merge bases of a and b can reach."""
+    if bases is None:
+        bases = merge_bases(db, a, b)
+    if not bases:
         found = walk(db, [(a.pk, 1), (b.pk, 2)], 0)
         return {pk for pk, (side, _) in found.items() if side & 1}, {pk for pk, (side, _) in found.items() if side & 2}
-    floor = db.get(Commit, base_pk).generation
+    floor = min(db.scalars(select(Commit.generation).where(Commit.pk.in_(bases))))
     while True:
-        found = walk(db, [(a.pk, 1), (b.pk, 2), (base_pk, 4)], floor)
+        found = walk(db, [(a.pk, 1), (b.pk, 2), *((pk, 4) for pk in bases)], floor)
         tips_only = {pk: side for pk, (side, _) in found.items() if not side & 4}
         # A tip-only commit whose parent lies below the floor (a branch forked long before the
         # base, merged in since) may have more tip-only ancestors down there: widen and look.

@@ -5,7 +5,7 @@ from sqlalchemy.orm import Session
 from server.blobs import BlobStore
 from server.datasets.commits import effective_delta, move_branch, write_commit
 from server.datasets.datasets import get_dataset
-from server.datasets.graph import commits_since_base, is_ancestor, merge_base
+from server.datasets.graph import commits_since_base, is_ancestor, merge_bases
 from server.datasets.history import commit_read, resolve_rev
 from server.datasets.lookup import lookup_many, touched_keys
 from server.datasets.models import Commit
@@ -32,19 +32,20 @@ def merge(
     if is_ancestor(db, ours, theirs):
         move_branch(db, dst_branch, expected_pk=ours.pk, new_pk=theirs.pk)
         return "fast-forward", commit_read(db, theirs)
-    base = merge_base(db, ours, theirs)
-    our_commits, their_commits = commits_since_base(db, ours, theirs, base)
-    their_keys = touched_keys(db, their_commits)
-    our_keys = touched_keys(db, our_commits)
-    at_base, at_theirs, at_ours = lookup_many(db, blobs, [base, theirs.pk, ours.pk], their_keys)  # every commit shares the root
+    bases = merge_bases(db, ours, theirs)  # every commit of a dataset shares its root: never empty
+    our_commits, their_commits = commits_since_base(db, ours, theirs, bases)
+    keys = touched_keys(db, their_commits) | touched_keys(db, our_commits)
+    at_theirs, at_ours = lookup_many(db, blobs, [theirs.pk, ours.pk], keys)
+    at_base = virtual_base(db, blobs, bases, keys)
     updates: dict[str, Row | None] = {}
     conflicts: list[str] = []
-    for key in sorted(their_keys):
+    for key in sorted(keys):
         b, t, o = at_base.get(key), at_theirs.get(key), at_ours.get(key)
-        if t == b or t == o:
-            continue  # they changed nothing net, or both sides agree
-        if key in our_keys and o != b:
-            conflicts.append(f"{key} (base {_show(b)}, {dst_branch.name} {_show(o)}, {source} {_show(t)})")
+        if t == o or (t == b and b is not UNRESOLVED):
+            continue  # both sides agree, or they changed nothing net
+        if o != b or b is UNRESOLVED:
+            shown = "the merge bases disagree" if b is UNRESOLVED else f"base {_show(b)}"
+            conflicts.append(f"{key} ({shown}, {dst_branch.name} {_show(o)}, {source} {_show(t)})")
             continue
         updates[key] = t
     if conflicts:
@@ -63,6 +64,31 @@ def merge(
         merge_parent=theirs,
     )
     return "merge", commit_read(db, commit)
+
+
+UNRESOLVED = object()  # a key whose merge bases hold different values that their own base cannot settle
+
+
+def virtual_base(db: Session, blobs: BlobStore, bases: list[int], keys: set[str], depth: int = 0) -> dict[str, object]:
+    """What each key holds at the merge base; with several bases (after a criss-cross merge), at a virtual one.
+
+    Like git's recursive merge: two bases are merged three-way against their own base, key by key;
+    a key they changed differently is UNRESOLVED (a conflict if the sides still disagree on it).
+    Against one of the bases alone, a change one side had reverted could be silently undone.
+    """
+    if len(bases) == 1:
+        found = lookup_many(db, blobs, bases, keys)[0]
+        return {key: found.get(key) for key in keys}
+    values = lookup_many(db, blobs, bases, keys)
+    if len(bases) > 2 or depth >= 4:  # rare: agree, or leave it to the sides
+        return {key: values[0].get(key) if all(v.get(key) == values[0].get(key) for v in values) else UNRESOLVED for key in keys}
+    first, second = db.get(Commit, bases[0]), db.get(Commit, bases[1])
+    below = virtual_base(db, blobs, merge_bases(db, first, second), keys, depth + 1)
+    merged: dict[str, object] = {}
+    for key in keys:
+        x, y, m = values[0].get(key), values[1].get(key), below.get(key)
+        merged[key] = x if x == y else y if (x == m and m is not UNRESOLVED) else x if (y == m and m is not UNRESOLVED) else UNRESOLVED
+    return merged
 
 
 def _show(row: Row | None) -> str:
