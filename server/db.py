@@ -39,7 +39,7 @@ def _drop_after_commit(session: Session, previous_transaction) -> None:  # noqa:
     session.info.pop("after_commit", None)
 
 
-def _make_engine(url: str) -> Engine:
+def _make_engine(url: str, begin: str = "BEGIN IMMEDIATE") -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
@@ -57,9 +57,10 @@ def _make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):  # noqa: ANN001
-            # IMMEDIATE takes the write lock up front: two writers queue on busy_timeout
-            # instead of one failing with "database is locked" on lock upgrade.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writers: IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout
+            # instead of one failing with "database is locked" on lock upgrade. Readers (read_scope):
+            # a deferred BEGIN reads a snapshot and never holds the writers up, in WAL mode.
+            conn.exec_driver_sql(begin)
 
         return engine
     # No pre-ping: it costs a round trip per transaction. A connection the server dropped
@@ -121,6 +122,40 @@ def upgrade_to_head(engine: Engine) -> None:
             conn.execute(text("SELECT pg_advisory_xact_lock(2207)"))
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+@lru_cache(maxsize=8)
+def get_read_engine(url: str | None = None) -> Engine:
+    """The engine for read-only units of work: on SQLite, transactions that take no write lock."""
+    engine = get_engine(url)
+    if engine.dialect.name != "sqlite":
+        return engine
+    reader = _make_engine(engine.url.render_as_string(hide_password=False), begin="BEGIN")
+    _ENGINES.append(reader)
+    return reader
+
+
+@contextmanager
+def read_scope(url: str | None = None) -> Iterator[Session]:
+    """A session for reading only (a long read, an export, a checkpoint's snapshot): it never blocks writers."""
+    session = _session_factory(get_read_engine(url))()
+    try:
+        yield session
+    finally:
+        session.close()  # ends the transaction without expiring what was read: objects stay usable, detached
+
+
+def run_read(work, *, url: str | None = None, retries: int = 3):
+    """Run work(session) in a read-only transaction, again on a fresh connection if the pooled one was dropped."""
+    from sqlalchemy.exc import DBAPIError
+
+    for attempt in range(retries):
+        try:
+            with read_scope(url) as db:
+                return work(db)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated or attempt == retries - 1:
+                raise
 
 
 @lru_cache(maxsize=8)

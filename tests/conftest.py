@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from server.config import get_settings
-from server.db import get_engine, upgrade_to_head
+from server.db import get_engine, get_read_engine, upgrade_to_head
 
 PG_HOST = os.environ.get("S2_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432")
 S2_BIN = Path(sys.executable).parent / "s2"
@@ -87,6 +87,7 @@ def s2env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[
     yield {**os.environ, **env}
     get_settings.cache_clear()
     get_engine.cache_clear()
+    get_read_engine.cache_clear()
 
 
 @pytest.fixture

@@ -117,7 +117,7 @@ class History:
         state = snapshot(self.blobs, self.name, commit_id)
         if expected is not None:
             assert state == expected, f"snapshot of {commit_id[:12]} on {branch} differs from the model"
-        run_in_transaction(lambda db: compact(db, self.blobs, commit_id))  # as the CLI does after each commit
+        compact(self.blobs, commit_id)  # as the CLI does after each commit
         self.heads[branch] = commit_id
         if commit_id not in self.states:
             self.commits.append(commit_id)

@@ -62,8 +62,10 @@ def blob_store():
 
 
 def read(work: Callable[[Session], T]) -> T:
-    """Run a read in its own transaction."""
-    return run_in_transaction(work)
+    """Run a read in its own read-only transaction (it never holds a writer up)."""
+    from server.db import run_read
+
+    return run_read(work)
 
 
 def write(

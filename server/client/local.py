@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from server.client.backend import Backend
-from server.db import run_in_transaction
+from server.db import run_in_transaction, run_read
 
 
 def _author() -> str:
@@ -55,12 +55,12 @@ class LocalBackend(Backend):
     def list_datasets(self):
         from server.datasets.datasets import list_datasets
 
-        return run_in_transaction(list_datasets)
+        return run_read(list_datasets)
 
     def list_branches(self, name: str):
         from server.datasets.refs import list_branches
 
-        return run_in_transaction(lambda db: list_branches(db, dataset=name))
+        return run_read(lambda db: list_branches(db, dataset=name))
 
     def create_branch(self, name: str, new: str, from_rev: str | None):
         from server.datasets.refs import create_branch
@@ -96,7 +96,7 @@ class LocalBackend(Backend):
     def list_staged(self, name: str, branch: str | None):
         from server.datasets.staging import list_staged
 
-        return run_in_transaction(lambda db: list_staged(db, dataset=name, branch=branch))
+        return run_read(lambda db: list_staged(db, dataset=name, branch=branch))
 
     def unstage(self, name: str, branch: str | None, keys: list[str] | None) -> tuple[int, int]:
         """(dropped, kept); on the local store the CLI user may drop anyone's edit, as an engineer may."""
@@ -140,24 +140,24 @@ class LocalBackend(Backend):
     def log(self, name: str, rev: str | None, limit: int | None):
         from server.datasets.history import log_all
 
-        return run_in_transaction(lambda db: log_all(db, dataset=name, rev=rev, limit=limit))
+        return run_read(lambda db: log_all(db, dataset=name, rev=rev, limit=limit))
 
     def diff(self, name: str, rev_a: str, rev_b: str) -> dict:
         from server.datasets.diff import diff
 
         store = _blobs()
-        return run_in_transaction(lambda db: diff(db, store, dataset=name, rev_a=rev_a, rev_b=rev_b)).as_json()
+        return run_read(lambda db: diff(db, store, dataset=name, rev_a=rev_a, rev_b=rev_b)).as_json()
 
     def blame(self, name: str, key: str, rev: str | None):
         from server.datasets.history import blame
 
-        return run_in_transaction(lambda db: blame(db, dataset=name, key=key, rev=rev))
+        return run_read(lambda db: blame(db, dataset=name, key=key, rev=rev))
 
     def show(self, name: str, key: str, rev: str | None) -> dict:
         from server.datasets.examples import get_example
 
         store = _blobs()
-        ex = run_in_transaction(lambda db: get_example(db, store, dataset=name, key=key, rev=rev))
+        ex = run_read(lambda db: get_example(db, store, dataset=name, key=key, rev=rev))
         return {"key": ex.key, "label": ex.label, "split": ex.split, "input": ex.input, "meta": ex.meta}
 
     def checkout(self, name: str, rev: str, out: Path, force: bool) -> dict:
@@ -172,12 +172,12 @@ class LocalBackend(Backend):
         from server.datasets.snapshot import iter_snapshot
 
         store = _blobs()
-        ds, commit = run_in_transaction(lambda db: (get_dataset(db, name), resolve_rev(db, get_dataset(db, name), rev)))
+        ds, commit = run_read(lambda db: (get_dataset(db, name), resolve_rev(db, get_dataset(db, name), rev)))
 
         def rows():
-            from server.db import session_scope
+            from server.db import read_scope
 
-            with session_scope() as db:
+            with read_scope() as db:
                 for batch in iter_snapshot(db, store, commit.pk):
                     yield from batch_to_rows(batch)
 
@@ -187,7 +187,7 @@ class LocalBackend(Backend):
 
             after = None
             while True:
-                keys, before, now, after = run_in_transaction(lambda db: page(db, after))
+                keys, before, now, after = run_read(lambda db: page(db, after))
                 yield from ((key, now.get(key)) for key in keys if before.get(key) != now.get(key))
                 if after is None:
                     return
@@ -257,7 +257,7 @@ class LocalBackend(Backend):
                     tick=bar.update,
                 ), commit.id
 
-        return run_in_transaction(write)
+        return run_read(write)
 
     def fsck(self) -> dict:
         from server.cli.common import progress
@@ -265,7 +265,7 @@ class LocalBackend(Backend):
 
         store = _blobs()
         with progress("checking blobs", unit="blob") as bar:
-            return run_in_transaction(lambda db: check_store(db, store, tick=bar.update)).model_dump(mode="json")
+            return run_read(lambda db: check_store(db, store, tick=bar.update)).model_dump(mode="json")
 
     def gc(self, grace_s: float | None, dry_run: bool) -> dict:
         from server.cli.common import progress
@@ -274,12 +274,13 @@ class LocalBackend(Backend):
 
         store, grace = _blobs(), get_settings().gc_grace_s if grace_s is None else grace_s
         with progress("reclaiming blobs", unit="blob") as bar:
-            report = _audited(
-                "store.gc",
-                "blobs",
-                lambda db: collect_garbage(db, store, grace_s=grace, dry_run=dry_run, tick=bar.update),
-                detail=lambda r: {"blobs": r.blobs, "freed_bytes": r.freed_bytes, "dry_run": r.dry_run},
-            )
+            report = collect_garbage(store, grace_s=grace, dry_run=dry_run, tick=bar.update)
+        _audited(
+            "store.gc",
+            "blobs",
+            lambda db: None,
+            detail=lambda _: {"blobs": report.blobs, "freed_bytes": report.freed_bytes, "dry_run": report.dry_run},
+        )
         return report.model_dump(mode="json")
 
     # training
@@ -314,9 +315,10 @@ class LocalBackend(Backend):
         )
 
     def get_run(self, run_id: int):
-        from server.runs.service import get_run, run_read
+        from server.runs.service import get_run
+        from server.runs.service import run_read as run_view
 
-        return run_in_transaction(lambda db: run_read(db, get_run(db, run_id)))
+        return run_read(lambda db: run_view(db, get_run(db, run_id)))
 
     def follow_run(self, run_id: int):
         """Yield the run each time it changes, until it ends.
@@ -348,7 +350,7 @@ class LocalBackend(Backend):
     def list_runs(self, name: str | None, limit: int):
         from server.runs.service import list_runs
 
-        return run_in_transaction(lambda db: list_runs(db, dataset=name, limit=limit))
+        return run_read(lambda db: list_runs(db, dataset=name, limit=limit))
 
     def cancel_run(self, run_id: int):
         from server.runs.service import cancel_run
@@ -358,18 +360,18 @@ class LocalBackend(Backend):
     def get_model(self, ref: str):
         from server.registry.service import get_model, model_read
 
-        return run_in_transaction(lambda db: model_read(db, get_model(db, ref)))
+        return run_read(lambda db: model_read(db, get_model(db, ref)))
 
     def list_models(self, name: str):
         from server.registry.service import list_models
 
-        return run_in_transaction(lambda db: list_models(db, dataset=name))
+        return run_read(lambda db: list_models(db, dataset=name))
 
     def compare(self, ref_a: str, ref_b: str) -> dict:
         from server.registry.compare import compare_all
 
         store = _blobs()
-        return run_in_transaction(lambda db: compare_all(db, store, ref_a=ref_a, ref_b=ref_b))
+        return run_read(lambda db: compare_all(db, store, ref_a=ref_a, ref_b=ref_b))
 
     def promote(self, ref: str, stage: str, force: bool, max_regression: float | None) -> dict:
         from server.config import get_settings
@@ -388,7 +390,7 @@ class LocalBackend(Backend):
     def list_audit(self, actor: str | None, limit: int):
         from server.auth.service import list_audit
 
-        return run_in_transaction(lambda db: list_audit(db, limit=limit, actor=actor))
+        return run_read(lambda db: list_audit(db, limit=limit, actor=actor))
 
     def _admin_write(self, action: str, target: str, work, detail: dict | None = None):
         return _audited(action, target, work, (lambda _: detail) if detail else None)
@@ -420,12 +422,12 @@ class LocalBackend(Backend):
     def list_users(self):
         from server.auth.service import list_users
 
-        return run_in_transaction(lambda db: list_users(db, limit=1_000_000))
+        return run_read(lambda db: list_users(db, limit=1_000_000))
 
     def list_tokens(self, name: str):
         from server.auth.service import list_tokens
 
-        return run_in_transaction(lambda db: list_tokens(db, user=name))
+        return run_read(lambda db: list_tokens(db, user=name))
 
     def assign(self, name: str, dataset: str, remove: bool):
         from server.auth.service import assign

@@ -11,7 +11,6 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
 
 from server.blobs import BlobStore
 from server.config import get_settings
@@ -32,39 +31,40 @@ def needs_checkpoint(commit: Commit) -> bool:
     return commit.chain_rows > limit or commit.chain_length > settings.checkpoint_max_chain
 
 
-def write_commit_checkpoint(db: Session, blobs: BlobStore, commit: Commit) -> None:
-    """Store the commit's full snapshot as a Parquet checkpoint so later reads start from it."""
+def compact(blobs: BlobStore, commit_id: str) -> bool:
+    """Write a checkpoint at commit_id if its delta chain has grown past the limits; True if written.
+
+    The snapshot is read and written out in a read-only transaction (on SQLite it holds no writer
+    up for the minutes a large table takes); only recording the checkpoint is a write.
+    """
     from server.datasets.checkpoints import write_checkpoint
     from server.datasets.snapshot import iter_snapshot
+    from server.db import read_scope, run_in_transaction
 
-    blob_id, rows = write_checkpoint(blobs, iter_snapshot(db, blobs, commit.pk))
-    if rows != commit.row_count:  # the deltas and the row count disagree: never store such a checkpoint
-        raise RuntimeError(f"snapshot of commit {commit.id} has {rows} rows but the commit records {commit.row_count}")
-    db.execute(
-        update(Commit)
-        .where(Commit.pk == commit.pk, Commit.checkpoint_blob.is_(None))
-        .values(checkpoint_blob=blob_id, chain_rows=0, chain_length=0)
-        .execution_options(synchronize_session=False)
+    with read_scope() as db:
+        commit = db.scalar(select(Commit).where(Commit.id == commit_id))
+        if commit is None or not needs_checkpoint(commit):
+            return False
+        blob_id, rows = write_checkpoint(blobs, iter_snapshot(db, blobs, commit.pk))
+        if rows != commit.row_count:  # the deltas and the row count disagree: never record such a checkpoint
+            raise RuntimeError(f"snapshot of commit {commit.id} has {rows} rows but the commit records {commit.row_count}")
+        pk = commit.pk
+    run_in_transaction(
+        lambda db: db.execute(
+            update(Commit)
+            .where(Commit.pk == pk, Commit.checkpoint_blob.is_(None))
+            .values(checkpoint_blob=blob_id, chain_rows=0, chain_length=0)
+            .execution_options(synchronize_session=False)
+        )
     )
-    commit.checkpoint_blob, commit.chain_rows, commit.chain_length = blob_id, 0, 0
-
-
-def compact(db: Session, blobs: BlobStore, commit_id: str) -> bool:
-    """Write a checkpoint at commit_id if its delta chain has grown past the limits; True if written."""
-    commit = db.scalar(select(Commit).where(Commit.id == commit_id))
-    if commit is None or not needs_checkpoint(commit):
-        return False
-    write_commit_checkpoint(db, blobs, commit)
     return True
 
 
 def compact_now(blobs: BlobStore, commit_id: str) -> None:
-    """Checkpoint a new commit if its chain grew long, in its own transaction; a failure is logged, not raised."""
-    from server.db import run_in_transaction
-
+    """compact(), its failure logged rather than raised: the commit stands, and the next one on the line tries again."""
     try:
-        run_in_transaction(lambda db: compact(db, blobs, commit_id))
-    except Exception:  # the commit stands; the next commit on this line tries again
+        compact(blobs, commit_id)
+    except Exception:
         log.exception("compaction after commit %s failed", commit_id)
     finally:
         with _lock:

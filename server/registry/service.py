@@ -12,7 +12,7 @@ from server.blobs import BlobStore
 from server.datasets.datasets import get_dataset
 from server.datasets.history import resolve_rev
 from server.datasets.models import Dataset, utcnow
-from server.db import session_scope
+from server.db import read_scope, session_scope
 from server.errors import InvalidInput, NotFound
 from server.runs.models import EvalPin, ModelVersion, TrainingRun
 from server.runs.schemas import ModelRead
@@ -63,7 +63,7 @@ def training_inputs(run_id: int, blobs: BlobStore):
     """What the trainer needs for a run: the snapshot, the pinned eval sets, the resolved spec."""
     from server.runs.service import parse_spec
 
-    with session_scope() as db:
+    with read_scope() as db:  # the whole snapshot is read: never hold a writer up meanwhile
         run = db.get(TrainingRun, run_id)
         ds = db.get(Dataset, run.dataset_id)
         spec = parse_spec(run.spec, ds.modality)
