@@ -156,3 +156,19 @@ def test_a_killed_import_leaves_leftovers_that_fsck_lists_and_gc_removes(cli, bl
     assert blob_ids(blobs) == set() and not list(fan.glob(".tmp-*"))
     assert not list((Path(s2env["S2_HOME"]) / "tmp").iterdir())
     assert json.loads(cli.ok("fsck", "--json"))["leftovers"] == []
+
+
+def test_an_input_that_moves_from_inline_to_the_blob_store_is_kept(cli, blobs, tmp_path, monkeypatch):
+    """A short text stored inline, then (the threshold lowered) committed again as a blob with a new label: the
+    blob is the example's input now, so gc must not take it, however old."""
+    cli.ok("dataset", "create", "notes", "--modality", "text", "--labels", "a,b")
+    cli.last_line("import", "notes", write_csv(tmp_path / "one.csv", [["k1", "a", "hello there"]], ("key", "label", "text")))
+    assert blob_ids(blobs) == set()  # inline: no file of its own
+    monkeypatch.setenv("S2_INLINE_MAX_BYTES", "0")
+    cli.last_line("import", "notes", write_csv(tmp_path / "two.csv", [["k1", "b", "hello there"]], ("key", "label", "text")))
+    assert blob_ids(blobs) == {blob_id_of(b"hello there")}
+    two_hours_ago = time.time() - 7200
+    os.utime(blobs.path_of(blob_id_of(b"hello there")), (two_hours_ago, two_hours_ago))
+    assert json.loads(cli.ok("gc", "--json"))["blobs"] == 0
+    cli.ok("export", "notes", "main", tmp_path / "out", "--format", "imagefolder")
+    assert (tmp_path / "out" / "b" / "k1").read_text() == "hello there"

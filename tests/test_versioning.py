@@ -334,3 +334,24 @@ def test_lookup_agrees_with_the_whole_snapshot(blobs):
 
     for indexed, scanned in run_in_transaction(both):
         assert indexed == scanned
+
+
+def test_a_diff_across_many_commits_pages_every_changed_key(blobs):
+    """Over more commits than are read one by one, a key that many of them changed counts once: paging goes on to
+    the last changed key (it stopped after the first key when one key filled the page's limit)."""
+    from server.datasets.diff import diff_page
+
+    first = seed(blobs, 100)
+    for i in range(70):  # each commit flips k000..k002 back and forth and relabels one key of its own
+        relabel(blobs, "ds", {"k000": "ab"[i % 2], "k001": "ab"[i % 2], "k002": "ab"[i % 2], f"k{10 + i:03d}": "c"})
+    before, after = labels_at(blobs, first.id), labels_at(blobs, "main")
+    expected = {k for k in after if before[k] != after[k]}
+    seen, cursor = set(), None
+    while True:
+        page, cursor = run_in_transaction(
+            lambda db: diff_page(db, blobs, dataset="ds", rev_a=first.id, rev_b="main", after=cursor, limit=3)  # noqa: B023
+        )
+        seen |= {r.key for r in page.relabeled}
+        if cursor is None:
+            break
+    assert seen == expected and len(expected) >= 47  # k010..k079 that were not "c" already, and k000..k002 if changed

@@ -133,8 +133,8 @@ class CommitWriter:
                     self.counts[before.label] -= 1
                 if row is not None and row.label is not None:
                     self.counts[row.label] = self.counts.get(row.label, 0) + 1
-            if row is not None and row.inline is None and (before is None or before.input != row.input):
-                inputs.add(row.input)
+            if row is not None and row.inline is None and (before is None or before.input != row.input or before.inline is not None):
+                inputs.add(row.input)  # a blob input (new, or stored inline until now): the dataset may serve it
             rows.append(
                 {
                     "commit_pk": self.commit.pk,

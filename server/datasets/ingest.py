@@ -25,7 +25,7 @@ from server.datasets.commits import CommitWriter
 from server.datasets.datasets import get_dataset
 from server.datasets.graph import checkpoint_chain
 from server.datasets.history import resolve_rev
-from server.datasets.lookup import chain_rows, changes_in_range
+from server.datasets.lookup import chain_rows, chain_rows_in_range
 from server.datasets.models import Commit
 from server.datasets.refs import get_branch
 from server.datasets.rows import Row
@@ -152,7 +152,7 @@ def commit_sorted(
         if by_key:
             changed = chain_rows(db, ds.id, chain, keys)
         else:
-            changed, _ = changes_in_range(db, ds.id, chain, lo, keys[-1], None)
+            changed = chain_rows_in_range(db, chain, lo, keys[-1])
         before = {k: r for k, r in changed.items() if r is not None}
         rest = [k for k in keys if k not in changed]
         if checkpoint is not None and rest:
@@ -178,6 +178,7 @@ def ingest(
     on_read: Tick | None = None,
     on_commit: Tick | None = None,
     source_name: str = "the import source",
+    on_committed=None,  # (db, commit, changes, examples) -> None: in the commit's transaction (an import job's success)
 ) -> Ingested:
     """Read, validate, sort and commit rows as one import; db_work(fn) runs fn(db) in a transaction (retried
     if the branch moved meanwhile). Returns what it did (changes 0: nothing to commit, the head unchanged)."""
@@ -187,7 +188,7 @@ def ingest(
             raise InvalidInput(f"{source_name} has no examples")
 
         def commit(db):
-            return commit_sorted(
+            made, changes = commit_sorted(
                 db,
                 blobs,
                 dataset=dataset,
@@ -198,6 +199,9 @@ def ingest(
                 expected=sorted_rows.count,
                 tick=on_commit,
             )
+            if on_committed is not None:
+                on_committed(db, made, changes, sorted_rows.count)
+            return made, changes
 
         try:
             made, changes = db_work(commit)

@@ -139,13 +139,33 @@ def changes_in_range(
     return {k: r for k, (_, r) in best.items() if k <= cursor}, cursor
 
 
+def chain_rows_in_range(db: Session, chain: list[int], lo: str | None, hi: str) -> dict[str, Row | None]:
+    """The chain's net changes to every key in (lo, hi], read through the chain commits' own (commit, key) index.
+
+    For a bulk join (an import's sorted chunks): it reads only the chain's rows, however many versions
+    of those keys older commits hold.
+    """
+    if not chain:
+        return {}
+    order = {pk: i for i, pk in enumerate(chain)}
+    sql, params = _range_sql(chain, lo, hi, None, ROW_SQL)
+    return {key: row for key, (_, row) in _newest(db.execute(text(sql), params).all(), order).items()}
+
+
 def changed_keys_after(db: Session, commit_pks: Iterable[int], after: str | None, limit: int) -> tuple[list[str], bool]:
     """Up to limit keys (> after, in order) that any of these commits changed, and whether more may follow."""
     pks = sorted(set(commit_pks))
     if not pks:
         return [], False
-    sql, params = _range_sql(pks, after, None, limit + 1, "key")
-    keys = sorted({key for _, key in db.execute(text(sql), params)})
+    if len(pks) <= UNION_MAX:  # each commit's keys are distinct: limit + 1 of each, merged
+        sql, params = _range_sql(pks, after, None, limit + 1, "key")
+        keys = sorted({key for _, key in db.execute(text(sql), params)})
+    else:  # one query over many commits: a key several of them changed must count once against the limit
+        params = {"lo": after, "n": limit + 1, **{f"c{i}": pk for i, pk in enumerate(pks)}}
+        members = ", ".join(f":c{i}" for i in range(len(pks)))
+        bound = " AND key > :lo" if after is not None else ""
+        sql = f"SELECT DISTINCT key FROM changes WHERE commit_pk IN ({members}){bound} ORDER BY key LIMIT :n"
+        keys = list(db.scalars(text(sql), params))
     return keys[:limit], len(keys) > limit
 
 
