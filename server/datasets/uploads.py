@@ -222,5 +222,5 @@ def choose_source(upload: Upload, labels: list[str], folder: Path | None = None)
     if len(entries) == 1 and entries <= dirs and next(iter(entries)) not in labels:
         return choose_source(upload, labels, folder / next(iter(entries)))  # an archive of one folder holding the label folders
     if not dirs:
-        raise InvalidInput("upload holds no table (.csv, .jsonl, .parquet) and no label folders (LABEL/FILE): nothing to import")
+        raise InvalidInput("the upload holds no table (.csv, .jsonl, .parquet) and no label folders (LABEL/FILE): nothing to import")
     return folder

@@ -92,6 +92,24 @@ def run_import(
                         on_phase("committing")
                 reporter.tick(n)
 
+            def committed(db, commit, changes: int, examples: int) -> None:  # noqa: ANN001
+                # The job succeeds in the commit's own transaction: a commit is never left behind a job
+                # that says it failed (nor a job that died between the two).
+                now = utcnow()
+                values = dict(
+                    state="succeeded",
+                    phase=None,
+                    rows_done=examples,
+                    examples=examples,
+                    changes=changes,
+                    commit_id=commit.id,
+                    head_rows=commit.row_count,
+                    finished_at=now,
+                    heartbeat_at=now,
+                )
+                if not record(db, job_id, **values):
+                    raise S2Error("this import was given up as failed while it committed (its process looked dead); nothing was committed")
+
             rows = iter_source_rows(source, modality, labels, blobs, confine=confine, members=members)
             done = ingest(
                 run_in_transaction,
@@ -104,24 +122,30 @@ def run_import(
                 on_read=reporter.tick,
                 on_commit=committing,
                 source_name=f"import source '{source}'",
+                on_committed=committed,
             )
-        _finish(
-            job_id,
-            state="succeeded",
-            phase=None,
-            rows_done=done.examples,
-            examples=done.examples,
-            changes=done.changes,
-            commit_id=done.commit,
-            head_rows=done.rows,
-        )
-        if done.changes:
+        if not done.changes:  # nothing to commit: no transaction recorded the job's end
+            _finish(
+                job_id,
+                state="succeeded",
+                phase=None,
+                rows_done=done.examples,
+                examples=done.examples,
+                changes=0,
+                commit_id=done.commit,
+                head_rows=done.rows,
+            )
+        else:
             compact_after(blobs, done.commit)  # after the job ends: its commit is visible, the checkpoint can follow
     except S2Error as exc:
         _finish(job_id, state="failed", error=describe_error(str(exc)))
     except Exception as exc:  # a bug or an outage: the job says so instead of staying "running"
         log.exception("import job %s failed", job_id)
-        _finish(job_id, state="failed", error=f"the import failed unexpectedly ({exc.__class__.__name__}: {exc}); nothing was committed")
+        _finish(
+            job_id,
+            state="failed",
+            error=describe_error(f"the import failed unexpectedly ({exc.__class__.__name__}: {exc}); nothing was committed"),
+        )
     with session_scope() as db:
         return job_read(db, get_job(db, job_id))
 

@@ -16,6 +16,7 @@ from server.imports.models import ImportJob
 from server.imports.schemas import ImportJobRead
 
 TERMINAL = ("succeeded", "failed")
+STOPPED = "the process running this import ({host}) stopped before it finished; nothing was committed (s2 gc reclaims what it stored)"
 
 
 def host_name() -> str:
@@ -54,16 +55,23 @@ def get_job(db: Session, job_id: int) -> ImportJob:
     return job
 
 
+def job_dataset(db: Session, job_id: int) -> str:
+    """The name of the dataset a job imports into (NotFound for no such job)."""
+    return db.get(Dataset, get_job(db, job_id).dataset_id).name
+
+
 def job_read(db: Session, job: ImportJob, ds: Dataset | None = None) -> ImportJobRead:
     """The public view of a job; a running one whose process stopped beating is failed on the way."""
     ds = ds or db.get(Dataset, job.dataset_id)
     if job.state not in TERMINAL and _stale(job):
-        job.state, job.finished_at = "failed", utcnow()
-        job.error = (
-            f"the process running this import ({job.host}) stopped before it finished; nothing was committed "
-            "(s2 gc reclaims what it stored)"
+        # Only if it is still as stale as we saw it: its process may have beaten, or finished, meanwhile.
+        db.execute(
+            update(ImportJob)
+            .where(ImportJob.id == job.id, ImportJob.state.not_in(TERMINAL), ImportJob.heartbeat_at == job.heartbeat_at)
+            .values(state="failed", finished_at=utcnow(), error=STOPPED.format(host=job.host))
+            .execution_options(synchronize_session=False)
         )
-        db.flush()
+        db.refresh(job)  # failed now, or as its process left it
     return ImportJobRead(
         id=job.id,
         dataset=ds.name,
@@ -105,11 +113,14 @@ def list_jobs(db: Session, *, dataset: str, before: int | None = None, limit: in
     return [job_read(db, job, ds) for job in db.scalars(query)]
 
 
-def record(db: Session, job_id: int, **values) -> None:
-    """Update a job's columns (state, progress, result); a job that ended stays as it ended."""
-    db.execute(
-        update(ImportJob)
-        .where(ImportJob.id == job_id, ImportJob.state.not_in(TERMINAL))
-        .values(**values)
-        .execution_options(synchronize_session=False)
+def record(db: Session, job_id: int, **values) -> bool:
+    """Update a job's columns (state, progress, result); a job that ended stays as it ended (False then)."""
+    return (
+        1
+        == db.execute(
+            update(ImportJob)
+            .where(ImportJob.id == job_id, ImportJob.state.not_in(TERMINAL))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        ).rowcount
     )

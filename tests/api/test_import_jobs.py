@@ -20,7 +20,7 @@ def images_zip(n: int) -> bytes:
     return buf.getvalue()
 
 
-def test_import_jobs_are_listed_newest_first_and_say_how_they_ended(api):
+def test_import_jobs_are_listed_newest_first_and_say_how_they_ended(api, s2env):
     with api.admin as c:
         create(c, "pets")
         good = imported(c, upload(c, "pets", ("pets.zip", images_zip(20))))
@@ -32,6 +32,13 @@ def test_import_jobs_are_listed_newest_first_and_say_how_they_ended(api):
         older = c.get("/datasets/pets/imports", params={"limit": 1, "cursor": jobs["next_cursor"]}).json()
         assert [j["id"] for j in older["items"]] == [good["id"]]
         assert c.get("/imports/99999").status_code == 404
+        nameless = upload(c, "pets", ("notes.txt", b"just some notes"))  # refused before a job is made
+        assert nameless.status_code == 422, nameless.text
+        assert "the upload holds no table" in nameless.json()["detail"] and "/tmp" not in nameless.text and "/home" not in nameless.text
+    outsider = api.add_user("lee", "labeler")  # not a member of pets: its jobs are none of lee's business
+    with api.client(outsider) as c:
+        assert c.get(f"/imports/{good['id']}").status_code == 403
+        assert c.get("/datasets/pets/imports").status_code == 403
 
 
 def test_a_server_killed_mid_import_leaves_a_failed_job_and_an_upload_folder_that_gc_removes(api_factory, s2env):

@@ -16,6 +16,8 @@ from server.auth.policy import require_engineer, require_reader
 from server.config import get_settings
 from server.datasets import uploads
 from server.datasets.datasets import get_dataset
+from server.db import run_in_transaction
+from server.errors import S2Error
 from server.imports.schemas import ImportJobRead
 
 router = APIRouter(tags=["imports"], route_class=OffLoopRoute)
@@ -56,6 +58,12 @@ def upload(
     labels = read(lambda db: list(get_dataset(db, name).labels))
     work = _upload_folder()
     upload = None
+
+    def describe(message: str) -> str:  # name the upload's files, never our folders
+        for folder, shown in ((work / "files", "the upload"), (work / "archives", "the upload"), (work, "the upload")):
+            message = message.replace(f"{folder}/", "").replace(str(folder), shown)
+        return message.replace(str(get_settings().home.resolve()), "the server")
+
     try:
         upload = uploads.save_upload([(f.filename, f.file) for f in files], work, limit)
         source = uploads.choose_source(upload, labels)
@@ -75,15 +83,14 @@ def upload(
             ),
             detail=lambda j: {"job": j.id, "source": names[:200]},
         )
-    except BaseException:
+    except BaseException as exc:
         if upload is not None:
             upload.close()
         shutil.rmtree(work, ignore_errors=True)
+        if isinstance(exc, S2Error):
+            raise type(exc)(describe(str(exc)), extra=exc.extra) from None
         raise
     root = upload.root
-
-    def describe(message: str) -> str:  # name the upload's files, not our folder
-        return message.replace(f"{root}/", "").replace(str(root), "the upload")
 
     def cleanup() -> None:
         upload.close()
@@ -98,11 +105,10 @@ def upload(
 
 @router.get("/imports/{job_id}", summary="One import job: its progress, then its commit or its error")
 def get_import(job_id: int, who: CurrentUser) -> ImportJobRead:
-    from server.imports.service import get_job, job_read
+    from server.imports.service import get_job, job_dataset, job_read
 
-    job = read(lambda db: job_read(db, get_job(db, job_id)))  # a stale job is failed in this read, durably
-    require_reader(who, job.dataset)
-    return job
+    require_reader(who, read(lambda db: job_dataset(db, job_id)))
+    return run_in_transaction(lambda db: job_read(db, get_job(db, job_id)))  # a job whose process died is failed here, durably
 
 
 @router.get("/datasets/{name}/imports", summary="A dataset's import jobs, newest first")
@@ -111,7 +117,8 @@ def list_imports(name: str, who: CurrentUser, cursor: Cursor = None, limit: Limi
 
     require_reader(who, name)
     before = cursor_int(cursor)
-    return page_from(read(lambda db: list_jobs(db, dataset=name, before=before, limit=limit + 1)), limit, lambda j: j.id)
+    found = run_in_transaction(lambda db: list_jobs(db, dataset=name, before=before, limit=limit + 1))  # may fail dead jobs
+    return page_from(found, limit, lambda j: j.id)
 
 
 @router.get(
