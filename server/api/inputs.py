@@ -1,20 +1,32 @@
-"""NUL characters: PostgreSQL text and JSON cannot hold one, so a request that carries one is a 422, not a 500."""
+"""Strings s2 cannot store: a NUL (PostgreSQL text and JSON cannot hold one) or a lone UTF-16 surrogate (JSON's
+"\\ud800" decodes to one; it has no UTF-8 form). A request carrying either is a 422, not a 500."""
 
 from urllib.parse import parse_qsl
 
 NUL = "\x00"
-MESSAGE = "contains a NUL character (\\u0000), which s2 cannot store or look up"
+MESSAGE = "contains a NUL character (\\u0000) or a lone surrogate (\\ud800-\\udfff), which s2 cannot store or look up"
+
+
+def unstorable(text: str) -> bool:
+    """Whether text holds a NUL or a lone surrogate."""
+    if NUL in text:
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def find_nul(value: object, where: str = "") -> str | None:
-    """The dotted place of the first string (or key) holding a NUL in a JSON-like value; None when there is none."""
+    """The dotted place of the first string (or key) in a JSON-like value that s2 cannot store; None when there is none."""
     if isinstance(value, str):
-        return where if NUL in value else None
+        return where if unstorable(value) else None
     if isinstance(value, dict):
         for key, item in value.items():
             here = f"{where}.{key}" if where else str(key)
-            if isinstance(key, str) and NUL in key:
-                return here
+            if isinstance(key, str) and unstorable(key):
+                return here.encode("utf-8", "replace").decode("utf-8")
             if (found := find_nul(item, here)) is not None:
                 return found
     if isinstance(value, (list, tuple)):

@@ -2,7 +2,7 @@
 
 import re
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.datasets.datasets import get_dataset
@@ -89,8 +89,11 @@ def log(
     ds = get_dataset(db, dataset)
     if frontier is None:
         frontier = [resolve_rev(db, ds, rev or ds.default_branch).pk]
-    elif db.scalar(select(Commit.id).where(Commit.pk.in_(frontier), Commit.dataset_id != ds.id).limit(1)) is not None:
-        raise InvalidInput("this history cursor belongs to another dataset: start again without a cursor")
+    else:
+        frontier = sorted(set(frontier))
+        found = db.scalar(select(func.count()).select_from(Commit).where(Commit.pk.in_(frontier), Commit.dataset_id == ds.id))
+        if found != len(frontier):
+            raise InvalidInput("this history cursor does not belong to this dataset's history: start again without a cursor")
     pks, rest = history_page(db, frontier, limit)
     by_pk = {c.pk: c for c in db.scalars(select(Commit).where(Commit.pk.in_(pks)))}
     return commit_reads(db, [by_pk[pk] for pk in pks]), rest

@@ -22,7 +22,11 @@ def part_problem(part: str) -> str | None:
         return "a slash or backslash"
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in part):
         return "a control character"
-    if len(part.encode("utf-8")) > MAX_PART_BYTES:
+    try:
+        size = len(part.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "a character that is not valid Unicode (a lone surrogate)"
+    if size > MAX_PART_BYTES:
         return f"a path part longer than {MAX_PART_BYTES} bytes"
     return None
 

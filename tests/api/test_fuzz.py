@@ -140,3 +140,38 @@ def test_nul_characters_and_unparsable_bodies_are_invalid_requests(api):
             assert detail in r.json()["detail"], r.text
         assert c.post("/users/root/tokens", json={"label": "laptop"}).status_code == 201
     assert "unhandled error" not in api.log()
+
+
+def test_lone_surrogates_and_forged_history_cursors_are_invalid_requests(api):
+    """JSON's "\\ud800" decodes to a string with no UTF-8 form, and a history cursor carries commit keys: a lone
+    surrogate anywhere, or a cursor naming commits that are not this dataset's (or no commit at all), is a 422."""
+    from server.api.pagination import encode_cursor
+    from tests.api.factories import imported
+    from tests.api.test_uploads import create, csv_bytes, upload
+
+    with api.admin as c:
+        for name in ("one", "two"):
+            create(c, name, modality="text")
+            for n in range(2):
+                rows = [[f"k{n}", "cat", f"text {n}"]]
+                imported(c, upload(c, name, ("t.csv", csv_bytes(rows, ("key", "label", "text")))))
+        assert c.post("/datasets/one/branches", json={"name": "work"}).status_code == 201
+        surrogate = b'{"edits": [{"key": "k1\\ud800", "label": "cat"}]}'
+        r = c.post("/datasets/one/edits", params={"branch": "work"}, content=surrogate, headers={"content-type": "application/json"})
+        assert r.status_code == 422 and "lone surrogate" in r.json()["detail"], r.text
+        r = c.post("/users/root/tokens", content=b'{"label": "\\udfff"}', headers={"content-type": "application/json"})
+        assert r.status_code == 422 and "label" in r.json()["detail"], r.text
+        theirs = c.get("/datasets/two/commits", params={"limit": 1}).json()["next_cursor"]
+        assert theirs and c.get("/datasets/two/commits", params={"cursor": theirs}).status_code == 200
+        forged = {
+            "another dataset's cursor": theirs,
+            "a number too big for a key": encode_cursor({"f": [2**70]}),
+            "no commit at all": encode_cursor({"f": [987654]}),
+            "a huge frontier": encode_cursor({"f": [1] * 10_001}),
+            "a bool": encode_cursor({"f": [True]}),
+        }
+        for what, cursor in forged.items():
+            r = c.get("/datasets/one/commits", params={"cursor": cursor})
+            assert r.status_code == 422 and "cursor" in r.json()["detail"], (what, r.text)
+        assert c.get("/datasets/one/edits", params={"branch": "work"}).json()["items"] == []  # nothing was staged
+    assert "unhandled error" not in api.log()

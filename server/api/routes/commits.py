@@ -19,17 +19,14 @@ router = APIRouter(tags=["commits"], route_class=OffLoopRoute)
 
 
 def _frontier(cursor: str | None) -> list[int] | None:
+    """The history walk's frontier a cursor carries (commit keys; never more than a walk can hold)."""
     value = decode_cursor(cursor)
     if value is None:
         return None
-    if not (
-        isinstance(value, dict)
-        and isinstance(value.get("f"), list)
-        and value["f"]
-        and all(isinstance(pk, int) and not isinstance(pk, bool) for pk in value["f"])
-    ):
+    pks = value.get("f") if isinstance(value, dict) else None
+    if not (isinstance(pks, list) and 0 < len(pks) <= 10_000 and all(type(pk) is int and 0 < pk < 2**63 for pk in pks)):
         raise InvalidInput(f"cursor {cursor!r} does not belong to this list")
-    return value["f"]
+    return pks
 
 
 @router.get("/datasets/{name}/commits", summary="History: commits reachable from a revision, newest first")
