@@ -41,9 +41,17 @@ def open_cached(blobs: BlobStore, blob_id: str, convert: Convert, view: Callable
             _open.move_to_end(blob_id)
             return _open[blob_id]
     path = cache_dir() / f"{blob_id}.arrow"
-    if not path.exists():
-        _fill(blobs, blob_id, path, convert)
-    opened = view(pa.ipc.open_file(pa.memory_map(str(path), "r")))
+    for attempt in (1, 2):
+        if not path.exists():
+            _fill(blobs, blob_id, path, convert)
+        try:
+            mapped = pa.memory_map(str(path), "r")
+            break
+        except FileNotFoundError:  # another process trimmed it between the check and the map: fill again
+            if attempt == 2:
+                raise
+    os.utime(path)  # recently used: trim() keeps it (reads through a map do not update its atime)
+    opened = view(pa.ipc.open_file(mapped))
     with _lock:
         _open[blob_id] = opened
         while len(_open) > _OPEN_MAX:
@@ -105,7 +113,7 @@ def trim(keep: Path) -> None:
     for entry in os.scandir(keep.parent):
         if entry.name.endswith(".arrow"):
             st = entry.stat()
-            entries.append((st.st_atime, st.st_size, Path(entry.path)))
+            entries.append((st.st_mtime, st.st_size, Path(entry.path)))  # open_cached touches what it maps
     total = sum(size for _, size, _ in entries)
     for _, size, path in sorted(entries):
         if total <= limit:
