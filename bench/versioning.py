@@ -311,6 +311,9 @@ def main() -> int:
     if not args.skip_dvc and not (DVC_BIN / "dvc").exists():
         log("creating bench/.venv-dvc with bench/setup_dvc.sh ...")
         subprocess.run(["bash", str(BENCH / "setup_dvc.sh")], check=True)
+    if not args.skip_checkout and not args.skip_s2 and not checkouts.has_git_lfs():
+        log("installing git-lfs with bench/setup_git_lfs.sh ...")
+        subprocess.run(["bash", str(BENCH / "setup_git_lfs.sh")], check=True)
     args.versions = "s2" if not args.skip_s2 else ""
     if not args.skip_dvc:
         dvc_version = subprocess.run([DVC_BIN / "dvc", "--version"], capture_output=True, text=True).stdout.strip()
