@@ -74,13 +74,13 @@ def git_checkouts(source: Path, root: Path, env: dict, lfs: bool) -> dict[str, M
     return {"files": count_files(repo, ".png"), "forth": forth, "back": back}
 
 
-def compare(s2, revs: list[str], root: Path) -> dict:
+def compare(s2, revs: list[str], root: Path, lfs: bool = True) -> dict:
     """Every tool's checkout times; the s2 working tree checked against git's."""
     env = dict(os.environ, **GIT_ENV)
     result = {"s2": s2_checkouts(s2, revs, root / "s2-work")}
     source = git_repo(s2, revs, root, env)
     result["git"] = git_checkouts(source, root, env, lfs=False)
-    if has_git_lfs():
+    if lfs and has_git_lfs():
         result["git-lfs"] = git_checkouts(source, root, env, lfs=True)
     ours = {p.relative_to(root / "s2-work") for p in (root / "s2-work").rglob("*.png")}
     theirs = {p.relative_to(root / "git") for p in (root / "git").rglob("*.png")}

@@ -108,7 +108,7 @@ def bench_one(n: int, args, root: Path) -> dict:
         res["fixed_commit"] = _commit_seconds(s2, "fixed")
         log(f"[n={n}] s2  relabel {FIXED_ROWS} rows: commit {res['fixed_commit']:.3f} s")
         if not args.skip_checkout:
-            res["checkout"] = checkouts.compare(s2, s2.revs[:3], wd)
+            res["checkout"] = checkouts.compare(s2, s2.revs[:3], wd, lfs=not args.skip_lfs)
             for tool, m in res["checkout"].items():
                 if isinstance(m, dict):
                     log(f"[n={n}] {tool} checkout v1->v3 {m['forth'].seconds:.3f} s, v3->v1 {m['back'].seconds:.3f} s")
@@ -300,6 +300,9 @@ def main() -> int:
         "--served", action="store_true", help="run s2's CLI against `s2 serve` (started on the same store) instead of on the store directly"
     )
     p.add_argument("--skip-checkout", action="store_true", help="skip the working-folder step (s2 checkout vs git, git-lfs)")
+    p.add_argument(
+        "--skip-lfs", action="store_true", help="leave git-lfs out of the working-folder step (its migration of 1M files takes long)"
+    )
     p.add_argument("--workdir", type=Path, help="where the runs live (default: a new temp dir)")
     p.add_argument("--keep", action="store_true", help="keep the work directories")
     args = p.parse_args()
@@ -311,7 +314,7 @@ def main() -> int:
     if not args.skip_dvc and not (DVC_BIN / "dvc").exists():
         log("creating bench/.venv-dvc with bench/setup_dvc.sh ...")
         subprocess.run(["bash", str(BENCH / "setup_dvc.sh")], check=True)
-    if not args.skip_checkout and not args.skip_s2 and not checkouts.has_git_lfs():
+    if not args.skip_checkout and not args.skip_lfs and not args.skip_s2 and not checkouts.has_git_lfs():
         log("installing git-lfs with bench/setup_git_lfs.sh ...")
         subprocess.run(["bash", str(BENCH / "setup_git_lfs.sh")], check=True)
     args.versions = "s2" if not args.skip_s2 else ""
