@@ -88,6 +88,7 @@ class Settings(BaseModel):
     image_max_pixels: int = Field(default=8192 * 8192, gt=0, description="Largest image (width x height) an import accepts")
     page_max: int = 1000  # the most items one page of a list may hold
     auth_cache_s: float = 2.0  # how long a server process trusts a token it checked (revocation lag bound)
+    session_hours: float = Field(default=7 * 24, gt=0, description="How long a browser stays signed in (hours)")
     api_threads: int = 8  # threads serving the API's blocking work per server process (more only adds GIL contention)
 
     @property

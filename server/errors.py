@@ -45,6 +45,10 @@ class Forbidden(S2Error):
     """The caller is known but their role or assignment does not allow this."""
 
 
+class TooManyAttempts(S2Error):
+    """Too many failed sign-ins for one user in a row: the next one must wait (extra: retry_after seconds)."""
+
+
 class VersionRequired(InvalidInput):
     """An edit that must say which version of the example its editor saw did not."""
 

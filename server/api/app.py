@@ -11,6 +11,7 @@ from server.api import problems
 from server.api.inputs import RefuseNul
 from server.api.limits import BodyLimitMiddleware
 from server.api.metrics import MetricsMiddleware
+from server.web.headers import SecurityHeaders
 
 API = "/api/v1"
 
@@ -43,7 +44,7 @@ def create_app() -> FastAPI:
     """A new app wired to the configured database and blob store."""
     from importlib.metadata import version
 
-    from server.api.routes import branches, commits, datasets, edits, examples, imports, maintenance, models, runs, users
+    from server.api.routes import branches, commits, datasets, edits, examples, imports, maintenance, models, queues, runs, users
 
     app = FastAPI(
         title="s2",
@@ -60,10 +61,16 @@ def create_app() -> FastAPI:
     app.add_middleware(RefuseNul)
     # Reads the app's schema (which operations need a token) when the first request builds the middleware stack.
     app.add_middleware(BodyLimitMiddleware, openapi=lambda: app.openapi(), uploads=[("POST", f"{API}/datasets/{{name}}/imports")])
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(MetricsMiddleware)  # outermost: it times and counts the 413s too
-    for module in (datasets, branches, commits, examples, edits, imports, runs, models, users, maintenance):
+    for module in (datasets, branches, commits, examples, edits, queues, imports, runs, models, users, maintenance):
         app.include_router(module.router, prefix=API, responses=problems.COMMON)
     app.mount("/static/swagger-ui", StaticFiles(directory=swagger_assets()), name="swagger-ui")
+    from labeling import pages as labeling_pages
+    from server.web import pages as web_pages
+
+    app.include_router(web_pages.router)
+    app.include_router(labeling_pages.router)
 
     @app.get("/docs", include_in_schema=False)
     def docs():

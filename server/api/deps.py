@@ -20,35 +20,58 @@ BEARER = HTTPBearer(auto_error=False, description="An API token: `s2 user token 
 CHECKED = "s2.principal"  # request scope key: the caller BodyLimitMiddleware authenticated before reading the body
 
 
-async def principal_of(token: str | None) -> Principal:
-    """The caller a bearer token names (Unauthorized without one); answered from a short cache when it can."""
+SESSION_COOKIE = "s2_session"  # a signed-in browser (server.auth.signin); scripts send a bearer token instead
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def principal_of(token: str | None, *, session: bool = False) -> Principal:
+    """The caller a bearer token (or a session cookie's secret) names, Unauthorized without one; from a short cache when it can."""
     from starlette.concurrency import run_in_threadpool
 
     from server.api import auth_cache
     from server.auth.service import authenticate
+    from server.auth.signin import session_principal
 
     known = auth_cache.get(token)
     if known is not None:
         return known
-    who = await run_in_threadpool(run_in_transaction, lambda db: authenticate(db, token))
+    check = (lambda db: session_principal(db, token)) if session else (lambda db: authenticate(db, token))
+    who = await run_in_threadpool(run_in_transaction, check)
     auth_cache.put(token, who)
     return who
 
 
+async def caller_of(request: HTTPConnection) -> Principal:
+    """Who sent a request: its bearer token, else its session cookie (whose writes must carry the CSRF token)."""
+    credentials = await BEARER(request)
+    if credentials is not None:
+        return await principal_of(credentials.credentials)
+    secret = request.cookies.get(SESSION_COOKIE)
+    if not secret:
+        return await principal_of(None)
+    if request.scope.get("method", "GET") not in SAFE_METHODS:
+        from server.auth.signin import csrf_matches
+        from server.errors import Forbidden
+
+        if not csrf_matches(secret, request.headers.get(CSRF_HEADER)):
+            raise Forbidden(f"a write signed in by cookie must carry the page's {CSRF_HEADER} header: reload the page and try again")
+    return await principal_of(secret, session=True)
+
+
 async def authenticate_request(request: HTTPConnection) -> Principal:
     """The caller of a request, from its headers alone (before its body is read); current_user then reuses it."""
-    credentials = await BEARER(request)
-    who = await principal_of(credentials.credentials if credentials else None)
+    who = await caller_of(request)
     request.scope[CHECKED] = who
     return who
 
 
 async def current_user(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> Principal:
-    """The caller named by the bearer token (401 without one)."""
+    """The caller named by the bearer token or the session cookie (401 without either)."""
     checked = request.scope.get(CHECKED)
     if checked is not None:
         return checked  # checked before the body was read (server.api.limits): once per request
-    return await principal_of(credentials.credentials if credentials else None)
+    return await caller_of(request)
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]

@@ -19,6 +19,7 @@ STATUS = [  # most specific first
     (errors.BranchMoved, 409, "branch-moved"),
     (errors.TooLarge, 413, "too-large"),
     (errors.VersionRequired, 428, "version-required"),
+    (errors.TooManyAttempts, 429, "too-many-attempts"),
     (errors.Unauthorized, 401, "unauthorized"),
     (errors.Forbidden, 403, "forbidden"),
     (errors.NotFound, 404, "not-found"),
@@ -37,6 +38,7 @@ TITLES = {
     415: "Unsupported Media Type",
     422: "Unprocessable Content",
     428: "Precondition Required",
+    429: "Too Many Requests",
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
@@ -113,7 +115,14 @@ def problem(status: int, detail: str, kind: str = "about:blank", request: Reques
         body["instance"] = request.url.path
     body.update(extra)
     headers = {"WWW-Authenticate": 'Bearer realm="s2"'} if status == 401 else None
+    if status == 429 and "retry_after" in extra:
+        headers = {"Retry-After": str(extra["retry_after"])}
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def wants_page(request: Request) -> bool:
+    """A browser asking for a page (not the API, not a script): it gets an HTML answer."""
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
 
 
 def status_of(exc: errors.S2Error) -> tuple[int, str]:
@@ -149,6 +158,10 @@ def install(app: FastAPI) -> None:
             message = "the request body could not be parsed: send UTF-8 JSON, or multipart/form-data for uploads"
             return problem(422, f"body: {message}", "invalid-request", request, errors=[{"field": "body", "message": message}])
         if exc.status_code == 404 and detail == "Not Found":
+            if wants_page(request):
+                from server.web.pages import not_found_page
+
+                return not_found_page(request)
             detail = f"no endpoint {request.url.path}: see /docs for the API"
         if exc.status_code == 405:
             detail = f"{request.method} is not allowed on {request.url.path}: see /docs for the API"

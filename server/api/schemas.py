@@ -136,6 +136,10 @@ class UserUpdate(Body):
     disabled: bool | None = None
 
 
+class PasswordSet(Body):
+    password: str | None = Field(description="The new password (8 to 1024 characters); null removes it (API tokens only)")
+
+
 class TokenCreate(Body):
     label: str | None = Field(default=None, max_length=128)
 

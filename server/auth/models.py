@@ -19,6 +19,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))  # admin | engineer | labeler
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    password_hash: Mapped[str | None] = mapped_column(String(255))  # argon2id; None: API tokens only
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # failed sign-ins in a row
+    blocked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # no sign-in attempt before this
 
 
 class ApiToken(Base):
@@ -33,6 +36,18 @@ class ApiToken(Base):
     label: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WebSession(Base):
+    """A signed-in browser: the session cookie's secret, stored as its sha256 only."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class DatasetMember(Base):

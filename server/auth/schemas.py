@@ -27,6 +27,7 @@ class UserRead(BaseModel):
     disabled: bool
     datasets: list[str]
     created_at: datetime
+    has_password: bool = False  # may sign in in a browser
 
 
 class TokenRead(BaseModel):

@@ -32,7 +32,17 @@ def _user_reads(db: Session, users: list[User]) -> list[UserRead]:
         )
         for user_id, name in rows:
             assigned[user_id].append(name)
-    return [UserRead(name=u.name, role=u.role, disabled=u.disabled, datasets=assigned[u.id], created_at=u.created_at) for u in users]
+    return [
+        UserRead(
+            name=u.name,
+            role=u.role,
+            disabled=u.disabled,
+            datasets=assigned[u.id],
+            created_at=u.created_at,
+            has_password=u.password_hash is not None,
+        )
+        for u in users
+    ]
 
 
 def _user_read(db: Session, user: User) -> UserRead:
@@ -139,6 +149,11 @@ def authenticate(db: Session, token: str | None) -> Principal:
         raise Unauthorized(f"API token revoked at {revoked_at:%Y-%m-%d %H:%M} UTC: issue a new one with: s2 user token {user.name}")
     if user.disabled:
         raise Unauthorized(f"user '{user.name}' is disabled; ask an admin")
+    return principal_of_user(db, user)
+
+
+def principal_of_user(db: Session, user: User) -> Principal:
+    """What a request may do as user: their role and (for labelers) their assigned datasets."""
     datasets = frozenset()
     if user.role == "labeler":
         datasets = frozenset(

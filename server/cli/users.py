@@ -2,7 +2,7 @@
 
 import click
 
-from server.cli.common import print_json
+from server.cli.common import fail, print_json
 from server.cli.main import cli
 from server.client import backend
 
@@ -72,6 +72,30 @@ def user_assign(name: str, dataset: str, remove: bool) -> None:
     """Assign user NAME to DATASET (labelers read and edit only assigned datasets)."""
     done = backend().assign(name, dataset, remove)
     click.echo(f"{name} is assigned to: {', '.join(done.datasets) or 'no dataset'}")
+
+
+@user.command("passwd")
+@click.argument("name")
+@click.option("--remove", is_flag=True, help="Remove the password: NAME then signs in with API tokens only.")
+def user_passwd(name: str, remove: bool) -> None:
+    """Set NAME's password for signing in in a browser; their open browser sessions end.
+
+    The password is asked for twice at a terminal; otherwise it is read from standard input
+    (its first line), e.g. `printf '%s\\n' "$PW" | s2 user passwd ana`. It is never an argument,
+    so it stays out of shell history and process lists.
+    """
+    import sys
+
+    password = None
+    if not remove:
+        if sys.stdin.isatty():
+            password = click.prompt("new password", hide_input=True, confirmation_prompt="again", err=True)
+        else:
+            password = sys.stdin.readline().rstrip("\r\n")
+            if not password:
+                fail("no password on standard input: pipe one line holding it, or run at a terminal to be asked")
+    backend().set_password(name, password)
+    click.echo(f"password of {name} {'removed' if remove else 'set'}; their browser sessions were ended", err=True)
 
 
 @user.command("set")

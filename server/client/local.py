@@ -438,6 +438,16 @@ class LocalBackend(Backend):
             lambda db: assign(db, user=name, dataset=dataset, assigned=not remove),
         )
 
+    def set_password(self, name: str, password: str | None):
+        from server.auth.service import user_read
+        from server.auth.signin import set_password
+
+        def work(db):
+            set_password(db, name=name, password=password)
+            return user_read(db, name)
+
+        return self._admin_write("user.password", name, work, {"removed": password is None})
+
     def set_user(self, name: str, role: str | None, disabled: bool | None):
         from server.auth.service import set_role
 

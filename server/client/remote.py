@@ -352,6 +352,11 @@ class RemoteBackend(Backend):
 
         return UserRead.model_validate(self._call("DELETE" if remove else "PUT", f"/datasets/{q(dataset)}/members/{q(name)}"))
 
+    def set_password(self, name, password):
+        from server.auth.schemas import UserRead
+
+        return UserRead.model_validate(self._call("PUT", f"/users/{q(name)}/password", json_body={"password": password}))
+
     def set_user(self, name, role, disabled):
         from server.auth.schemas import UserRead
 

@@ -34,13 +34,17 @@ def cache_dir() -> Path:
     return get_settings().home.resolve() / "cache" / "arrow"
 
 
-def open_cached(blobs: BlobStore, blob_id: str, convert: Convert, view: Callable[[pa.RecordBatchFileReader], object]):
-    """view(reader) of blob_id's cached Arrow file (converted from its Parquet by convert on first use), kept open."""
+def open_cached(blobs: BlobStore, blob_id: str, convert: Convert, view: Callable[[pa.RecordBatchFileReader], object], variant: str = ""):
+    """view(reader) of blob_id's cached Arrow file (converted from its Parquet by convert on first use), kept open.
+
+    variant names one conversion of the blob when there are several (another columns' selection, say).
+    """
+    name = f"{blob_id}{variant}"
     with _lock:
-        if blob_id in _open:
-            _open.move_to_end(blob_id)
-            return _open[blob_id]
-    path = cache_dir() / f"{blob_id}.arrow"
+        if name in _open:
+            _open.move_to_end(name)
+            return _open[name]
+    path = cache_dir() / f"{name}.arrow"
     for attempt in (1, 2):
         if not path.exists():
             _fill(blobs, blob_id, path, convert)
@@ -53,7 +57,7 @@ def open_cached(blobs: BlobStore, blob_id: str, convert: Convert, view: Callable
     os.utime(path)  # recently used: trim() keeps it (reads through a map do not update its atime)
     opened = view(pa.ipc.open_file(mapped))
     with _lock:
-        _open[blob_id] = opened
+        _open[name] = opened
         while len(_open) > _OPEN_MAX:
             _open.popitem(last=False)
     return opened

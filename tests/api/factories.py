@@ -31,8 +31,18 @@ def eval_metrics(labels: list[str], truth: dict[str, str], predicted: dict[str, 
     }
 
 
-def register_model(blobs: BlobStore, run_id: int, labels: list[str], truth: dict[str, str], predicted: dict[str, str]) -> str:
-    """Finish run run_id as a worker would, with a model that predicted `predicted` on eval set `eval`; returns its ref."""
+def register_model(
+    blobs: BlobStore,
+    run_id: int,
+    labels: list[str],
+    truth: dict[str, str],
+    predicted: dict[str, str],
+    probabilities: dict[str, list[float]] | None = None,
+) -> str:
+    """Finish run run_id as a worker would, with a model that predicted `predicted` on eval set `eval`; returns its ref.
+
+    probabilities: per key, in label order (default: certainty, [1.0]).
+    """
     from server.registry.service import register_model as register
     from trainer.result import TrainResult
 
@@ -43,7 +53,7 @@ def register_model(blobs: BlobStore, run_id: int, labels: list[str], truth: dict
             "key": keys,
             "label": [truth[k] for k in keys],
             "predicted": [predicted[k] for k in keys],
-            "probabilities": [[1.0] for _ in keys],
+            "probabilities": [(probabilities or {}).get(k, [1.0]) for k in keys],
             "loss": [0.0 for _ in keys],
         }
     )

@@ -7,7 +7,7 @@ from server.api import problems
 from server.api.deps import CurrentUser, read, write
 from server.api.pagination import Cursor, Limit, Page, cursor_int, cursor_str, page_from
 from server.api.routing import OffLoopRoute
-from server.api.schemas import TokenCreate, UserCreate, UserUpdate
+from server.api.schemas import PasswordSet, TokenCreate, UserCreate, UserUpdate
 from server.auth import service
 from server.auth.policy import require_admin
 from server.auth.schemas import AuditRead, TokenIssued, TokenRead, UserRead
@@ -75,6 +75,20 @@ def update_user(name: str, body: UserUpdate, who: CurrentUser) -> UserRead:
         lambda db: service.set_role(db, name=name, role=body.role, disabled=body.disabled),
         detail=lambda r: body.model_dump(exclude_none=True),
     )
+
+
+@router.put("/users/{name}/password", summary="Set or remove a user's password for browser sign-in (admin, or the user)")
+def set_password(name: str, body: PasswordSet, who: CurrentUser) -> UserRead:
+    from server.auth.signin import set_password
+
+    _self_or_admin(who, name, "set the password")
+
+    def work(db):
+        set_password(db, name=name, password=body.password)
+        return service.user_read(db, name)
+
+    # The audit record says that it changed, never what to.
+    return write(who, "user.password", name, work, detail=lambda r: {"removed": body.password is None})
 
 
 @router.get("/users/{name}/tokens", summary="A user's tokens, without their secrets (admin, or the user)")

@@ -1,0 +1,523 @@
+// The labeling workbench: one example at a time, large; a key per label; the next example already here.
+//
+// State lives in this module: the loaded part of the queue (fetched ahead), the position, the undo
+// stack, and the outbox of edits not yet on the server (sync.js). Everything from the dataset is
+// put on the page as text (textContent), never as markup.
+
+import { Outbox } from "./sync.js";
+
+const cfg = JSON.parse(document.getElementById("s2-config").textContent);
+let csrf = document.querySelector('meta[name="csrf-token"]').content;
+const $ = (id) => document.getElementById(id);
+const enc = encodeURIComponent;
+const AHEAD = 10; // fetch the next page when fewer than this many examples are left
+const PRELOAD = 6; // media of the next examples fetched before they are shown
+const PAGE = 50;
+const RESERVED = new Set(["u", "?"]);
+const KEYS = "1234567890abcdefghijklmnopqrstvwxyz".split("").filter((k) => !RESERVED.has(k));
+
+const state = {
+  items: [],
+  pos: 0,
+  cursor: "",
+  end: false,
+  loading: null,
+  undo: [],
+  staged: Number($("staged-count").textContent) || 0,
+  zoom: 1,
+  conflicts: new Map(),
+  signedOut: false,
+};
+
+// ---- the REST API, signed in by the session cookie; writes carry the CSRF token -------------------
+
+async function api(method, path, body) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (method !== "GET") headers["X-CSRF-Token"] = csrf;
+  const res = await fetch(`/api/v1/datasets/${enc(cfg.dataset)}${path}`, {
+    method, headers, credentials: "same-origin", body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  let data = null;
+  try { data = await res.json(); } catch { data = null; }
+  return { status: res.status, data };
+}
+
+async function refreshCsrf() {
+  try {
+    const res = await fetch("/session", { credentials: "same-origin", headers: { Accept: "application/json" } });
+    if (res.ok) { csrf = (await res.json()).csrf; return true; }
+  } catch { /* still offline */ }
+  return false;
+}
+
+function describe(data, fallback) {
+  return (data && (data.detail || data.title)) || fallback;
+}
+
+// ---- keys: a label named by one digit or letter gets that key; the others the free ones -----------
+
+const keyOf = new Map();
+const labelOf = new Map();
+for (const label of cfg.labels) {
+  const k = label.toLowerCase();
+  if (label.length === 1 && KEYS.includes(k) && !labelOf.has(k)) { keyOf.set(label, k); labelOf.set(k, label); }
+}
+for (const label of cfg.labels) {
+  if (keyOf.has(label)) continue;
+  const free = KEYS.find((k) => !labelOf.has(k));
+  if (!free) break; // more labels than keys: the rest are buttons only
+  keyOf.set(label, free); labelOf.set(free, label);
+}
+
+// ---- the outbox: staged edits as PUT (or DELETE, for an undo) through the API ---------------------
+
+async function sendEdit(edit) {
+  let res;
+  try {
+    res = edit.drop
+      ? await api("DELETE", `/edits/${enc(edit.key)}?branch=${enc(cfg.branch)}`)
+      : await api("PUT", `/edits/${enc(edit.key)}?branch=${enc(cfg.branch)}`, { label: edit.label, version: edit.version });
+  } catch {
+    return { outcome: "offline" };
+  }
+  if (res.status === 401) return { outcome: "signed-out", data: res.data };
+  if (res.status === 403 && String(describe(res.data, "")).includes("X-CSRF-Token")) {
+    await refreshCsrf();
+    return { outcome: "signed-out", data: res.data };
+  }
+  if (res.status >= 500 || res.status === 0) return { outcome: "offline", data: res.data };
+  if (res.status === 409) return { outcome: "conflict", data: res.data };
+  if (res.status >= 400) return { outcome: "refused", data: res.data };
+  if (edit.drop) {
+    // Dropping an edit answers counts only: read the example's version for the next edit of it.
+    const now = await api("GET", `/examples/${enc(edit.key)}?rev=${enc(cfg.branch)}`).catch(() => null);
+    return { outcome: "saved", data: { example_version: now && now.status === 200 ? now.data.version : null } };
+  }
+  return { outcome: "saved", data: res.data };
+}
+
+const outbox = new Outbox(`s2.outbox.${cfg.user}.${cfg.dataset}.${cfg.branch}`, sendEdit, onSync);
+
+function onSync(event, edit, data) {
+  const item = edit && state.items.find((i) => i.example.key === edit.key);
+  if (event === "saved" && item && data) {
+    if (edit.drop) {
+      item.example.staged_label = null; item.example.staged_by = null;
+      item.example.version = data.example_version || item.example.version;
+    } else {
+      item.example.version = data.example_version || item.example.version;
+    }
+    if (edit.drop) refreshItem(item);
+    markRecent(edit.key, "saved");
+  } else if (event === "signed-out") {
+    state.signedOut = true;
+    refreshCsrf().then((ok) => { if (ok) state.signedOut = false; });
+  } else if (event === "online" || (event === "saved" && state.signedOut)) {
+    state.signedOut = false;
+  } else if (event === "conflict" && edit) {
+    state.conflicts.set(edit.key, { mine: edit.label, drop: !!edit.drop, ...data });
+    if (item && data) { item.example.version = data.version; item.example.staged_label = data.removed ? null : data.label; item.example.staged_by = data.by; }
+    markRecent(edit.key, "conflict");
+    renderConflicts();
+  } else if (event === "refused" && edit) {
+    showSync(`Not saved: ${describe(data, "the server refused the edit")}`, "offline");
+    markRecent(edit.key, "refused");
+    if (item) { item.example.staged_label = null; item.example.staged_by = null; }
+  }
+  renderStatus();
+  if (item && item === current()) renderDetails();
+}
+
+// ---- the queue, fetched a page ahead -----------------------------------------------------------------
+
+function current() { return state.items[state.pos]; }
+
+async function loadMore() {
+  if (state.loading || state.end) return state.loading;
+  state.loading = (async () => {
+    let found = 0;
+    while (!state.end && found === 0) {
+      const q = `?branch=${enc(cfg.branch)}&queue=${enc(cfg.queue)}&limit=${PAGE}` + (state.cursor ? `&cursor=${enc(state.cursor)}` : "");
+      let res;
+      try { res = await api("GET", `/queue${q}`); } catch { showSync("The server cannot be reached: retrying…", "offline"); await sleep(2000); continue; }
+      if (res.status !== 200) { showViewerMessage(describe(res.data, `the queue could not be read (${res.status})`)); state.end = true; break; }
+      for (const item of res.data.items) {
+        if (!state.items.some((i) => i.example.key === item.example.key)) { state.items.push(item); found += 1; }
+      }
+      state.cursor = res.data.next_cursor;
+      state.end = !state.cursor;
+    }
+  })().finally(() => { state.loading = null; });
+  return state.loading;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function mediaUrl(example) { return `/api/v1/datasets/${enc(cfg.dataset)}/media/${example.input}`; }
+
+const cache = new Map(); // input id -> decoded image or text, for the examples ahead
+function preload(item) {
+  const ex = item.example;
+  if (cache.has(ex.input)) return cache.get(ex.input);
+  let ready;
+  if (cfg.modality === "image") {
+    const img = new Image();
+    img.src = mediaUrl(ex);
+    img.alt = "";
+    ready = img.decode().then(() => img, () => img);
+  } else if (ex.inline !== null && ex.inline !== undefined) {
+    ready = Promise.resolve(ex.inline);
+  } else {
+    ready = fetch(mediaUrl(ex), { credentials: "same-origin" }).then((r) => r.text());
+  }
+  const entry = { ready, value: null };
+  ready.then((v) => { entry.value = v; }, () => {});
+  cache.set(ex.input, entry);
+  if (cache.size > 400) cache.delete(cache.keys().next().value);
+  return entry;
+}
+
+function ahead() {
+  for (let i = state.pos; i < Math.min(state.items.length, state.pos + PRELOAD); i++) preload(state.items[i]);
+  if (state.items.length - state.pos < AHEAD) loadMore().then(() => { for (let i = state.pos; i < Math.min(state.items.length, state.pos + PRELOAD); i++) preload(state.items[i]); });
+}
+
+// ---- drawing ------------------------------------------------------------------------------------------
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else if (k.startsWith("data-") || k.startsWith("aria-") || k === "title" || k === "type" || k === "href" || k === "role") node.setAttribute(k, v);
+    else node[k] = v;
+  }
+  for (const c of children) if (c !== null && c !== undefined) node.append(c);
+  return node;
+}
+
+function showViewerMessage(text) {
+  $("viewer").replaceChildren(el("p", { class: "empty", text }));
+}
+
+function effectiveLabel(ex) { return ex.staged_by ? (ex.staged_remove ? null : ex.staged_label) : ex.label; }
+
+function preselected(item) {
+  if (!item) return null;
+  return item.guess ? item.guess.label : effectiveLabel(item.example);
+}
+
+function fitImage(img) {
+  const viewer = $("viewer");
+  const w = img.naturalWidth || 1, h = img.naturalHeight || 1;
+  const room = Math.min((viewer.clientWidth - 32) / w, (viewer.clientHeight - 32) / h);
+  // Small images grow by whole pixels (pixel-exact); large ones shrink to fit.
+  const base = room >= 1 ? Math.max(1, Math.floor(room)) : room;
+  img.style.width = `${Math.round(w * base * state.zoom)}px`;
+  img.style.height = `${Math.round(h * base * state.zoom)}px`;
+  viewer.style.overflow = state.zoom > 1 ? "auto" : "hidden";
+}
+
+function renderExample() {
+  const item = current();
+  if (!item) {
+    if (state.loading) { showViewerMessage("Loading…"); state.loading.then(render); return; }
+    showViewerMessage(state.items.length ? `The end of the ${cfg.queue} queue: ${state.items.length} example(s). Commit your edits when you are done (Shift+C).` : `The ${cfg.queue} queue is empty on ${cfg.branch}.`);
+    return;
+  }
+  const entry = preload(item);
+  const viewer = $("viewer");
+  const draw = (value) => {
+    if (current() !== item) return;
+    if (cfg.modality === "image") {
+      const img = value instanceof HTMLImageElement ? value : el("img", { src: mediaUrl(item.example) });
+      img.alt = `example ${item.example.key}`;
+      img.draggable = false;
+      viewer.replaceChildren(img);
+      if (img.complete) fitImage(img); else img.onload = () => fitImage(img);
+    } else if (cfg.modality === "tabular") {
+      let row = {};
+      try { row = JSON.parse(value); } catch { row = { value: String(value) }; }
+      const body = el("tbody");
+      for (const [k, v] of Object.entries(row)) body.append(el("tr", {}, el("th", { text: k, scope: "row" }), el("td", { text: String(v) })));
+      viewer.replaceChildren(el("table", { class: "list features" }, el("caption", { class: "muted", text: "Features" }), body));
+    } else {
+      viewer.replaceChildren(el("div", { class: "text", text: String(value), tabIndex: 0, "aria-label": "Example text" }));
+    }
+  };
+  if (entry.value !== null) draw(entry.value);
+  else { showViewerMessage("Loading…"); entry.ready.then(draw, () => showViewerMessage("This example's input could not be loaded.")); }
+}
+
+function renderLabels() {
+  const item = current();
+  const bar = $("labels");
+  const guess = item && item.guess;
+  const probs = new Map(guess ? guess.top.map((t) => [t.label, t.p]) : []);
+  const now = item ? effectiveLabel(item.example) : null;
+  const pre = preselected(item);
+  bar.replaceChildren(...cfg.labels.map((label) => {
+    const k = keyOf.get(label);
+    const b = el("button", { type: "button", "data-label": label, class: [label === pre ? "guess" : "", label === now ? "current" : ""].join(" ").trim(), disabled: !item || !cfg.editable },
+      k ? el("kbd", { text: k }) : null, el("span", { text: label }), probs.has(label) ? el("span", { class: "p", text: `${Math.round(probs.get(label) * 100)}%` }) : null,
+      label === pre ? el("span", { class: "enter", text: "Enter" }) : null);
+    b.setAttribute("aria-pressed", String(label === now));
+    b.title = (k ? `key ${k}` : "no key: click") + (label === pre ? "; Enter accepts it" : "");
+    return b;
+  }));
+}
+
+function renderDetails() {
+  const item = current();
+  const dl = $("details");
+  if (!item) { dl.replaceChildren(); return; }
+  const ex = item.example;
+  const rows = [
+    ["Example", el("a", { href: `/d/${enc(cfg.dataset)}/examples/${ex.key.split("/").map(enc).join("/")}?rev=${enc(cfg.branch)}`, text: ex.key })],
+    ["Committed", ex.label === null ? el("span", { class: "muted", text: "no label" }) : ex.label],
+    ["Staged", ex.staged_by ? `${ex.staged_remove ? "removed" : ex.staged_label} (by ${ex.staged_by})` : el("span", { class: "muted", text: "nothing" })],
+    ["Guess", item.guess ? `${item.guess.label} · ${Math.round(item.guess.confidence * 100)}% (model v${item.guess.model})` : el("span", { class: "muted", text: "no model guess" })],
+  ];
+  if (ex.split) rows.push(["Split", ex.split]);
+  const waiting = outbox.pendingFor(ex.key).length;
+  if (waiting) rows.push(["Unsaved", el("span", { class: "unsaved", text: "waiting to be sent" })]);
+  dl.replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", {}, v)]));
+}
+
+function renderPosition() {
+  $("position").textContent = state.items.length
+    ? `${Math.min(state.pos + 1, state.items.length)} of ${state.items.length}${state.end ? "" : "+"} in ${cfg.queue}`
+    : "";
+}
+
+function showSync(text, kind) {
+  $("sync").replaceChildren(el("span", { class: kind || "", text }));
+}
+
+function renderStatus() {
+  $("staged-count").textContent = String(state.staged);
+  const unsent = outbox.size;
+  if (state.signedOut) {
+    const link = el("a", { href: `/login?next=${enc(location.pathname + location.search)}`, target: "_blank", text: "sign in again" });
+    $("sync").replaceChildren(el("span", { class: "offline", text: `Your session ended: ` }), link,
+      el("span", { text: ` (in a new tab). ${unsent} edit(s) wait here, unsaved, and will be sent then.` }));
+  } else if (outbox.offline) {
+    showSync(`The server cannot be reached: ${unsent} edit(s) unsaved, kept in this browser, retrying…`, "offline");
+  } else if (unsent) {
+    showSync(`Saving ${unsent} edit(s)…`, "unsaved");
+  } else {
+    showSync("All edits saved.", "");
+  }
+}
+
+function markRecent(key, how) {
+  const li = [...$("recent").children].find((n) => n.dataset.key === key);
+  if (li) { li.className = how === "saved" ? "" : "pending"; li.lastChild.textContent = how === "saved" ? "saved" : how; }
+}
+
+function addRecent(key, label) {
+  const li = el("li", { "data-key": key, class: "pending" }, el("span", { text: `${key} → ${label ?? "(undone)"}` }), el("span", { text: "unsaved" }));
+  $("recent").prepend(li);
+  while ($("recent").children.length > 50) $("recent").lastChild.remove();
+}
+
+function renderConflicts() {
+  const box = $("conflicts");
+  if (!state.conflicts.size) { box.hidden = true; box.replaceChildren(); return; }
+  box.hidden = false;
+  box.replaceChildren(...[...state.conflicts.entries()].map(([key, c]) => {
+    const theirs = c.removed ? "removed" : c.label ?? "no label";
+    const keep = el("button", { type: "button", text: `Keep ${theirs}` });
+    const mine = el("button", { type: "button", class: "primary", text: `Use mine: ${c.drop ? "undo" : c.mine}` });
+    keep.onclick = () => { state.conflicts.delete(key); renderConflicts(); };
+    mine.onclick = () => {
+      state.conflicts.delete(key);
+      outbox.add(c.drop ? { key, drop: true, version: c.version } : { key, label: c.mine, version: c.version });
+      const item = state.items.find((i) => i.example.key === key);
+      if (item && !c.drop) { item.example.staged_label = c.mine; item.example.staged_by = cfg.user; }
+      renderConflicts(); render();
+    };
+    return el("div", { class: "conflict", role: "alert" },
+      el("strong", { text: `Conflict on ${key}` }),
+      el("p", { text: `${c.by || "A commit"} changed it to ${theirs} while you chose ${c.drop ? "to undo" : c.mine}.` }),
+      el("div", { class: "choices" }, keep, mine));
+  }));
+}
+
+function render() {
+  renderExample(); renderLabels(); renderDetails(); renderPosition(); renderStatus();
+}
+
+function refreshItem(item) { if (item === current()) render(); }
+
+// ---- actions ------------------------------------------------------------------------------------------
+
+function flash(text) { showSync(text, "unsaved"); setTimeout(renderStatus, 2500); }
+
+function choose(label) {
+  const item = current();
+  if (!item) return;
+  if (!cfg.editable) { flash(`Branch ${cfg.branch} is protected: label on another branch.`); return; }
+  const ex = item.example;
+  const before = { key: ex.key, pos: state.pos, staged_label: ex.staged_label, staged_by: ex.staged_by, staged_remove: ex.staged_remove };
+  if (effectiveLabel(ex) === label && !ex.staged_by) { move(1); return; } // already so: nothing to change
+  outbox.add({ key: ex.key, label, version: ex.version });
+  if (!ex.staged_by) state.staged += 1;
+  ex.staged_label = label; ex.staged_by = cfg.user; ex.staged_remove = false;
+  state.undo.push(before);
+  addRecent(ex.key, label);
+  move(1);
+}
+
+function undo() {
+  const last = state.undo.pop();
+  if (!last) { flash("Nothing to undo."); return; }
+  const item = state.items.find((i) => i.example.key === last.key);
+  if (!outbox.withdraw(last.key)) {
+    // Already sent: put the example back as it was on the server before.
+    if (last.staged_by) outbox.add({ key: last.key, label: last.staged_label, version: item.example.version });
+    else outbox.add({ key: last.key, drop: true, version: item.example.version });
+  }
+  if (!last.staged_by) state.staged = Math.max(0, state.staged - 1);
+  Object.assign(item.example, { staged_label: last.staged_label, staged_by: last.staged_by, staged_remove: last.staged_remove });
+  addRecent(last.key, null);
+  state.pos = state.items.indexOf(item);
+  render(); ahead();
+}
+
+function move(step) {
+  state.pos = Math.max(0, Math.min(state.items.length, state.pos + step));
+  state.zoom = 1;
+  render(); ahead();
+}
+
+function zoom(factor) {
+  state.zoom = Math.max(1, Math.min(16, state.zoom * factor));
+  const img = $("viewer").querySelector("img");
+  if (img) fitImage(img);
+}
+
+// ---- the commit dialog: what will change, then the commit's id ----------------------------------------
+
+async function openCommit() {
+  if (!cfg.editable) { flash(`Branch ${cfg.branch} is protected: nothing to commit here.`); return; }
+  const dialog = $("commit-dialog");
+  $("commit-result").replaceChildren();
+  $("commit-form").hidden = false;
+  dialog.showModal();
+  $("commit-message").focus();
+  const summary = $("commit-summary");
+  if (outbox.size) summary.replaceChildren(el("p", { class: "notice", text: `${outbox.size} edit(s) are not saved yet; they are sent before the commit.` }));
+  else summary.replaceChildren(el("p", { class: "muted", text: "Reading the staged edits…" }));
+  const res = await api("GET", `/queue?branch=${enc(cfg.branch)}&queue=changed&limit=200`).catch(() => null);
+  if (!res || res.status !== 200) { summary.append(el("p", { class: "error", text: describe(res && res.data, "the staged edits could not be read") })); return; }
+  const items = res.data.items;
+  const byChange = new Map();
+  for (const { example: ex } of items) {
+    const to = ex.staged_remove ? "removed" : ex.staged_label;
+    const change = `${ex.label ?? "unlabeled"} → ${to}`;
+    byChange.set(change, (byChange.get(change) || 0) + 1);
+  }
+  const total = `${items.length}${res.data.next_cursor ? "+" : ""}`;
+  const table = el("table", { class: "list" }, el("thead", {}, el("tr", {}, el("th", { text: "Change", scope: "col" }), el("th", { text: "Examples", scope: "col" }))),
+    el("tbody", {}, ...[...byChange.entries()].sort((a, b) => b[1] - a[1]).map(([c, n]) => el("tr", {}, el("td", { text: c }), el("td", { text: String(n) })))));
+  const thumbs = el("div", { class: "thumbs", "aria-label": "What changes" }, ...items.slice(0, 60).map(({ example: ex }) =>
+    el("figure", {}, cfg.modality === "image" ? el("img", { src: mediaUrl(ex), alt: ex.key, loading: "lazy" }) : null,
+      el("figcaption", { text: `${cfg.modality === "image" ? "" : ex.key + ": "}${ex.staged_remove ? "removed" : ex.staged_label}` }))));
+  summary.replaceChildren(...(outbox.size ? [el("p", { class: "notice", text: `${outbox.size} edit(s) not saved yet: they are sent first.` })] : []),
+    el("p", { text: `${total} staged edit(s) on ${cfg.branch}:` }), table, thumbs);
+}
+
+async function submitCommit(event) {
+  event.preventDefault();
+  const message = $("commit-message").value.trim();
+  const result = $("commit-result");
+  if (!message) { result.replaceChildren(el("p", { class: "error", text: "Write a message: what these labels fix." })); return; }
+  if (outbox.size) {
+    result.replaceChildren(el("p", { class: "muted", text: "Sending the unsaved edits first…" }));
+    outbox.retryNow();
+    for (let i = 0; i < 40 && outbox.size; i++) await sleep(250);
+    if (outbox.size) { result.replaceChildren(el("p", { class: "error", text: `${outbox.size} edit(s) could not be sent yet (is the server reachable?): commit once they are saved.` })); return; }
+  }
+  let res;
+  try { res = await api("POST", "/commits", { message, branch: cfg.branch }); } catch { res = null; }
+  if (!res) { result.replaceChildren(el("p", { class: "error", text: "The server cannot be reached: nothing was committed; try again." })); return; }
+  if (res.status === 201) {
+    const c = res.data.commit;
+    state.staged = 0; state.undo = [];
+    for (const i of state.items) if (i.example.staged_by) { i.example.label = i.example.staged_remove ? null : i.example.staged_label; i.example.staged_by = null; i.example.staged_label = null; }
+    $("commit-form").hidden = true;
+    result.replaceChildren(el("p", { role: "status", text: `Committed ${c.id.slice(0, 12)}: ${c.changes} change(s).` }),
+      el("p", {}, el("span", { class: "mono", text: c.id, id: "commit-id" })));
+    render();
+  } else if (res.status === 200) {
+    state.staged = 0;
+    result.replaceChildren(el("p", { text: `Nothing to commit: every staged edit matched the branch (${res.data.dropped} dropped).` }));
+    render();
+  } else {
+    result.replaceChildren(el("p", { class: "error", text: describe(res.data, `the commit failed (${res.status})`) }));
+  }
+}
+
+// ---- keys ---------------------------------------------------------------------------------------------
+
+function renderHelp() {
+  const rows = [["Enter", "accept the pre-selected label (the model's guess)"], ["→ / ←", "next / previous example without labeling"],
+    ["u", "undo the last label"], ["= / -", "zoom in / out (drag or scroll to pan)"], ["Shift+C", "commit the staged edits"], ["?", "this list"],
+    ...cfg.labels.map((l) => [keyOf.get(l) || "(click)", `label ${l}`])];
+  $("keys-list").replaceChildren(...rows.flatMap(([k, what]) => [el("kbd", { text: k }), el("span", { text: what })]));
+}
+
+document.addEventListener("keydown", (event) => {
+  if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
+  if (document.querySelector("dialog[open]")) return; // dialogs keep their keys (Escape closes them)
+  const tag = (event.target && event.target.tagName) || "";
+  if (["INPUT", "TEXTAREA", "SELECT"].includes(tag)) return;
+  const k = event.key;
+  if (k === "Enter" && tag !== "BUTTON" && tag !== "A") { const pre = preselected(current()); if (pre) choose(pre); else flash("No guess to accept: press a label's key."); }
+  else if (k === "ArrowRight") move(1);
+  else if (k === "ArrowLeft") move(-1);
+  else if (k === "u") undo();
+  else if (k === "?") { renderHelp(); $("help-dialog").showModal(); }
+  else if (k === "C" && event.shiftKey) openCommit();
+  else if (k === "=" || k === "+") zoom(2);
+  else if (k === "-") zoom(0.5);
+  else if (labelOf.has(k.toLowerCase()) && !event.shiftKey) choose(labelOf.get(k.toLowerCase()));
+  else return;
+  event.preventDefault();
+});
+
+$("labels").addEventListener("click", (event) => {
+  const b = event.target.closest("button[data-label]");
+  if (b) choose(b.dataset.label);
+});
+document.querySelector('[data-action="help"]').addEventListener("click", () => { renderHelp(); $("help-dialog").showModal(); });
+document.querySelector('[data-action="commit"]').addEventListener("click", openCommit);
+document.querySelector('[data-action="close-commit"]').addEventListener("click", () => $("commit-dialog").close());
+$("commit-form").addEventListener("submit", submitCommit);
+$("queue").addEventListener("change", (event) => {
+  const url = new URL(location.href);
+  url.searchParams.set("queue", event.target.value);
+  location.assign(url.toString());
+});
+let drag = null;
+$("viewer").addEventListener("pointerdown", (e) => { if (state.zoom > 1) drag = { x: e.clientX, y: e.clientY }; });
+window.addEventListener("pointerup", () => { drag = null; });
+$("viewer").addEventListener("pointermove", (e) => {
+  if (!drag) return;
+  $("viewer").scrollBy(drag.x - e.clientX, drag.y - e.clientY);
+  drag = { x: e.clientX, y: e.clientY };
+});
+$("viewer").addEventListener("wheel", (e) => { if (cfg.modality === "image" && e.ctrlKey) { e.preventDefault(); zoom(e.deltaY < 0 ? 2 : 0.5); } }, { passive: false });
+window.addEventListener("resize", () => { const img = $("viewer").querySelector("img"); if (img) fitImage(img); });
+window.addEventListener("beforeunload", (e) => { if (outbox.size) { e.preventDefault(); e.returnValue = ""; } });
+
+// ---- start --------------------------------------------------------------------------------------------
+
+window.s2workbench = { state, outbox }; // for the browser tests and the benchmark: read-only use
+await loadMore();
+render();
+ahead();
+outbox.kick();
+document.body.dataset.ready = "1";

@@ -1,0 +1,196 @@
+"""The labeling workbench in real Chromium: keyboard labeling, reloads, a server that goes away, conflicts, commits."""
+
+from pathlib import Path
+
+import pytest
+
+from tests.api.conftest import start_server
+from tests.api.factories import register_model
+from tests.api.pages.conftest import add_labeler, until
+from tests.conftest import stop_process
+from tests.factories import write_image_csv
+
+LABELS = [str(d) for d in range(10)]
+N = 30
+
+
+@pytest.fixture
+def digits(api, cli, blobs, tmp_path: Path) -> dict:
+    """An image dataset of N unlabeled examples (keys u000...), ten labeled ones (l000...) and a branch to label on;
+    a model guesses each unlabeled one."""
+    cli.ok("dataset", "create", "digits", "--modality", "image", "--labels", ",".join(LABELS))
+    keys = [f"u{i:03d}" for i in range(N)]
+    cli.ok("import", "digits", write_image_csv(tmp_path / "src", {**{k: "" for k in keys}, **{f"l{d:03d}": str(d) for d in range(10)}}))
+    cli.ok("branch", "digits", "work")
+    with api.admin as c:
+        r = c.post("/datasets/digits/runs", json={})
+        assert r.status_code in (201, 202), r.text
+        run = r.json()["id"]
+    guess = {k: str((i * 7) % 10) for i, k in enumerate(keys)}  # the model's guess per key
+    probabilities = {k: [0.9 if d == guess[k] else 0.1 / 9 for d in LABELS] for k in keys}
+    register_model(blobs, run, LABELS, guess, guess, probabilities)
+    return {"keys": keys, "guess": guess}
+
+
+def staged(api, token: str) -> dict[str, str]:
+    with api.client(token) as c:
+        r = c.get("/datasets/digits/edits", params={"branch": "work", "limit": 1000})
+        assert r.status_code == 200, r.text
+        return {e["key"]: e["label"] for e in r.json()["items"]}
+
+
+def wait_saved(page) -> None:
+    until(page, "window.s2workbench && window.s2workbench.outbox.size === 0")
+
+
+def shown_key(page) -> str:
+    return page.locator("#details dd a").first.inner_text()
+
+
+def open_workbench(site, page, name: str, queue: str = "unlabeled"):
+    site.sign_in(page, name, f"/d/digits/label?branch=work&queue={queue}")
+    page.wait_for_selector("body[data-ready='1']")
+
+
+def test_a_labeler_labels_twenty_by_keyboard_reloads_midway_and_commits_exactly_those(site, api, cli, digits):
+    token = add_labeler(api, cli, "ana", ("digits",))
+    page = site.page()
+    open_workbench(site, page, "ana")
+    site.shot(page, "workbench")
+    expected: dict[str, str] = {}
+    # The model's guess is pre-selected: its button is marked, and Enter accepts it.
+    first = shown_key(page)
+    assert page.locator("#labels button.guess").inner_text().split()[-2] == digits["guess"][first]
+    for i in range(10):
+        key = shown_key(page)
+        if i % 3 == 0:
+            page.keyboard.press("Enter")
+            expected[key] = digits["guess"][key]
+        else:
+            label = str((i * 3) % 10)
+            page.keyboard.press(label)
+            expected[key] = label
+        until(page, f"document.querySelector('#details dd a').textContent !== {key!r}")
+    wait_saved(page)
+    assert page.locator("#staged-count").inner_text() == "10"
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    # The unlabeled queue goes on after the ten already staged; nothing was lost.
+    assert shown_key(page) not in expected
+    assert page.locator("#staged-count").inner_text() == "10"
+    for i in range(10):
+        key = shown_key(page)
+        label = str((i * 5 + 1) % 10)
+        page.keyboard.press(label)
+        expected[key] = label
+        until(page, f"document.querySelector('#details dd a').textContent !== {key!r}")
+    wait_saved(page)
+    assert staged(api, token) == expected
+    # `u` takes the last label back, and it comes back with the same key.
+    last = list(expected)[-1]
+    page.keyboard.press("u")
+    until(page, f"document.querySelector('#details dd a').textContent === {last!r}")
+    wait_saved(page)
+    assert last not in staged(api, token)
+    page.keyboard.press(expected[last])
+    wait_saved(page)
+    assert staged(api, token) == expected
+
+    page.keyboard.press("Shift+C")
+    page.wait_for_selector("#commit-dialog[open]")
+    until(page, "document.querySelector('#commit-summary').textContent.includes('20 staged edit')")
+    page.keyboard.type("label twenty digits")
+    site.shot(page, "commit-dialog")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    commit = page.locator("#commit-id")
+    commit.wait_for()
+    site.shot(page, "committed")
+    commit_id = commit.inner_text()
+    with api.client(token) as c:
+        r = c.get("/datasets/digits/diff", params={"a": f"{commit_id}~1", "b": commit_id, "limit": 1000})
+        assert r.status_code == 200, r.text
+        diff = r.json()
+    changed = {rl["key"]: rl["to"] for rl in diff["relabeled"]}
+    assert changed == expected
+    assert diff["added"] == [] and diff["removed"] == []
+    assert site.errors == []
+
+
+def test_edits_made_while_the_server_is_down_wait_in_the_page_and_land_when_it_returns(site, api, cli, digits, s2env, broker_url, tmp_path):
+    token = add_labeler(api, cli, "ana", ("digits",))
+    page = site.page()
+    open_workbench(site, page, "ana")
+    stop_process(api.proc)
+    keys = []
+    for label in ("4", "6"):
+        keys.append(shown_key(page))
+        page.keyboard.press(label)
+    until(page, "document.querySelector('#sync').textContent.includes('cannot be reached')")
+    assert "2 edit(s) unsaved" in page.locator("#sync").inner_text()
+    site.shot(page, "offline")
+    port = int(api.url.rsplit(":", 1)[1])
+    proc = start_server({**s2env, "S2_BROKER_URL": broker_url}, tmp_path / "again.log", port)
+    try:
+        wait_saved(page)
+        assert staged(api, token) == {keys[0]: "4", keys[1]: "6"}
+        until(page, "document.querySelector('#sync').textContent.includes('All edits saved')")
+    finally:
+        stop_process(proc)
+    assert site.errors == []
+
+
+def test_two_labelers_conflict_on_one_example_and_the_second_chooses(site, api, cli, digits):
+    add_labeler(api, cli, "ana", ("digits",))
+    bob = add_labeler(api, cli, "bob", ("digits",))
+    ana_page, bob_page = site.page(), site.page()
+    open_workbench(site, ana_page, "ana", queue="all")
+    open_workbench(site, bob_page, "bob", queue="all")
+    key = shown_key(ana_page)
+    assert shown_key(bob_page) == key
+    ana_page.keyboard.press("3")
+    wait_saved(ana_page)
+    bob_page.keyboard.press("5")
+    conflict = bob_page.locator("#conflicts .conflict")
+    conflict.wait_for()
+    assert f"Conflict on {key}" in conflict.inner_text() and "ana changed it to 3" in conflict.inner_text()
+    site.shot(bob_page, "conflict")
+    conflict.get_by_role("button", name="Use mine: 5").click()
+    wait_saved(bob_page)
+    with api.client(bob) as c:
+        edit = c.get("/datasets/digits/edits", params={"branch": "work"}).json()["items"][0]
+    assert (edit["key"], edit["label"], edit["author"]) == (key, "5", "bob")
+    assert site.errors == []
+
+
+XSS = ['<img src=x onerror="window.__pwned=1">', "</script><script>window.__pwned=2</script>", '"><svg onload="window.__pwned=3">']
+
+
+def test_text_from_a_dataset_is_shown_as_text_and_never_runs(site, api, cli, tmp_path):
+    import csv
+
+    source = tmp_path / "xss.csv"
+    with open(source, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["key", "label", "text"])
+        for i, text in enumerate(XSS):
+            w.writerow([f"x{i}", "", text])
+    cli.ok("dataset", "create", "notes", "--modality", "text", "--labels", "<b>bold<b>,plain")
+    cli.ok("import", "notes", source)
+    cli.ok("branch", "notes", "work")
+    add_labeler(api, cli, "ana", ("notes",))
+    page = site.page()
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    site.sign_in(page, "ana", "/d/notes/label?branch=work&queue=all")
+    page.wait_for_selector("body[data-ready='1']")
+    for text in XSS:
+        assert page.locator(".viewer .text").inner_text() == text
+        page.keyboard.press("ArrowRight")
+    assert page.locator("#labels button").first.inner_text().endswith("<b>bold<b>")
+    site.shot(page, "workbench-text")
+    page.goto("/d/notes/examples/x0?rev=work")
+    assert page.locator(".example-input .text").inner_text() == XSS[0]
+    site.shot(page, "example")
+    assert page.evaluate("window.__pwned") is None and dialogs == []
+    assert site.errors == []
