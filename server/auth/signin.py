@@ -55,6 +55,16 @@ def set_password(db: Session, *, name: str, password: str | None) -> None:
     db.flush()
 
 
+def verifies(db: Session, name: str, password: str | None) -> str:
+    """Whether password is user name's: "matches", "differs", or "no-password" (they have none yet)."""
+    from server.auth.service import get_user
+
+    stored = get_user(db, name).password_hash
+    if stored is None:
+        return "no-password"
+    return "matches" if password is not None and _verify(stored, password) else "differs"
+
+
 def _aware(at: datetime) -> datetime:
     from datetime import UTC
 

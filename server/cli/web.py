@@ -90,6 +90,44 @@ def _admin_token() -> tuple[str, bool]:
     return issued.token, True
 
 
+def _admin_password() -> str | None:
+    """The admin's first password for the browser, made on a store whose admin has none and kept in
+    S2_HOME/admin-password (mode 600); None once the admin chose their own (the file no longer matches)."""
+    import secrets
+
+    from server.auth.signin import set_password, verifies
+    from server.config import get_settings
+    from server.db import run_in_transaction
+
+    path = get_settings().home / "admin-password"
+    kept = path.read_text().strip() if path.exists() else None
+    state = run_in_transaction(lambda db: verifies(db, "admin", kept))
+    if state == "matches":
+        return kept
+    if state != "no-password":
+        return None  # the admin set their own with `s2 user passwd admin`
+    password = secrets.token_urlsafe(12)
+    run_in_transaction(lambda db: set_password(db, name="admin", password=password))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(password + "\n")
+    return password
+
+
+def _die_with_parent() -> None:
+    """In a child before exec: get SIGTERM when the process that started it dies, however it dies (Linux)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def _stop_on_sigterm(signum, frame) -> None:
+    raise SystemExit(128 + signum)  # unwinds through `finally`, which stops the worker
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", "-p", default=8000, show_default=True, type=click.IntRange(1, 65535))
@@ -97,16 +135,29 @@ def _admin_token() -> tuple[str, bool]:
 def up(host: str, port: int, demo: bool) -> None:
     """Run the whole platform on the embedded store: API server, a training worker, and a demo dataset.
 
-    State lives in S2_HOME (default ./.s2). Prints the URL and an admin token; Ctrl-C stops everything.
+    State lives in S2_HOME (default ./.s2). Prints the URL to open, how to sign in, and an admin API
+    token; the worker's output goes to S2_HOME/logs/worker.log. Ctrl-C (or SIGTERM) stops everything.
     """
     from server.cli.common import author
+    from server.config import get_settings
     from server.db import get_engine
 
     _check_port(host, port)
     get_engine()
     token, fresh = _admin_token()
+    password = _admin_password()
+    logs = get_settings().home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    worker_log = open(logs / "worker.log", "ab")
+    # SIGTERM (a service manager, docker stop) must unwind like Ctrl-C: uvicorn re-raises it after its shutdown.
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     worker = subprocess.Popen(
-        [sys.executable, "-c", "from server.cli.main import main; main()", "worker", "--loglevel", "WARNING"], start_new_session=True
+        [sys.executable, "-c", "from server.cli.main import main; main()", "worker", "--loglevel", "WARNING"],
+        start_new_session=True,  # Ctrl-C reaches us only; we stop it in order
+        stdout=worker_log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent,
     )
     try:
         if demo:
@@ -115,10 +166,20 @@ def up(host: str, port: int, demo: bool) -> None:
             click.echo("building the demo dataset (scikit-learn digits) ...", err=True)
             run_id = build_demo(author())
             if run_id is not None:
-                click.echo(f"demo: dataset '{DEMO}' imported; training run {run_id} queued (s2 run {run_id})", err=True)
-        click.echo(f"s2 is up: http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+                click.echo(f"demo: dataset '{DEMO}' imported; training run {run_id} queued", err=True)
+        home = get_settings().home
+        click.echo(f"s2 is up: http://{host}:{port}")
+        if password:
+            click.echo(f"sign in as: admin  password: {password}")
+            click.echo(f"  (kept in {home / 'admin-password'}; choose your own with: s2 user passwd admin)", err=True)
+        else:
+            click.echo("sign in as: admin, with the password you set (s2 user passwd admin to change it)")
         click.echo(f"admin token{' (new)' if fresh else ''}: {token}")
-        click.echo(f"  try: s2 --server http://{host}:{port} --token TOKEN dataset list   (or export S2_SERVER, S2_TOKEN)", err=True)
+        click.echo(
+            f"  scripts: s2 --server http://{host}:{port} --token TOKEN dataset list; API docs: http://{host}:{port}/docs\n"
+            f"  worker log: {logs / 'worker.log'}; Ctrl-C stops everything",
+            err=True,
+        )
         _serve(host, port, 1, "warning")
     finally:
         if worker.poll() is None:
@@ -127,3 +188,5 @@ def up(host: str, port: int, demo: bool) -> None:
                 worker.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait()
+        worker_log.close()
