@@ -7,11 +7,15 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.api.conftest import Api
+from tests.api.factories import register_model
+from tests.factories import write_image_csv
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SHOTS = Path(os.environ.get("S2_SCREENSHOTS", Path(__file__).resolve().parents[3] / ".screenshots"))
 PASSWORD = "correct horse battery"
+LABELS = [str(d) for d in range(10)]
+N = 30
 
 
 @pytest.fixture(scope="session")
@@ -61,7 +65,8 @@ class Site:
         page.keyboard.press("Tab")
         page.keyboard.type(password)
         page.keyboard.press("Enter")
-        page.wait_for_url(f"**{at.split('?')[0]}*")
+        page.wait_for_url(lambda url: "/login" not in url)
+        page.wait_for_load_state()
         return page
 
     def shot(self, page, name: str) -> Path:
@@ -107,3 +112,21 @@ def add_labeler(api: Api, cli, name: str, datasets: tuple[str, ...]) -> str:
     proc = cli.run("user", "passwd", name, input=PASSWORD + "\n")
     assert proc.returncode == 0, proc.stderr
     return token
+
+
+@pytest.fixture
+def digits(api, cli, blobs, tmp_path: Path) -> dict:
+    """An image dataset of N unlabeled examples (keys u000...), ten labeled ones (l000...) and a branch to label on;
+    a model guesses each unlabeled one."""
+    cli.ok("dataset", "create", "digits", "--modality", "image", "--labels", ",".join(LABELS))
+    keys = [f"u{i:03d}" for i in range(N)]
+    cli.ok("import", "digits", write_image_csv(tmp_path / "src", {**{k: "" for k in keys}, **{f"l{d:03d}": str(d) for d in range(10)}}))
+    cli.ok("branch", "digits", "work")
+    with api.admin as c:
+        r = c.post("/datasets/digits/runs", json={})
+        assert r.status_code in (201, 202), r.text
+        run = r.json()["id"]
+    guess = {k: str((i * 7) % 10) for i, k in enumerate(keys)}  # the model's guess per key
+    probabilities = {k: [0.9 if d == guess[k] else 0.1 / 9 for d in LABELS] for k in keys}
+    register_model(blobs, run, LABELS, guess, guess, probabilities)
+    return {"keys": keys, "guess": guess}

@@ -1,35 +1,8 @@
 """The labeling workbench in real Chromium: keyboard labeling, reloads, a server that goes away, conflicts, commits."""
 
-from pathlib import Path
-
-import pytest
-
 from tests.api.conftest import start_server
-from tests.api.factories import register_model
 from tests.api.pages.conftest import add_labeler, until
 from tests.conftest import stop_process
-from tests.factories import write_image_csv
-
-LABELS = [str(d) for d in range(10)]
-N = 30
-
-
-@pytest.fixture
-def digits(api, cli, blobs, tmp_path: Path) -> dict:
-    """An image dataset of N unlabeled examples (keys u000...), ten labeled ones (l000...) and a branch to label on;
-    a model guesses each unlabeled one."""
-    cli.ok("dataset", "create", "digits", "--modality", "image", "--labels", ",".join(LABELS))
-    keys = [f"u{i:03d}" for i in range(N)]
-    cli.ok("import", "digits", write_image_csv(tmp_path / "src", {**{k: "" for k in keys}, **{f"l{d:03d}": str(d) for d in range(10)}}))
-    cli.ok("branch", "digits", "work")
-    with api.admin as c:
-        r = c.post("/datasets/digits/runs", json={})
-        assert r.status_code in (201, 202), r.text
-        run = r.json()["id"]
-    guess = {k: str((i * 7) % 10) for i, k in enumerate(keys)}  # the model's guess per key
-    probabilities = {k: [0.9 if d == guess[k] else 0.1 / 9 for d in LABELS] for k in keys}
-    register_model(blobs, run, LABELS, guess, guess, probabilities)
-    return {"keys": keys, "guess": guess}
 
 
 def staged(api, token: str) -> dict[str, str]:
