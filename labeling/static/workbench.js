@@ -13,7 +13,7 @@ const enc = encodeURIComponent;
 const AHEAD = 10; // fetch the next page when fewer than this many examples are left
 const PRELOAD = 6; // media of the next examples fetched before they are shown
 const PAGE = 50;
-const RESERVED = new Set(["u", "?"]);
+const RESERVED = new Set(["u", "g", "?"]);
 const KEYS = "1234567890abcdefghijklmnopqrstvwxyz".split("").filter((k) => !RESERVED.has(k));
 
 const state = {
@@ -27,6 +27,9 @@ const state = {
   zoom: 1,
   conflicts: new Map(),
   signedOut: false,
+  grid: false,
+  selected: new Set(),
+  anchor: 0,
 };
 
 // ---- the REST API, signed in by the session cookie; writes carry the CSRF token -------------------
@@ -286,6 +289,11 @@ function renderDetails() {
 }
 
 function renderPosition() {
+  if (state.grid) {
+    const start = gridStart();
+    $("position").textContent = `${start + 1}–${Math.min(start + GRID, state.items.length)} of ${state.items.length}${state.end ? "" : "+"} · ${state.selected.size} selected`;
+    return;
+  }
   $("position").textContent = state.items.length
     ? `${Math.min(state.pos + 1, state.items.length)} of ${state.items.length}${state.end ? "" : "+"} in ${cfg.queue}`
     : "";
@@ -346,7 +354,8 @@ function renderConflicts() {
 }
 
 function render() {
-  renderExample(); renderLabels(); renderDetails(); renderPosition(); renderStatus();
+  if (state.grid) renderGrid(); else renderExample();
+  renderLabels(); renderDetails(); renderPosition(); renderStatus();
 }
 
 function refreshItem(item) { if (item === current()) render(); }
@@ -355,36 +364,132 @@ function refreshItem(item) { if (item === current()) render(); }
 
 function flash(text) { showSync(text, "unsaved"); setTimeout(renderStatus, 2500); }
 
+/** Stage label on item (through the outbox); returns what undo needs, or null when nothing changes. */
+function stage(item, label) {
+  const ex = item.example;
+  if (effectiveLabel(ex) === label && !ex.staged_by) return null; // already so: nothing to change
+  const before = { key: ex.key, staged_label: ex.staged_label, staged_by: ex.staged_by, staged_remove: ex.staged_remove };
+  outbox.add({ key: ex.key, label, version: ex.version });
+  if (!ex.staged_by) state.staged += 1;
+  ex.staged_label = label; ex.staged_by = cfg.user; ex.staged_remove = false;
+  addRecent(ex.key, label);
+  return before;
+}
+
 function choose(label) {
   const item = current();
   if (!item) return;
   if (!cfg.editable) { flash(`Branch ${cfg.branch} is protected: label on another branch.`); return; }
-  const ex = item.example;
-  const before = { key: ex.key, pos: state.pos, staged_label: ex.staged_label, staged_by: ex.staged_by, staged_remove: ex.staged_remove };
-  if (effectiveLabel(ex) === label && !ex.staged_by) { move(1); return; } // already so: nothing to change
-  outbox.add({ key: ex.key, label, version: ex.version });
-  if (!ex.staged_by) state.staged += 1;
-  ex.staged_label = label; ex.staged_by = cfg.user; ex.staged_remove = false;
-  state.undo.push(before);
-  addRecent(ex.key, label);
+  const before = stage(item, label);
+  if (before) state.undo.push([before]);
   move(1);
 }
 
 function undo() {
-  const last = state.undo.pop();
-  if (!last) { flash("Nothing to undo."); return; }
-  const item = state.items.find((i) => i.example.key === last.key);
-  if (!outbox.withdraw(last.key)) {
-    // Already sent: put the example back as it was on the server before.
-    if (last.staged_by) outbox.add({ key: last.key, label: last.staged_label, version: item.example.version });
-    else outbox.add({ key: last.key, drop: true, version: item.example.version });
+  const batch = state.undo.pop();
+  if (!batch) { flash("Nothing to undo."); return; }
+  let item = null;
+  for (const last of batch) {
+    item = state.items.find((i) => i.example.key === last.key);
+    if (!outbox.withdraw(last.key)) {
+      // Already sent: put the example back as it was on the server before.
+      if (last.staged_by) outbox.add({ key: last.key, label: last.staged_label, version: item.example.version });
+      else outbox.add({ key: last.key, drop: true, version: item.example.version });
+    }
+    if (!last.staged_by) state.staged = Math.max(0, state.staged - 1);
+    Object.assign(item.example, { staged_label: last.staged_label, staged_by: last.staged_by, staged_remove: last.staged_remove });
+    addRecent(last.key, null);
   }
-  if (!last.staged_by) state.staged = Math.max(0, state.staged - 1);
-  Object.assign(item.example, { staged_label: last.staged_label, staged_by: last.staged_by, staged_remove: last.staged_remove });
-  addRecent(last.key, null);
-  state.pos = state.items.indexOf(item);
+  if (!state.grid) state.pos = state.items.indexOf(item);
   render(); ahead();
 }
+
+// ---- grid mode: a page of thumbnails; select with mouse or keys, a label key labels them all ---------
+
+const GRID = 48;
+const COLUMNS = 8;
+
+function gridStart() { return Math.floor(state.pos / GRID) * GRID; }
+
+function toggleGrid() {
+  state.grid = !state.grid;
+  state.selected = new Set();
+  state.anchor = state.pos;
+  $("grid-toggle").setAttribute("aria-pressed", String(state.grid));
+  document.body.classList.toggle("grid-mode", state.grid);
+  if (state.grid) ensureLoaded(gridStart() + GRID).then(render); else render();
+}
+
+async function ensureLoaded(count) {
+  while (state.items.length < count && !state.end) await loadMore();
+}
+
+function gridMove(step, extend) {
+  const start = gridStart();
+  const last = Math.min(state.items.length, start + GRID) - 1;
+  const next = Math.max(start, Math.min(last, state.pos + step));
+  state.pos = next;
+  if (extend) {
+    state.selected = new Set();
+    const [a, b] = [Math.min(state.anchor, next), Math.max(state.anchor, next)];
+    for (let i = a; i <= b; i++) state.selected.add(i);
+  } else {
+    state.anchor = next;
+  }
+  render();
+}
+
+function gridPage(step) {
+  const target = gridStart() + step * GRID;
+  if (target < 0) return;
+  ensureLoaded(target + GRID).then(() => {
+    if (target >= state.items.length) { flash("The end of the queue."); return; }
+    state.pos = target; state.anchor = target; state.selected = new Set();
+    render(); ahead();
+  });
+}
+
+function gridLabel(label) {
+  if (!cfg.editable) { flash(`Branch ${cfg.branch} is protected: label on another branch.`); return; }
+  const chosen = state.selected.size ? [...state.selected] : [state.pos];
+  const batch = chosen.map((i) => state.items[i]).filter(Boolean).map((item) => stage(item, label)).filter(Boolean);
+  if (batch.length) state.undo.push(batch);
+  flash(`${batch.length} example(s) labeled ${label}.`);
+  state.selected = new Set();
+  render();
+}
+
+function renderGrid() {
+  const start = gridStart();
+  const items = state.items.slice(start, start + GRID);
+  const grid = el("div", { class: "grid", role: "listbox", "aria-multiselectable": "true", "aria-label": "Examples on this page" });
+  items.forEach((item, n) => {
+    const i = start + n;
+    const ex = item.example;
+    const label = effectiveLabel(ex);
+    const tile = el("div", {
+      class: ["tile", state.selected.has(i) ? "selected" : "", i === state.pos ? "focus" : "", ex.staged_by ? "staged" : ""].join(" ").trim(),
+      role: "option", "aria-selected": String(state.selected.has(i)), "data-index": String(i), id: `tile-${i}`,
+    },
+    cfg.modality === "image" ? el("img", { src: mediaUrl(ex), alt: "", draggable: false }) : el("span", { class: "snippet", text: String(ex.inline ?? ex.key).slice(0, 80) }),
+    el("span", { class: "caption", text: `${ex.key} · ${label ?? "—"}` }));
+    grid.append(tile);
+  });
+  grid.setAttribute("aria-activedescendant", `tile-${state.pos}`);
+  grid.tabIndex = 0;
+  $("viewer").replaceChildren(grid);
+}
+
+$("viewer").addEventListener("click", (event) => {
+  const tile = event.target.closest(".tile");
+  if (!tile) return;
+  const i = Number(tile.dataset.index);
+  if (event.shiftKey) { state.pos = i; gridMove(0, true); return; }
+  if (event.ctrlKey || event.metaKey) { if (state.selected.has(i)) state.selected.delete(i); else state.selected.add(i); }
+  else state.selected = new Set([i]);
+  state.pos = i; state.anchor = i;
+  render();
+});
 
 function move(step) {
   state.pos = Math.max(0, Math.min(state.items.length, state.pos + step));
@@ -464,7 +569,9 @@ async function submitCommit(event) {
 
 function renderHelp() {
   const rows = [["Enter", "accept the pre-selected label (the model's guess)"], ["→ / ←", "next / previous example without labeling"],
-    ["u", "undo the last label"], ["= / -", "zoom in / out (drag or scroll to pan)"], ["Shift+C", "commit the staged edits"], ["?", "this list"],
+    ["u", "undo the last label (in the grid: the last batch)"], ["= / -", "zoom in / out (drag or scroll to pan)"], ["Shift+C", "commit the staged edits"], ["?", "this list"],
+    ["g", "grid mode: a page of thumbnails"], ["arrows, Shift+arrows", "grid: move, select a range (or click, Shift+click)"], ["Space / Esc", "grid: select one more / none"],
+    ["PageDown / PageUp", "grid: next / previous page"],
     ...cfg.labels.map((l) => [keyOf.get(l) || "(click)", `label ${l}`])];
   $("keys-list").replaceChildren(...rows.flatMap(([k, what]) => [el("kbd", { text: k }), el("span", { text: what })]));
 }
@@ -475,12 +582,25 @@ document.addEventListener("keydown", (event) => {
   const tag = (event.target && event.target.tagName) || "";
   if (["INPUT", "TEXTAREA", "SELECT"].includes(tag)) return;
   const k = event.key;
-  if (k === "Enter" && tag !== "BUTTON" && tag !== "A") { const pre = preselected(current()); if (pre) choose(pre); else flash("No guess to accept: press a label's key."); }
+  if (k === "?") { renderHelp(); $("help-dialog").showModal(); }
+  else if (k === "g") toggleGrid();
+  else if (k === "u") undo();
+  else if (k === "C" && event.shiftKey) openCommit();
+  else if (state.grid) {
+    if (k === "ArrowRight") gridMove(1, event.shiftKey);
+    else if (k === "ArrowLeft") gridMove(-1, event.shiftKey);
+    else if (k === "ArrowDown") gridMove(COLUMNS, event.shiftKey);
+    else if (k === "ArrowUp") gridMove(-COLUMNS, event.shiftKey);
+    else if (k === " ") { if (state.selected.has(state.pos)) state.selected.delete(state.pos); else state.selected.add(state.pos); render(); }
+    else if (k === "Escape") { state.selected = new Set(); render(); }
+    else if (k === "PageDown") gridPage(1);
+    else if (k === "PageUp") gridPage(-1);
+    else if (labelOf.has(k.toLowerCase()) && !event.shiftKey) gridLabel(labelOf.get(k.toLowerCase()));
+    else return;
+  }
+  else if (k === "Enter" && tag !== "BUTTON" && tag !== "A") { const pre = preselected(current()); if (pre) choose(pre); else flash("No guess to accept: press a label's key."); }
   else if (k === "ArrowRight") move(1);
   else if (k === "ArrowLeft") move(-1);
-  else if (k === "u") undo();
-  else if (k === "?") { renderHelp(); $("help-dialog").showModal(); }
-  else if (k === "C" && event.shiftKey) openCommit();
   else if (k === "=" || k === "+") zoom(2);
   else if (k === "-") zoom(0.5);
   else if (labelOf.has(k.toLowerCase()) && !event.shiftKey) choose(labelOf.get(k.toLowerCase()));
@@ -490,8 +610,9 @@ document.addEventListener("keydown", (event) => {
 
 $("labels").addEventListener("click", (event) => {
   const b = event.target.closest("button[data-label]");
-  if (b) choose(b.dataset.label);
+  if (b) (state.grid ? gridLabel : choose)(b.dataset.label);
 });
+$("grid-toggle").addEventListener("click", toggleGrid);
 document.querySelector('[data-action="help"]').addEventListener("click", () => { renderHelp(); $("help-dialog").showModal(); });
 document.querySelector('[data-action="commit"]').addEventListener("click", openCommit);
 document.querySelector('[data-action="close-commit"]').addEventListener("click", () => $("commit-dialog").close());

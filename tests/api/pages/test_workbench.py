@@ -167,3 +167,32 @@ def test_text_from_a_dataset_is_shown_as_text_and_never_runs(site, api, cli, tmp
     site.shot(page, "example")
     assert page.evaluate("window.__pwned") is None and dialogs == []
     assert site.errors == []
+
+
+def test_grid_mode_labels_a_range_chosen_by_keys_and_by_mouse(site, api, cli, digits):
+    token = add_labeler(api, cli, "ana", ("digits",))
+    page = site.page()
+    open_workbench(site, page, "ana")
+    page.keyboard.press("g")
+    page.locator(".grid .tile").first.wait_for()
+    assert page.locator(".grid .tile").count() == 30  # the whole (short) queue fits one page of 48
+    for _ in range(4):
+        page.keyboard.press("Shift+ArrowRight")
+    assert page.locator(".tile.selected").count() == 5
+    page.keyboard.press("7")
+    wait_saved(page)
+    keys = digits["keys"]
+    assert staged(api, token) == {k: "7" for k in keys[:5]}
+    # With the mouse: a click, then a Shift+click, selects the range between them.
+    page.locator("#tile-10").click()
+    page.locator("#tile-13").click(modifiers=["Shift"])
+    assert page.locator(".tile.selected").count() == 4
+    site.shot(page, "grid")
+    page.keyboard.press("2")
+    wait_saved(page)
+    assert staged(api, token) == {**{k: "7" for k in keys[:5]}, **{k: "2" for k in keys[10:14]}}
+    # u takes back the whole batch.
+    page.keyboard.press("u")
+    wait_saved(page)
+    assert staged(api, token) == {k: "7" for k in keys[:5]}
+    assert site.errors == []
