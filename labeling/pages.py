@@ -19,6 +19,17 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 SignedIn = Annotated[Principal, Depends(page_user)]
 
 
+def _number(name: str, value: str | None) -> float | None:
+    from server.errors import InvalidInput
+
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise InvalidInput(f"{name} {value!r} is not a number between 0 and 1") from None
+
+
 @router.get("/")
 def home(request: Request, who: SignedIn) -> Response:
     from labeling.overview import visible_datasets
@@ -36,22 +47,39 @@ def dataset(request: Request, name: str, who: SignedIn) -> Response:
 
 
 @router.get("/d/{name}/label")
-def workbench(request: Request, name: str, who: SignedIn, branch: str | None = Query(None), queue: str = Query("all")) -> Response:
+def workbench(
+    request: Request,
+    name: str,
+    who: SignedIn,
+    branch: str | None = Query(None),
+    queue: str = Query("all"),
+    label: str | None = Query(None),
+    predicted: str | None = Query(None),
+    min_confidence: str | None = Query(None),
+    max_confidence: str | None = Query(None),
+) -> Response:
     from labeling.overview import dataset_view
-    from labeling.queues import QUEUES, check_queue
+    from labeling.queues import Filters, check_filters, queue_names
+    from server.errors import NotFound
 
-    check_queue(queue)
     view = read(lambda db: dataset_view(db, who, name))
+    queues = read(lambda db: queue_names(db, name))
+    if queue not in queues:
+        raise NotFound(f"no queue '{queue}' in dataset '{name}': the queues are {', '.join(queues)}")
+    # The filter form sends empty fields for "any".
+    filters = check_filters(
+        view.dataset.labels,
+        Filters(label or None, predicted or None, _number("min_confidence", min_confidence), _number("max_confidence", max_confidence)),
+    )
     branch = branch or view.dataset.default_branch
     here = next((b for b in view.branches if b.branch.name == branch), None)
     if here is None:
-        from server.errors import NotFound
-
         raise NotFound(f"no branch '{branch}' in dataset '{name}'")
     config = {
         "dataset": name,
         "branch": branch,
         "queue": queue,
+        "filters": {k: v for k, v in vars(filters).items() if v is not None},
         "modality": view.dataset.modality,
         "labels": view.dataset.labels,
         "editable": here.editable,
@@ -66,7 +94,8 @@ def workbench(request: Request, name: str, who: SignedIn, branch: str | None = Q
         dataset=view.dataset,
         branch=here,
         queue=queue,
-        queues=QUEUES,
+        queues=queues,
+        filters=filters,
         config=config,
     )
 

@@ -3,10 +3,11 @@
 - `all`: every example, in key order.
 - `unlabeled`: examples with no label, committed or staged on this branch.
 - `changed`: examples with a staged (uncommitted) edit on this branch.
-- `review`: examples the platform (or an engineer, from a file or the API) queued for a second look.
+- any review queue of the dataset (labeling.review), highest score first.
 
-A page is read from the database and the checkpoints by key range, never the whole dataset. A
-filtered queue reads at most SCAN rows per request: a page may come back short (even empty)
+Each can be narrowed by filters: the given label ("labeled 3"), the model's guess ("predicted
+8") and its confidence. A page is read by key (or score) range, never the whole dataset. A
+filtered read looks at SCAN rows per request at most: a page may come back short (even empty)
 with a cursor to go on from, so no request costs O(dataset) when matches are rare.
 """
 
@@ -16,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from labeling.guesses import Guess, guesses, guessing_model
+from labeling.review import BUILTIN, page_items, queue_counts
 from server.blobs import BlobStore
 from server.datasets.datasets import get_dataset
 from server.datasets.examples import example_read
@@ -23,7 +25,7 @@ from server.datasets.lookup import lookup
 from server.datasets.models import StagedEdit
 from server.datasets.refs import get_branch
 from server.datasets.schemas import ExampleRead
-from server.errors import InvalidInput
+from server.errors import InvalidInput, NotFound
 
 QUEUES = {
     "all": "every example, in key order",
@@ -32,67 +34,163 @@ QUEUES = {
 }
 SCAN = 5000  # rows a filtered queue reads per request at most
 CHUNK = 500
+UNLABELED = ""  # Filters.label value for "no label"
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Narrow a queue: the example's label now (staged, else committed; "" for none), the guess, its confidence."""
+
+    label: str | None = None
+    predicted: str | None = None
+    min_confidence: float | None = None
+    max_confidence: float | None = None
+
+    @property
+    def on_guess(self) -> bool:
+        return self.predicted is not None or self.min_confidence is not None or self.max_confidence is not None
+
+    @property
+    def any(self) -> bool:
+        return self.label is not None or self.on_guess
+
+    def keep(self, example: ExampleRead, guess: Guess | None) -> bool:
+        if self.label is not None:
+            now = (None if example.staged_remove else example.staged_label) if example.staged_by else example.label
+            if (now or "") != self.label:
+                return False
+        if self.on_guess:
+            if guess is None:
+                return False
+            if self.predicted is not None and guess.label != self.predicted:
+                return False
+            if self.min_confidence is not None and guess.confidence < self.min_confidence:
+                return False
+            if self.max_confidence is not None and guess.confidence > self.max_confidence:
+                return False
+        return True
 
 
 @dataclass
 class QueueItem:
-    """One example of a queue, with the model's guess when there is one."""
+    """One example of a queue, with the model's guess when there is one (and why it is queued, for review)."""
 
     example: ExampleRead
     guess: Guess | None
+    score: float | None = None
+    reason: str | None = None
 
 
-def check_queue(queue: str) -> str:
-    """The queue's name, or InvalidInput listing the queues there are."""
-    if queue not in QUEUES:
-        raise InvalidInput(f"no queue named '{queue}': choose one of {', '.join(QUEUES)}")
-    return queue
+def queue_names(db: Session, dataset: str) -> dict[str, str]:
+    """Every queue the workbench can open on a dataset: the built-in ones and its review queues."""
+    ds = get_dataset(db, dataset)
+    names = dict(QUEUES)
+    for name, count in queue_counts(db, ds.id).items():
+        names[name] = f"review queue: {count} example(s), highest score first"
+    return names
+
+
+def check_filters(labels: list[str], f: Filters) -> Filters:
+    for name, value in (("label", f.label), ("predicted", f.predicted)):
+        if value not in (None, UNLABELED) and value not in labels:
+            raise InvalidInput(f"{name} filter {value!r} is not a label of this dataset: choose one of {', '.join(labels)}")
+    for name, value in (("min_confidence", f.min_confidence), ("max_confidence", f.max_confidence)):
+        if value is not None and not 0 <= value <= 1:
+            raise InvalidInput(f"{name} {value} is not between 0 and 1")
+    return f
 
 
 def queue_page(
-    db: Session, blobs: BlobStore, *, dataset: str, branch: str | None, queue: str, after: str | None, limit: int
-) -> tuple[list[QueueItem], str | None]:
-    """Up to limit examples of a queue on a branch after the cursor key, and the cursor to go on from (None: the end)."""
-
-    check_queue(queue)
+    db: Session,
+    blobs: BlobStore,
+    *,
+    dataset: str,
+    branch: str | None,
+    queue: str,
+    after: object,
+    limit: int,
+    filters: Filters = Filters(),
+) -> tuple[list[QueueItem], object]:
+    """Up to limit examples of a queue on a branch after the cursor, and the cursor to go on from (None: the end)."""
     ds = get_dataset(db, dataset)
     br = get_branch(db, ds, branch)
+    check_filters(ds.labels, filters)
+    model = guessing_model(db, ds.id)
     staged_q = select(StagedEdit).where(StagedEdit.branch_id == br.id)
-    examples: list[ExampleRead] = []
-    cursor: str | None = None
-    if queue == "changed":
-        edits = list(db.scalars(staged_q.where(StagedEdit.key > (after or "")).order_by(StagedEdit.key).limit(limit + 1)))
-        more = len(edits) > limit
-        edits = edits[:limit]
-        rows = lookup(db, blobs, br.head_pk, [e.key for e in edits])
-        examples = [example_read(rows[e.key], e) for e in edits if e.key in rows]
-        cursor = edits[-1].key if more and edits else None
-    else:
-        examples, cursor = _scan(db, blobs, br.head_pk, staged_q, queue, after, limit)
-    found = guesses(guessing_model(db, ds.id), blobs, ds.labels, [e.key for e in examples])
-    return [QueueItem(example=e, guess=found.get(e.key)) for e in examples], cursor
+
+    def attach(examples: list[ExampleRead]) -> list[QueueItem]:
+        found = guesses(model, blobs, ds.labels, [e.key for e in examples])
+        return [QueueItem(example=e, guess=found.get(e.key)) for e in examples]
+
+    if queue in BUILTIN:
+        if after is not None and not isinstance(after, str):
+            raise InvalidInput("this cursor belongs to another queue: start again without a cursor")
+        if queue == "changed":
+            return _changed(db, blobs, br, staged_q, after, limit, filters, attach)
+        return _scan(db, blobs, br.head_pk, staged_q, queue, after, limit, filters, attach)
+    return _review(db, blobs, ds, br, staged_q, queue, after, limit, filters, attach)
 
 
-def _scan(
-    db: Session, blobs: BlobStore, head_pk: int, staged_q, queue: str, after: str | None, limit: int
-) -> tuple[list[ExampleRead], str | None]:
+def _changed(db, blobs, br, staged_q, after, limit, filters, attach):
+    edits = list(db.scalars(staged_q.where(StagedEdit.key > (after or "")).order_by(StagedEdit.key).limit(limit + 1)))
+    more = len(edits) > limit
+    edits = edits[:limit]
+    rows = lookup(db, blobs, br.head_pk, [e.key for e in edits])
+    items = attach([example_read(rows[e.key], e) for e in edits if e.key in rows])
+    return [i for i in items if filters.keep(i.example, i.guess)], (edits[-1].key if more and edits else None)
+
+
+def _review(db, blobs, ds, br, staged_q, queue, after, limit, filters, attach):
+    if queue not in queue_counts(db, ds.id):
+        raise NotFound(f"no queue '{queue}' in dataset '{ds.name}': the queues are {', '.join(queue_names(db, ds.name))}")
+    if after is not None and not (
+        isinstance(after, list) and len(after) == 2 and isinstance(after[0], int | float) and isinstance(after[1], str)
+    ):
+        raise InvalidInput("this cursor belongs to another queue: start again without a cursor")
+    want = limit if not filters.any else min(SCAN, max(limit, CHUNK))
+    queued = page_items(db, dataset_id=ds.id, queue=queue, after=tuple(after) if after else None, limit=want + 1)
+    more = len(queued) > want
+    queued = queued[:want]
+    rows = lookup(db, blobs, br.head_pk, [q.key for q in queued])
+    staged = {e.key: e for e in db.scalars(staged_q.where(StagedEdit.key.in_([q.key for q in queued])))} if queued else {}
+    by_key = {i.example.key: i for i in attach([example_read(rows[q.key], staged.get(q.key)) for q in queued if q.key in rows])}
+    items: list[QueueItem] = []
+    last = None
+    for q in queued:
+        last = [q.score, q.key]
+        item = by_key.get(q.key)  # None: the key is gone from this branch
+        if item is not None and filters.keep(item.example, item.guess):
+            item.score, item.reason = q.score, q.reason
+            items.append(item)
+            if len(items) == limit:
+                return items, last
+    return items, last if more else None
+
+
+def _scan(db, blobs, head_pk, staged_q, queue, after, limit, filters, attach) -> tuple[list[QueueItem], str | None]:
     """Examples in key order after `after` that belong to the queue, reading at most SCAN rows when it filters."""
     from server.datasets.snapshot import page_rows
 
-    found: list[ExampleRead] = []
+    filtering = queue != "all" or filters.any
+    found: list[QueueItem] = []
     lo, scanned = after, 0
     while True:
-        want = limit - len(found) if queue == "all" else min(CHUNK, SCAN - scanned)
+        want = limit - len(found) if not filtering else min(CHUNK, SCAN - scanned)
         rows = page_rows(db, blobs, head_pk, after=lo, limit=want)
         scanned += len(rows)
         staged = {e.key: e for e in db.scalars(staged_q.where(StagedEdit.key.in_([r.key for r in rows])))} if rows else {}
+        candidates = []
         for row in rows:
             edit = staged.get(row.key)
             if queue == "unlabeled" and (row.label is not None or edit is not None):
                 continue
-            found.append(example_read(row, edit))
-            if len(found) == limit:
-                return found, row.key  # perhaps the last one: the next page then says so
+            candidates.append(example_read(row, edit))
+        by_label = Filters(label=filters.label)  # what needs no guess first: guesses are read only for those kept
+        for item in attach([e for e in candidates if by_label.keep(e, None)]):
+            if filters.keep(item.example, item.guess):
+                found.append(item)
+                if len(found) == limit:
+                    return found, item.example.key  # perhaps the last one: the next page then says so
         if len(rows) < want:
             return found, None  # the end of the table
         lo = rows[-1].key

@@ -1,5 +1,6 @@
 """Import every ORM module so Base.metadata knows all tables (for Alembic and tests)."""
 
+from labeling import models as labeling_models  # noqa: F401,E402
 from server.auth import models as auth_models  # noqa: F401,E402
 from server.datasets import models as datasets_models  # noqa: F401
 from server.imports import models as imports_models  # noqa: F401

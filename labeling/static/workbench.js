@@ -141,7 +141,8 @@ async function loadMore() {
   state.loading = (async () => {
     let found = 0;
     while (!state.end && found === 0) {
-      const q = `?branch=${enc(cfg.branch)}&queue=${enc(cfg.queue)}&limit=${PAGE}` + (state.cursor ? `&cursor=${enc(state.cursor)}` : "");
+      const filters = Object.entries(cfg.filters || {}).map(([k, v]) => `&${k}=${enc(v)}`).join("");
+      const q = `?branch=${enc(cfg.branch)}&queue=${enc(cfg.queue)}&limit=${PAGE}${filters}` + (state.cursor ? `&cursor=${enc(state.cursor)}` : "");
       let res;
       try { res = await api("GET", `/queue${q}`); } catch { showSync("The server cannot be reached: retrying…", "offline"); await sleep(2000); continue; }
       if (res.status !== 200) { showViewerMessage(describe(res.data, `the queue could not be read (${res.status})`)); state.end = true; break; }
@@ -226,7 +227,7 @@ function renderExample() {
   const item = current();
   if (!item) {
     if (state.loading) { showViewerMessage("Loading…"); state.loading.then(render); return; }
-    showViewerMessage(state.items.length ? `The end of the ${cfg.queue} queue: ${state.items.length} example(s). Commit your edits when you are done (Shift+C).` : `The ${cfg.queue} queue is empty on ${cfg.branch}.`);
+    showViewerMessage(state.items.length ? `The end of the ${cfg.queue} queue: ${state.items.length} example(s). Commit your edits when you are done (Shift+C).` : `Nothing in the ${cfg.queue} queue on ${cfg.branch}${Object.keys(cfg.filters || {}).length ? " with these filters" : ""}.`);
     return;
   }
   const entry = preload(item);
@@ -283,6 +284,7 @@ function renderDetails() {
     ["Guess", item.guess ? `${item.guess.label} · ${Math.round(item.guess.confidence * 100)}% (model v${item.guess.model})` : el("span", { class: "muted", text: "no model guess" })],
   ];
   if (ex.split) rows.push(["Split", ex.split]);
+  if (item.reason || item.score !== null && item.score !== undefined) rows.push(["Why queued", `${item.reason || "—"} (score ${item.score})`]);
   const waiting = outbox.pendingFor(ex.key).length;
   if (waiting) rows.push(["Unsaved", el("span", { class: "unsaved", text: "waiting to be sent" })]);
   dl.replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", {}, v)]));
@@ -554,7 +556,8 @@ async function submitCommit(event) {
     for (const i of state.items) if (i.example.staged_by) { i.example.label = i.example.staged_remove ? null : i.example.staged_label; i.example.staged_by = null; i.example.staged_label = null; }
     $("commit-form").hidden = true;
     result.replaceChildren(el("p", { role: "status", text: `Committed ${c.id.slice(0, 12)}: ${c.changes} change(s).` }),
-      el("p", {}, el("span", { class: "mono", text: c.id, id: "commit-id" })));
+      el("p", {}, el("span", { class: "mono", text: c.id, id: "commit-id" })),
+      el("form", { method: "dialog" }, el("button", { type: "submit", text: "Back to labeling" })));
     render();
   } else if (res.status === 200) {
     state.staged = 0;
@@ -617,11 +620,7 @@ document.querySelector('[data-action="help"]').addEventListener("click", () => {
 document.querySelector('[data-action="commit"]').addEventListener("click", openCommit);
 document.querySelector('[data-action="close-commit"]').addEventListener("click", () => $("commit-dialog").close());
 $("commit-form").addEventListener("submit", submitCommit);
-$("queue").addEventListener("change", (event) => {
-  const url = new URL(location.href);
-  url.searchParams.set("queue", event.target.value);
-  location.assign(url.toString());
-});
+$("queue").addEventListener("change", () => $("queue-form").requestSubmit());
 let drag = null;
 $("viewer").addEventListener("pointerdown", (e) => { if (state.zoom > 1) drag = { x: e.clientX, y: e.clientY }; });
 window.addEventListener("pointerup", () => { drag = null; });

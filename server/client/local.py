@@ -438,6 +438,30 @@ class LocalBackend(Backend):
             lambda db: assign(db, user=name, dataset=dataset, assigned=not remove),
         )
 
+    def review_add(self, name: str, queue: str, items: list[tuple[str, float, str | None]]):
+        from labeling.review import add_items
+
+        blobs = _blobs()
+        return _audited(
+            "review.add",
+            f"{name}/{queue}",
+            lambda db: add_items(db, blobs, dataset=name, queue=queue, items=items, by=_author()),
+            lambda r: {"added": r[0], "updated": r[1]},
+        )
+
+    def review_list(self, name: str, queue: str, limit: int):
+        from labeling.review import list_items
+
+        found = run_read(lambda db: list_items(db, dataset=name, queue=queue, after=None, limit=limit))
+        return [{"key": r.key, "score": r.score, "reason": r.reason, "added_by": r.added_by} for r in found]
+
+    def review_remove(self, name: str, queue: str, keys: list[str] | None):
+        from labeling.review import remove_items
+
+        return _audited(
+            "review.remove", f"{name}/{queue}", lambda db: remove_items(db, dataset=name, queue=queue, keys=keys), lambda r: {"removed": r}
+        )
+
     def set_password(self, name: str, password: str | None):
         from server.auth.service import user_read
         from server.auth.signin import set_password

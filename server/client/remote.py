@@ -352,6 +352,21 @@ class RemoteBackend(Backend):
 
         return UserRead.model_validate(self._call("DELETE" if remove else "PUT", f"/datasets/{q(dataset)}/members/{q(name)}"))
 
+    def review_add(self, name, queue, items):
+        done = {"added": 0, "updated": 0}
+        for start in range(0, len(items), 10_000):
+            body = {"items": [{"key": k, "score": s, "reason": r} for k, s, r in items[start : start + 10_000]]}
+            answer = self._call("POST", f"/datasets/{q(name)}/queues/{q(queue)}", json_body=body)
+            done = {k: done[k] + answer[k] for k in done}
+        return done["added"], done["updated"]
+
+    def review_list(self, name, queue, limit):
+        return self._all(f"/datasets/{q(name)}/queues/{q(queue)}", limit=limit)
+
+    def review_remove(self, name, queue, keys):
+        query = {"key": keys} if keys else None
+        return self._call("DELETE", f"/datasets/{q(name)}/queues/{q(queue)}", query=query)["removed"]
+
     def set_password(self, name, password):
         from server.auth.schemas import UserRead
 

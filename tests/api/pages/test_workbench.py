@@ -33,7 +33,7 @@ def test_a_labeler_labels_twenty_by_keyboard_reloads_midway_and_commits_exactly_
     expected: dict[str, str] = {}
     # The model's guess is pre-selected: its button is marked, and Enter accepts it.
     first = shown_key(page)
-    assert page.locator("#labels button.guess").inner_text().split()[-2] == digits["guess"][first]
+    assert page.locator("#labels button.guess").get_attribute("data-label") == digits["guess"][first]
     for i in range(10):
         key = shown_key(page)
         if i % 3 == 0:
@@ -195,4 +195,26 @@ def test_grid_mode_labels_a_range_chosen_by_keys_and_by_mouse(site, api, cli, di
     page.keyboard.press("u")
     wait_saved(page)
     assert staged(api, token) == {k: "7" for k in keys[:5]}
+    assert site.errors == []
+
+
+def test_a_review_queue_and_the_filters_open_in_the_workbench(site, api, cli, digits):
+    add_labeler(api, cli, "ana", ("digits",))
+    cli.ok("review", "add", "digits", "u004", "--score", "0.9", "--reason", "the model is unsure", "-q", "suspects")
+    page = site.page()
+    open_workbench(site, page, "ana", queue="suspects")
+    assert shown_key(page) == "u004"
+    assert "the model is unsure" in page.locator("#details").inner_text()
+    assert page.locator("#queue option").all_inner_texts() == ["all", "unlabeled", "changed", "suspects"]
+    # The filter form: only the examples the model guesses as 7.
+    page.select_option("#queue", "all")
+    page.wait_for_selector("body[data-ready='1']")
+    page.select_option("#f-predicted", "7")
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_url("**predicted=7**")
+    page.wait_for_selector("body[data-ready='1']")
+    sevens = [k for k, g in digits["guess"].items() if g == "7"]
+    assert shown_key(page) == sevens[0]
+    assert page.locator("#position").inner_text().startswith(f"1 of {len(sevens)}")
+    site.shot(page, "filtered")
     assert site.errors == []
