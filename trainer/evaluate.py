@@ -99,10 +99,11 @@ def score_sets(
             dataset = example_dataset(snap, rows, targets, encode, spec)
         probs, losses = score(net, make_loader(dataset, spec), device)
         predicted = probs.argmax(1) if len(rows) else np.zeros(0, np.int64)
-        metrics[name] = classification_metrics(np.asarray(targets, np.int64), predicted, losses, labels)
+        if any(t >= 0 for t in targets) or not rows:  # a set of unlabeled examples has predictions, not metrics
+            metrics[name] = classification_metrics(np.asarray(targets, np.int64), predicted, losses, labels)
         table["eval_set"] += [name] * len(rows)
         table["key"] += [snap.keys[r] for r in rows]
-        table["label"] += [labels[t] for t in targets]
+        table["label"] += [labels[t] if t >= 0 else None for t in targets]
         table["predicted"] += [labels[p] for p in predicted]
         table["probabilities"] += probs.tolist()
         table["loss"] += losses.tolist()

@@ -187,6 +187,10 @@ def train(
         trainer, state = _fit(spec, module, dm, progress, should_stop)
         device = trainer.strategy.root_device  # with ddp_fork the parent evaluates on rank 0's device
         sets = {"eval": (snapshot, dm.eval_rows, dm.targets(dm.eval_rows)), **pinned}
+        # The unlabeled examples get the model's guesses too: the labeling workbench pre-selects them.
+        unlabeled = [r for r, t in enumerate(snapshot.targets) if t < 0]
+        if unlabeled and "unlabeled" not in sets:
+            sets["unlabeled"] = (snapshot, unlabeled, [-1] * len(unlabeled))
         metrics, table = score_sets(net, sets, dm.encode, spec, labels, device, datasets={"eval": dm.dataset("eval")})
         net.cpu()
         if device.type == "cuda":

@@ -47,3 +47,20 @@ def test_explicit_split_column_wins_over_the_key_hash():
     explicit_eval = {f"w{i:03d}" for i, s in chosen.items() if s == "validation"}
     assert explicit_eval <= scored
     assert not scored & {f"w{i:03d}" for i, s in chosen.items() if s == "train"}
+
+
+def test_unlabeled_examples_get_guesses_but_no_metrics():
+    """The labeling workbench pre-selects the model's guess: unlabeled examples are scored as set `unlabeled`."""
+    from tests.trainer.factories import make_snapshot, topic_texts
+
+    items = topic_texts(400)
+    hidden = {k: t for k, _, t, _ in items[:40]}
+    snapshot = make_snapshot("text", list(topics().labels), [(k, d, -1 if k in hidden else t, s) for k, d, t, s in items])
+    result = train(snapshot, TEXT)
+    assert set(result.metrics) == {"eval"}
+    table = pq.read_table(io.BytesIO(result.predictions)).to_pylist()
+    guessed = {r["key"]: r for r in table if r["eval_set"] == "unlabeled"}
+    assert set(guessed) == set(hidden)
+    assert all(r["label"] is None and abs(sum(r["probabilities"]) - 1) < 1e-4 for r in guessed.values())
+    right = sum(list(topics().labels).index(r["predicted"]) == hidden[k] for k, r in guessed.items())
+    assert right / len(hidden) > 0.8  # the guesses are worth pre-selecting
