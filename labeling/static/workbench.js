@@ -254,22 +254,36 @@ function renderExample() {
   else { showViewerMessage("Loading…"); entry.ready.then(draw, () => showViewerMessage("This example's input could not be loaded.")); }
 }
 
+const buttons = new Map(); // label -> its button, made once; each render only updates what changed
+
+function labelButton(label) {
+  const k = keyOf.get(label);
+  const b = el("button", { type: "button", "data-label": label }, k ? el("kbd", { text: k }) : null, el("span", { text: label }),
+    el("span", { class: "p", hidden: true }), el("span", { class: "enter", text: "Enter", hidden: true }));
+  buttons.set(label, b);
+  return b;
+}
+
 function renderLabels() {
   const item = current();
   const bar = $("labels");
-  const guess = item && item.guess;
-  const probs = new Map(guess ? guess.top.map((t) => [t.label, t.p]) : []);
+  if (!buttons.size) bar.replaceChildren(...cfg.labels.map(labelButton));
+  const probs = new Map(item && item.guess ? item.guess.top.map((t) => [t.label, t.p]) : []);
   const now = item ? effectiveLabel(item.example) : null;
   const pre = preselected(item);
-  bar.replaceChildren(...cfg.labels.map((label) => {
+  for (const [label, b] of buttons) {
     const k = keyOf.get(label);
-    const b = el("button", { type: "button", "data-label": label, class: [label === pre ? "guess" : "", label === now ? "current" : ""].join(" ").trim(), disabled: !item || !cfg.editable },
-      k ? el("kbd", { text: k }) : null, el("span", { text: label }), probs.has(label) ? el("span", { class: "p", text: `${Math.round(probs.get(label) * 100)}%` }) : null,
-      label === pre ? el("span", { class: "enter", text: "Enter" }) : null);
+    b.classList.toggle("guess", label === pre);
+    b.classList.toggle("current", label === now);
+    b.disabled = !item || !cfg.editable;
     b.setAttribute("aria-pressed", String(label === now));
     b.title = (k ? `key ${k}` : "no key: click") + (label === pre ? "; Enter accepts it" : "");
-    return b;
-  }));
+    const p = b.querySelector(".p");
+    const text = probs.has(label) ? `${Math.round(probs.get(label) * 100)}%` : "";
+    if (p.textContent !== text) p.textContent = text;
+    p.hidden = !text;
+    b.querySelector(".enter").hidden = label !== pre;
+  }
 }
 
 function renderDetails() {
@@ -641,3 +655,4 @@ render();
 ahead();
 outbox.kick();
 document.body.dataset.ready = "1";
+performance.mark("s2-ready"); // time to interactive: the first example drawn and the keys listening

@@ -174,6 +174,7 @@ def test_grid_mode_labels_a_range_chosen_by_keys_and_by_mouse(site, api, cli, di
     page = site.page()
     open_workbench(site, page, "ana")
     page.keyboard.press("g")
+    page.locator("#grid-toggle[aria-pressed='true']").wait_for()
     page.locator(".grid .tile").first.wait_for()
     assert page.locator(".grid .tile").count() == 30  # the whole (short) queue fits one page of 48
     for _ in range(4):
