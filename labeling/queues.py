@@ -2,7 +2,7 @@
 
 - `all`: every example, in key order.
 - `unlabeled`: examples with no label, committed or staged on this branch.
-- `changed`: examples with a staged (uncommitted) edit on this branch.
+- `changed`: examples changed on this branch: staged, or by its commits since it forked from the default branch.
 - any review queue of the dataset (labeling.review), highest score first.
 
 Each can be narrowed by filters: the given label ("labeled 3"), the model's guess ("predicted
@@ -30,7 +30,7 @@ from server.errors import InvalidInput, NotFound
 QUEUES = {
     "all": "every example, in key order",
     "unlabeled": "examples with no label yet",
-    "changed": "examples with an uncommitted edit on this branch",
+    "changed": "examples changed on this branch: staged, or committed since it forked",
 }
 SCAN = 5000  # rows a filtered queue reads per request at most
 CHUNK = 500
@@ -126,18 +126,32 @@ def queue_page(
         if after is not None and not isinstance(after, str):
             raise InvalidInput("this cursor belongs to another queue: start again without a cursor")
         if queue == "changed":
-            return _changed(db, blobs, br, staged_q, after, limit, filters, attach)
+            return _changed(db, blobs, ds, br, staged_q, after, limit, filters, attach)
         return _scan(db, blobs, br.head_pk, staged_q, queue, after, limit, filters, attach)
     return _review(db, blobs, ds, br, staged_q, queue, after, limit, filters, attach)
 
 
-def _changed(db, blobs, br, staged_q, after, limit, filters, attach):
-    edits = list(db.scalars(staged_q.where(StagedEdit.key > (after or "")).order_by(StagedEdit.key).limit(limit + 1)))
-    more = len(edits) > limit
-    edits = edits[:limit]
-    rows = lookup(db, blobs, br.head_pk, [e.key for e in edits])
-    items = attach([example_read(rows[e.key], e) for e in edits if e.key in rows])
-    return [i for i in items if filters.keep(i.example, i.guess)], (edits[-1].key if more and edits else None)
+def _changed(db, blobs, ds, br, staged_q, after, limit, filters, attach):
+    """Examples staged on the branch, or changed by its commits since it forked from the default branch, by key."""
+    from server.datasets.diff import commits_page
+    from server.datasets.graph import merge_bases
+    from server.datasets.models import Branch, Commit
+
+    edits = {e.key: e for e in db.scalars(staged_q.where(StagedEdit.key > (after or "")).order_by(StagedEdit.key).limit(limit + 1))}
+    committed: list[str] = []
+    default = db.scalar(select(Branch).where(Branch.dataset_id == ds.id, Branch.name == ds.default_branch))
+    if default is not None and default.id != br.id:
+        head, main = db.get(Commit, br.head_pk), db.get(Commit, default.head_pk)
+        bases = merge_bases(db, head, main)
+        if bases:
+            page, _ = commits_page(db, blobs, db.get(Commit, bases[0]), head, after=after, limit=limit + 1)
+            committed = sorted(set(page.added) | {r.key for r in page.relabeled} | set(page.modified))
+    keys = sorted(set(edits) | set(committed))
+    more = len(keys) > limit
+    keys = keys[:limit]
+    rows = lookup(db, blobs, br.head_pk, keys)
+    items = attach([example_read(rows[k], edits.get(k)) for k in keys if k in rows])
+    return [i for i in items if filters.keep(i.example, i.guess)], (keys[-1] if more and keys else None)
 
 
 def _review(db, blobs, ds, br, staged_q, queue, after, limit, filters, attach):

@@ -82,3 +82,16 @@ def test_review_queues_page_by_score_and_refuse_bad_input(blobs):
             run_in_transaction(bad)
     assert run_in_transaction(lambda db: remove_items(db, dataset="ds", queue="suspects", keys=["k4", "k0"])) == 2
     assert run_in_transaction(lambda db: remove_items(db, dataset="ds", queue="suspects", keys=None)) == 6
+
+
+def test_changed_holds_what_the_branch_committed_since_it_forked_and_what_it_stages(blobs):
+    make_dataset()
+    upsert(blobs, "ds", text_rows(blobs, {f"k{i}": (f"t{i}", "a") for i in range(6)}))
+    run_in_transaction(lambda db: create_branch(db, dataset="ds", name="work", from_rev=None))
+    relabel(blobs, "ds", {"k1": "b", "k4": "c"}, branch="work")
+    relabel(blobs, "ds", {"k2": "b"})  # on main after the fork: not this branch's change
+    run_in_transaction(
+        lambda db: stage_edits(db, blobs, dataset="ds", branch="work", edits=[("k0", "c", False), ("k4", "a", False)], author="ana")
+    )
+    assert walk(blobs, "changed", branch="work", limit=2)[0] == ["k0", "k1", "k4"]
+    assert walk(blobs, "changed")[0] == []  # on the default branch: only what is staged there
