@@ -233,7 +233,7 @@ function renderExample() {
   const entry = preload(item);
   const viewer = $("viewer");
   const draw = (value) => {
-    if (current() !== item) return;
+    if (current() !== item || state.grid) return; // moved on (or to the grid) while it loaded
     if (cfg.modality === "image") {
       const img = value instanceof HTMLImageElement ? value : el("img", { src: mediaUrl(item.example) });
       img.alt = `example ${item.example.key}`;
