@@ -66,6 +66,20 @@ class Memory:
         self.thread.join()
 
 
+def wait_until_up(url: str, proc: subprocess.Popen, timeout: float, failure: str) -> None:
+    """Poll url until it answers 200; RuntimeError(failure) if proc exits or timeout passes first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(failure)
+        time.sleep(0.2)
+
+
 class Server:
     """`s2 serve` on a private PostgreSQL database and S2_HOME, with an admin client."""
 
@@ -89,16 +103,7 @@ class Server:
         self.base = f"http://127.0.0.1:{port}"
         self.log = open(workdir / "serve.log", "wb")
         self.proc = subprocess.Popen([str(S2), "serve", "--port", str(port)], env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"s2 serve did not start; see {workdir / 'serve.log'}")
-            time.sleep(0.2)
+        wait_until_up(f"{self.base}/healthz", self.proc, 60, f"s2 serve did not start; see {workdir / 'serve.log'}")
         self.client = httpx.Client(base_url=f"{self.base}/api/v1", headers={"Authorization": f"Bearer {self.token}"}, timeout=3600)
 
     def call(self, method: str, path: str, ok: tuple[int, ...] = (200, 201, 202), **kwargs) -> httpx.Response:

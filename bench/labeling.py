@@ -38,7 +38,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
-from _scale_env import Server  # noqa: E402
+from _scale_env import Server, wait_until_up  # noqa: E402
 
 LABELS = [str(d) for d in range(10)]
 CHROMIUM = "/usr/bin/chromium"
@@ -300,16 +300,7 @@ class LabelStudio:
             str(data),
         ]
         self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                if httpx.get(f"{self.base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"Label Studio did not start on {self.base}; see {work / 'ls.log'}")
-            time.sleep(0.5)
+        wait_until_up(f"{self.base}/health", self.proc, 300, f"Label Studio did not start on {self.base}; see {work / 'ls.log'}")
         self.client = httpx.Client(base_url=self.base, headers={"Authorization": f"Token {self.token}"}, timeout=120)
 
     def project(self, tasks: list[tuple[bytes, str]], guess: list[str]) -> int:
