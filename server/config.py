@@ -89,6 +89,9 @@ class Settings(BaseModel):
     page_max: int = 1000  # the most items one page of a list may hold
     auth_cache_s: float = 2.0  # how long a server process trusts a token it checked (revocation lag bound)
     session_hours: float = Field(default=7 * 24, gt=0, description="How long a browser stays signed in (hours)")
+    login_block_s: float = Field(
+        default=1.0, gt=0, le=900, description="The wait after three failed sign-ins in a row (seconds); it doubles with each more"
+    )
     api_threads: int = 8  # threads serving the API's blocking work per server process (more only adds GIL contention)
 
     @property

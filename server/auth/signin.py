@@ -3,8 +3,9 @@
 A session cookie holds a random secret; the database keeps only its sha256, like API tokens.
 The CSRF token of a session is an HMAC of its secret: the page that the session loads carries
 it, a script on another site can neither read the cookie nor compute it, and nothing more is
-stored. Failed sign-ins in a row make the next attempt wait (1 s after the third, doubling, at
-most 15 minutes), per user, in the database, so every server process sees the same count.
+stored. Failed sign-ins in a row make the next attempt wait (S2_LOGIN_BLOCK_S, 1 s, after the
+third, doubling with each more, at most 15 minutes), per user, in the database, so every server
+process sees the same count.
 """
 
 import hashlib
@@ -71,8 +72,8 @@ def _aware(at: datetime) -> datetime:
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)  # SQLite hands back naive UTC
 
 
-def _block_seconds(failures: int) -> int:
-    return 0 if failures < FREE_FAILURES else min(MAX_BLOCK_S, 2 ** (failures - FREE_FAILURES))
+def _block_seconds(failures: int, first: float) -> float:
+    return 0 if failures < FREE_FAILURES else min(MAX_BLOCK_S, first * 2 ** (failures - FREE_FAILURES))
 
 
 def _verify(stored: str | None, password: str) -> bool:
@@ -90,7 +91,7 @@ def _dummy_hash() -> str:
     return _hasher().hash(secrets.token_hex(16))
 
 
-def sign_in(db: Session, *, name: str, password: str, hours: float) -> tuple[str, Principal]:
+def sign_in(db: Session, *, name: str, password: str, hours: float, first_block_s: float = 1.0) -> tuple[str, Principal]:
     """A new session's cookie secret and who it is, or Unauthorized (wrong name or password) or TooManyAttempts.
 
     The failed attempt is counted in db: the caller commits the transaction even when this raises.
@@ -103,7 +104,7 @@ def sign_in(db: Session, *, name: str, password: str, hours: float) -> tuple[str
     if len(password) > MAX_PASSWORD or not _verify(user.password_hash if user else None, password[:MAX_PASSWORD]):
         if user is not None:
             user.failed_logins += 1
-            block = _block_seconds(user.failed_logins)
+            block = _block_seconds(user.failed_logins, first_block_s)
             user.blocked_until = now + timedelta(seconds=block) if block else None
             db.flush()
         raise Unauthorized("wrong user name or password")

@@ -127,11 +127,11 @@ def login(
         return again(403, "this sign-in form came from another site: open the sign-in page of this server and try again")
     if not name or not password:
         return again(422, "enter your user name and your password")
-    hours = get_settings().session_hours
+    settings = get_settings()
 
     def attempt(db):
         try:
-            return sign_in(db, name=name, password=password, hours=hours)
+            return sign_in(db, name=name, password=password, hours=settings.session_hours, first_block_s=settings.login_block_s)
         except (Unauthorized, TooManyAttempts) as exc:
             return exc  # the failed attempt is counted: this transaction commits
 
@@ -141,6 +141,7 @@ def login(
     if isinstance(outcome, Unauthorized):
         return again(401, f"{outcome}. Passwords are set with: s2 user passwd NAME")
     secret, _ = outcome
+    hours = settings.session_hours
     response = RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
     response.set_cookie(
         SESSION_COOKIE,
