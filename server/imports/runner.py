@@ -18,7 +18,7 @@ from server.datasets.compaction import compact_after
 from server.datasets.importing import iter_source_rows
 from server.datasets.ingest import ingest
 from server.datasets.models import Dataset, utcnow
-from server.db import run_in_transaction, session_scope
+from server.db import refresh_statistics, run_in_transaction, session_scope
 from server.errors import S2Error
 from server.imports.schemas import ImportJobRead
 from server.imports.service import get_job, host_name, job_read, record
@@ -137,6 +137,7 @@ def run_import(
             )
         else:
             compact_after(blobs, done.commit)  # after the job ends: its commit is visible, the checkpoint can follow
+            refresh_statistics(done.changes)
     except S2Error as exc:
         _finish(job_id, state="failed", error=describe_error(str(exc)))
     except Exception as exc:  # a bug or an outage: the job says so instead of staying "running"

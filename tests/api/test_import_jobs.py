@@ -75,3 +75,30 @@ def test_a_server_killed_mid_import_leaves_a_failed_job_and_an_upload_folder_tha
         assert c.post("/fsck").json()["leftovers"] == []
         assert imported(c, upload(c, "pets", ("pets.zip", images_zip(30))))["changes"] == 30  # the store is whole
         assert c.post("/fsck").json()["ok"]
+
+
+def test_a_large_import_brings_the_planners_statistics_up_to_date(cli, s2env, tmp_path):
+    """Without fresh statistics PostgreSQL planned a diff's key lookups on a just-imported table as full scans."""
+    import csv
+    import time
+
+    from sqlalchemy import create_engine, text
+
+    source = tmp_path / "rows.csv"
+    with open(source, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["key", "label", "text"])
+        w.writerows([f"k{i:06d}", "ab"[i % 2], f"text {i}"] for i in range(12_000))
+    cli.ok("dataset", "create", "big", "--modality", "text", "--labels", "a,b")
+    cli.ok("import", "big", source)
+    engine = create_engine(s2env["S2_DATABASE_URL"])
+    deadline = time.monotonic() + 10
+    with engine.connect() as conn:
+        while True:  # the statistics views are flushed within a second or so
+            analyzed = conn.execute(text("SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'changes'")).scalar()
+            if analyzed is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+            conn.rollback()
+    engine.dispose()
+    assert analyzed is not None, "the import did not ANALYZE the changes table"
