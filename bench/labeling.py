@@ -45,20 +45,28 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 PASSWORD = "bench password 1"
 LS_BIN = BENCH / ".venv-ls" / "bin"
+LS_READY_CSS = ".lsf-choices input:checked"  # Label Studio has put the task's pre-annotation on the page
 
 # Installed in each labeling page: keydown (capture) starts a clock; the next example's image appearing
 # (a new <img> or a changed src, loaded) stops it once the frame that shows it is painted.
+# `ready` is a page expression that must also hold before the example counts as shown (on Label Studio:
+# the pre-annotation selected, which is when its hotkeys act on the new task).
 PROBE = """
-() => {
+(ready) => {
   if (window.__probe) return;
   const probe = window.__probe = { t0: null, times: [], seen: new Set() };
+  const isReady = new Function(`return (${ready});`);
   probe.dom = [];
   const mark = () => {
     if (probe.t0 === null) return;
     const t0 = probe.t0; probe.t0 = null;
-    probe.dom.push(performance.now() - t0);
-    // rAF runs just before the frame is painted; a task queued from it runs just after.
-    requestAnimationFrame(() => setTimeout(() => probe.times.push(performance.now() - t0), 0));
+    const settle = () => {
+      if (!isReady()) { requestAnimationFrame(settle); return; }
+      probe.dom.push(performance.now() - t0);
+      // rAF runs just before the frame is painted; a task queued from it runs just after.
+      requestAnimationFrame(() => setTimeout(() => probe.times.push(performance.now() - t0), 0));
+    };
+    settle();
   };
   document.addEventListener("keydown", (e) => {
     if (e.key !== "Control" && e.key !== "Shift") probe.t0 = performance.now();
@@ -114,9 +122,9 @@ def presses(truth: list[str], guess: list[str], tool: str) -> list[list[str]]:
     return [(["Control+Enter"] if g == t else [t, "Control+Enter"]) for t, g in zip(truth, guess)]
 
 
-def drive(page, keys: list[list[str]], settle: str) -> dict:
+def drive(page, keys: list[list[str]], settle: str, ready: str = "true") -> dict:
     """Press each task's keys as soon as the previous next example is painted; returns latencies and the rate."""
-    page.evaluate(PROBE)
+    page.evaluate(PROBE, ready)
     started = time.perf_counter()
     for i, task in enumerate(keys):
         for key in task:
@@ -228,7 +236,7 @@ def _register(server: Server, run: int, keys: list[str], guess: list[str]) -> No
     )
 
 
-def s2_measure(browser, server: Server, keys: list[list[str]]) -> dict:
+def s2_measure(browser, server: Server, keys: list[list[str]], truth: dict[str, str]) -> dict:
     context = browser.new_context(viewport={"width": 1280, "height": 720})
     page = context.new_page()
     page.goto(f"{server.base}/login")
@@ -249,6 +257,7 @@ def s2_measure(browser, server: Server, keys: list[list[str]]) -> dict:
         time.sleep(0.05)
     staged = server.call("GET", "/datasets/digits/edits", params={"branch": "work", "limit": 1000}).json()["items"]
     result["saved"] = len(staged)
+    result["right"] = sum(1 for e in staged if e["label"] == truth.get(e["key"]))
     context.close()
     return result
 
@@ -320,7 +329,7 @@ class LabelStudio:
         self.client.patch(f"/api/projects/{pid}/", json={"show_collab_predictions": True, "model_version": "bench"})
         return pid
 
-    def measure(self, browser, pid: int, keys: list[list[str]]) -> dict:
+    def measure(self, browser, pid: int, keys: list[list[str]], truth: list[str]) -> dict:
         context = browser.new_context(viewport={"width": 1280, "height": 720})
         page = context.new_page()
         page.goto(f"{self.base}/user/login/")
@@ -331,11 +340,19 @@ class LabelStudio:
         started = time.perf_counter()
         page.goto(f"{self.base}/projects/{pid}/data?labeling=1")
         page.wait_for_selector(".lsf-main-view img, [class*=image] img, img[src^='data:image']", state="attached", timeout=120_000)
-        page.wait_for_timeout(500)
-        result = drive(page, keys, "Label Studio")
+        page.wait_for_selector(LS_READY_CSS, state="attached", timeout=60_000)
+        result = drive(page, keys, "Label Studio", f"document.querySelector({LS_READY_CSS!r}) !== null")
         result["tti"] = (time.perf_counter() - started) * 1000  # navigation to the first task's image, from outside the page
-        done = self.client.get(f"/api/projects/{pid}/").json()
-        result["saved"] = done.get("num_tasks_with_annotations") or done.get("total_annotations_number")
+        deadline = time.monotonic() + 60  # the last submit may still be on its way
+        while time.monotonic() < deadline:
+            done = self.client.get(f"/api/projects/{pid}/").json()
+            if (done.get("num_tasks_with_annotations") or 0) >= len(keys):
+                break
+            time.sleep(0.2)
+        tasks = sorted(self.client.get(f"/api/projects/{pid}/export", params={"exportType": "JSON"}).json(), key=lambda t: t["id"])
+        chosen = [[r["value"]["choices"][0] for a in t["annotations"] for r in a["result"] if r.get("type") == "choices"] for t in tasks]
+        result["saved"] = sum(1 for c in chosen if c)
+        result["right"] = sum(1 for c, want in zip(chosen, truth) if c and c[-1] == want)
         page.screenshot(path=str(BENCH / ".labeling-ls.png"))
         context.close()
         return result
@@ -358,11 +375,11 @@ def table(n: int, tasks: int, rows: dict[str, dict]) -> str:
     lines = [
         f"Labeling {tasks} digit images in headless Chromium, one key per example (s2 on a dataset of {n:,} examples)",
         "",
-        "| tool | next example p50 (ms) | p95 (ms) | labels / minute | time to interactive (ms) | saved |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| tool | next example p50 (ms) | p95 (ms) | labels / minute | time to interactive (ms) | saved | right |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, r in rows.items():
-        lines.append(f"| {name} | {r['p50']:.1f} | {r['p95']:.1f} | {r['per_minute']:.0f} | {r['tti']:.0f} | {r['saved']} |")
+        lines.append(f"| {name} | {r['p50']:.1f} | {r['p95']:.1f} | {r['per_minute']:.0f} | {r['tti']:.0f} | {r['saved']} | {r['right']} |")
     lines += ["", "| goal | measured | |", "|---|---:|---|"]
     lines.append(f"| s2 next example p95 < 50 ms | {s2['p95']:.1f} ms | {'PASS' if s2['p95'] < 50 else 'FAIL'} |")
     lines.append(f"| s2 time to interactive < 1 s | {s2['tti']:.0f} ms | {'PASS' if s2['tti'] < 1000 else 'FAIL'} |")
@@ -394,8 +411,8 @@ def main() -> int:
         (work / "s2").mkdir(parents=True, exist_ok=True)
         server = Server(work / "s2")
         try:
-            s2_seed(server, args.n, tasks, guess, work / "s2")
-            rows["s2"] = s2_measure(browser, server, presses(truth, guess, "s2"))
+            task_keys = s2_seed(server, args.n, tasks, guess, work / "s2")
+            rows["s2"] = s2_measure(browser, server, presses(truth, guess, "s2"), dict(zip(task_keys, truth)))
             log(f"[s2] {rows['s2']}")
         finally:
             server.close()
@@ -403,7 +420,7 @@ def main() -> int:
             ls = LabelStudio(work)
             try:
                 pid = ls.project(tasks, guess)
-                rows["Label Studio"] = ls.measure(browser, pid, presses(truth, guess, "ls"))
+                rows["Label Studio"] = ls.measure(browser, pid, presses(truth, guess, "ls"), truth)
                 log(f"[ls] {rows['Label Studio']}")
             finally:
                 ls.close()
