@@ -5,7 +5,9 @@
 For each N: a seeded text dataset (short texts: ten million rows fit this disk) is uploaded as one
 import job while the server's memory is sampled; a branch then gets --commits small commits;
 synthetic runs, users and two model versions (predictions on a fifth of the keys) are added.
-Then each path is timed --samples times from a client on the same machine (p50/p99 ms): one
+Every size's server stays up until all are set up; then each path is timed --samples times from a
+client on the same machine, the sizes taking turns call by call (p50/p99 ms), so that other load on a
+shared machine slows all sizes alike: one
 example with its version (on main, and after the commits), a page of each list (examples, commits,
 staged edits, runs, models, users, diff, compare), blame of one key, and, once each, a commit of
 1,000 relabels and of 1% of N relabels with their whole diffs. The table gives each path's 10M
@@ -141,21 +143,64 @@ def synthetic_lists(srv: Server, n: int) -> None:
     )
 
 
-def sample(fn, samples: int) -> tuple[float, float]:
-    """p50 and p99 in milliseconds of fn() over samples calls (after two warm-up calls)."""
-    fn()
-    fn()
-    times = sorted(timed(fn) * 1000 for _ in range(samples))
-    return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))]
+def interleaved(fns: list, samples: int) -> list[tuple[float, float]]:
+    """p50 and p99 in milliseconds of each fn over samples calls, the sizes taking turns call by call.
+
+    Taking turns puts the sizes side by side in time: whatever else the shared machine runs slows
+    every size alike, so the ratios hold even when the absolute figures move."""
+    for fn in fns:  # two warm-up calls each
+        fn()
+        fn()
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(samples):
+        for fn, into in zip(fns, times):
+            into.append(timed(fn) * 1000)
+    out = []
+    for t in times:
+        t.sort()
+        out.append((statistics.median(t), t[min(len(t) - 1, int(len(t) * 0.99))]))
+    return out
 
 
-def measure(srv: Server, n: int, touched: list[str], samples: int, rng: random.Random) -> dict:
+class Size:
+    """One dataset size, set up and served: its server stays up until every size is measured."""
+
+    def __init__(self, n: int, args, root: Path):
+        self.n = n
+        workdir = root / f"n{n}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.rng = random.Random(args.seed)
+        csv_path = write_rows(workdir / "rows.csv", n, args.seed)
+        log(f"[n={n:,}] wrote {csv_path.stat().st_size / 2**20:.0f} MiB of rows")
+        self.srv = Server(workdir)
+        try:
+            self.srv.call("POST", "/datasets", json={"name": "big", "modality": "text", "labels": LABELS})
+            self.imported = import_rows(self.srv, csv_path)
+            log(
+                f"[n={n:,}] import {self.imported['seconds']:.1f} s (+checkpoint: {self.imported['with_checkpoint']:.1f} s), "
+                f"peak private {self.imported['private_mb']} MiB, total {self.imported['total_mb']} MiB"
+            )
+            csv_path.unlink()
+            self.touched = small_commits(self.srv, n, args.commits, self.rng)
+            synthetic_lists(self.srv, n)
+            self.paths = paths_of(self.srv, n, self.touched, self.rng)
+        except BaseException:
+            self.srv.close()
+            raise
+        self.result: dict = {"n": n, "import": self.imported}
+
+    def close(self) -> None:
+        self.srv.close()
+
+
+def paths_of(srv: Server, n: int, touched: list[str], rng: random.Random) -> dict:
+    """Each sampled path as a call of its own, with what it needs made first (a staging branch, a deep cursor)."""
     get = srv.call
     deep = get("GET", "/datasets/big/commits", params={"rev": "work", "limit": min(300, len(touched) // 2)}).json()["next_cursor"]
     get("POST", "/datasets/big/branches", json={"name": "staging"})
     stage_batch(srv, "staging", [key_of(i) for i in rng.sample(range(n), min(n, 2000))], lambda k: "north")
     staged = sorted(e["key"] for e in get("GET", "/datasets/big/edits", params={"branch": "staging", "limit": 1000}).json()["items"])
-    paths = {
+    return {
         "example": lambda: get("GET", f"/datasets/big/examples/{key_of(rng.randrange(n))}"),
         "example_after": lambda: get("GET", f"/datasets/big/examples/{key_of(rng.randrange(n))}", params={"rev": "work"}),
         "page_examples": lambda: get(
@@ -175,53 +220,50 @@ def measure(srv: Server, n: int, touched: list[str], samples: int, rng: random.R
         ),
         "blame": lambda: get("GET", f"/datasets/big/blame/{rng.choice(touched)}", params={"rev": "work"}),
     }
-    result = {}
-    for name, fn in paths.items():
-        result[name] = sample(fn, samples)
-        log(f"[n={n:,}] {name}: p50 {result[name][0]:.1f} ms, p99 {result[name][1]:.1f} ms")
-    for tag, count in (("fixed", 1000), ("pct", max(1, n // 100))):
-        branch = f"relabel-{tag}"
-        get("POST", "/datasets/big/branches", json={"name": branch})
-        stage_batch(srv, branch, [key_of(i) for i in sorted(rng.sample(range(n), count))], lambda k: "south")
-        made = {}
-        result[f"commit_{tag}"] = timed(
-            lambda: made.update(get("POST", "/datasets/big/commits", json={"branch": branch, "message": tag}).json())
-        )
-        head = made["commit"]["id"]
-
-        def whole_diff() -> None:
-            cursor = None
-            while True:
-                page = get("GET", "/datasets/big/diff", params={"a": f"{head}~1", "b": head, "limit": 1000, "cursor": cursor}).json()
-                cursor = page["next_cursor"]
-                if not cursor:
-                    return
-
-        result[f"diff_{tag}"] = timed(whole_diff)
-        log(f"[n={n:,}] commit of {count:,} relabels {result[f'commit_{tag}']:.2f} s, its diff {result[f'diff_{tag}']:.2f} s")
-    return result
 
 
-def bench(n: int, args, root: Path) -> dict:
-    workdir = root / f"n{n}"
-    workdir.mkdir(parents=True, exist_ok=True)
-    rng = random.Random(args.seed)
-    csv_path = write_rows(workdir / "rows.csv", n, args.seed)
-    log(f"[n={n:,}] wrote {csv_path.stat().st_size / 2**20:.0f} MiB of rows")
-    srv = Server(workdir)
+def relabel_commit(size: Size, tag: str) -> None:
+    """Once: a commit of 1,000 relabels (tag fixed) or of 1% of N (pct), with its whole diff (pages of 1,000)."""
+    srv, n, rng, get = size.srv, size.n, size.rng, size.srv.call
+    count = 1000 if tag == "fixed" else max(1, n // 100)
+    branch = f"relabel-{tag}"
+    get("POST", "/datasets/big/branches", json={"name": branch})
+    stage_batch(srv, branch, [key_of(i) for i in sorted(rng.sample(range(n), count))], lambda k: "south")
+    made = {}
+    size.result[f"commit_{tag}"] = timed(
+        lambda: made.update(get("POST", "/datasets/big/commits", json={"branch": branch, "message": tag}).json())
+    )
+    head = made["commit"]["id"]
+
+    def whole_diff() -> None:
+        cursor = None
+        while True:
+            page = get("GET", "/datasets/big/diff", params={"a": f"{head}~1", "b": head, "limit": 1000, "cursor": cursor}).json()
+            cursor = page["next_cursor"]
+            if not cursor:
+                return
+
+    size.result[f"diff_{tag}"] = timed(whole_diff)
+    log(f"[n={n:,}] commit of {count:,} relabels {size.result[f'commit_{tag}']:.2f} s, its diff {size.result[f'diff_{tag}']:.2f} s")
+
+
+def bench(args, root: Path, sizes: list[int]) -> list[dict]:
+    """Set every size up (servers kept running), then sample each path on all sizes in turn."""
+    ready: list[Size] = []
     try:
-        srv.call("POST", "/datasets", json={"name": "big", "modality": "text", "labels": LABELS})
-        imported = import_rows(srv, csv_path)
-        log(
-            f"[n={n:,}] import {imported['seconds']:.1f} s (+checkpoint: {imported['with_checkpoint']:.1f} s), peak private "
-            f"{imported['private_mb']} MiB, total {imported['total_mb']} MiB"
-        )
-        csv_path.unlink()
-        touched = small_commits(srv, n, args.commits, rng)
-        synthetic_lists(srv, n)
-        return {"n": n, "import": imported, **measure(srv, n, touched, args.samples, rng)}
+        for n in sizes:
+            ready.append(Size(n, args, root))
+        for name, _ in PATHS:
+            for size, figures in zip(ready, interleaved([s.paths[name] for s in ready], args.samples)):
+                size.result[name] = figures
+                log(f"[n={size.n:,}] {name}: p50 {figures[0]:.1f} ms, p99 {figures[1]:.1f} ms")
+        for tag in ("fixed", "pct"):  # the sizes one after the other, for each kind of commit
+            for size in ready:
+                relabel_commit(size, tag)
+        return [s.result for s in ready]
     finally:
-        srv.close()
+        for size in ready:
+            size.close()
 
 
 def report(results: list[dict], args) -> bool:
@@ -272,7 +314,7 @@ def main() -> int:
     args = p.parse_args()
     sizes = sorted(args.n or [100_000, 1_000_000, 10_000_000])
     root = args.workdir or Path(tempfile.mkdtemp(prefix="s2-scale-"))
-    results = [bench(n, args, root) for n in sizes]
+    results = bench(args, root, sizes)
     (root / "results.json").write_text(json.dumps(results, indent=1))
     return 0 if report(results, args) else 1
 

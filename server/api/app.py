@@ -67,10 +67,12 @@ def create_app() -> FastAPI:
         app.include_router(module.router, prefix=API, responses=problems.COMMON)
     app.mount("/static/swagger-ui", StaticFiles(directory=swagger_assets()), name="swagger-ui")
     from labeling import pages as labeling_pages
+    from server import dashboards
     from server.web import pages as web_pages
 
     app.include_router(web_pages.router)
     app.include_router(labeling_pages.router)
+    app.include_router(dashboards.router)
 
     @app.get("/docs", include_in_schema=False)
     def docs():

@@ -15,8 +15,10 @@ from fastapi.responses import HTMLResponse
 
 WEB = Path(__file__).resolve().parent
 LABELING = WEB.parent.parent / "labeling"
-TEMPLATES = [WEB / "templates", LABELING / "templates"]
-ASSETS = {"": WEB / "static", "labeling": LABELING / "static"}  # URL prefix under /assets/ -> folder
+DASHBOARDS = WEB.parent / "dashboards"
+TEMPLATES = [WEB / "templates", LABELING / "templates", DASHBOARDS / "templates"]
+# URL prefix under /assets/ -> folder; "" is the shared layout's
+ASSETS = {"": WEB / "static", "labeling": LABELING / "static", "dashboards": DASHBOARDS / "static"}
 
 # Pages run only our own files: no inline script, no eval, nothing from elsewhere; no framing.
 CSP = (
@@ -35,7 +37,7 @@ PAGE_HEADERS = {
 def asset_path(url_path: str) -> Path | None:
     """The file an /assets/ path names, or None (never a path outside the asset folders)."""
     prefix, _, rest = url_path.partition("/")
-    folder, name = (ASSETS["labeling"], rest) if prefix == "labeling" else (ASSETS[""], url_path)
+    folder, name = (ASSETS[prefix], rest) if prefix and prefix in ASSETS else (ASSETS[""], url_path)
     target = (folder / name).resolve()
     if not target.is_file() or folder.resolve() not in target.parents:
         return None
