@@ -108,3 +108,12 @@ class ExampleRead(BaseModel):
     staged_remove: bool
     staged_by: str | None
     version: str
+
+
+class LabelCounts(BaseModel):
+    """How many examples of a commit carry each label (every label of the dataset, zeros included)."""
+
+    commit: str
+    labels: dict[str, int]
+    unlabeled: int
+    total: int

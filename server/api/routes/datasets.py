@@ -1,15 +1,15 @@
 """Datasets: create, list, describe."""
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Query, status
 
 from server.api import problems
-from server.api.deps import CurrentUser, read, write
+from server.api.deps import CurrentUser, blob_store, read, write
 from server.api.pagination import Cursor, Limit, Page, cursor_str, page_from
 from server.api.routing import OffLoopRoute
 from server.api.schemas import DatasetCreate
 from server.auth.policy import require_engineer, require_reader
 from server.datasets import datasets
-from server.datasets.schemas import DatasetRead
+from server.datasets.schemas import DatasetRead, LabelCounts
 
 router = APIRouter(tags=["datasets"], route_class=OffLoopRoute)
 
@@ -39,3 +39,25 @@ def create_dataset(body: DatasetCreate, who: CurrentUser) -> DatasetRead:
 def get_dataset(name: str, who: CurrentUser) -> DatasetRead:
     require_reader(who, name)
     return read(lambda db: datasets.dataset_read(datasets.get_dataset(db, name)))
+
+
+@router.get("/datasets/{name}/label-counts", summary="How many examples of a revision carry each label, and how many none")
+def label_counts(name: str, who: CurrentUser, rev: str | None = Query(None, description="Default: the default branch")) -> LabelCounts:
+    require_reader(who, name)
+    from server.datasets.history import resolve_rev
+    from server.datasets.stats import label_counts as count
+
+    store = blob_store()
+
+    def work(db):
+        ds = datasets.get_dataset(db, name)
+        commit = resolve_rev(db, ds, rev or ds.default_branch)
+        counts = count(db, store, dataset=name, rev=commit.id)
+        return LabelCounts(
+            commit=commit.id,
+            labels={label: counts.get(label, 0) for label in ds.labels},
+            unlabeled=counts.get(None, 0),
+            total=sum(counts.values()),
+        )
+
+    return read(work)
