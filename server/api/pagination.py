@@ -78,3 +78,16 @@ def page_following(items: Sequence[T], cursor: str | None, limit: int, ident: Ca
             raise InvalidInput(f"cursor {cursor!r} names nothing in this list any more: start again without a cursor")
         start = found + 1
     return page_from(items[start : start + limit + 1], limit, ident)
+
+
+def history_frontier(cursor: str | None) -> list[int] | None:
+    """The history walk's frontier a cursor carries (commit keys; never more than a walk can hold)."""
+    from server.errors import InvalidInput
+
+    value = decode_cursor(cursor)
+    if value is None:
+        return None
+    pks = value.get("f") if isinstance(value, dict) else None
+    if not (isinstance(pks, list) and 0 < len(pks) <= 10_000 and all(type(pk) is int and 0 < pk < 2**63 for pk in pks)):
+        raise InvalidInput(f"cursor {cursor!r} does not belong to this list")
+    return pks

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from server.api import problems
 from server.api.deps import CurrentUser, blob_store, read, write
-from server.api.pagination import Cursor, Limit, Page, cursor_str, decode_cursor, encode_cursor, page_following
+from server.api.pagination import Cursor, Limit, Page, cursor_str, encode_cursor, history_frontier, page_following
 from server.api.routing import OffLoopRoute
 from server.api.schemas import CommitCreate, DiffOut
 from server.auth.policy import editable_branch, require_reader
@@ -13,20 +13,8 @@ from server.datasets.datasets import get_dataset
 from server.datasets.diff import diff_page
 from server.datasets.schemas import BlameEntry, CommitOutcome, CommitRead
 from server.datasets.staging import commit_staged
-from server.errors import InvalidInput
 
 router = APIRouter(tags=["commits"], route_class=OffLoopRoute)
-
-
-def _frontier(cursor: str | None) -> list[int] | None:
-    """The history walk's frontier a cursor carries (commit keys; never more than a walk can hold)."""
-    value = decode_cursor(cursor)
-    if value is None:
-        return None
-    pks = value.get("f") if isinstance(value, dict) else None
-    if not (isinstance(pks, list) and 0 < len(pks) <= 10_000 and all(type(pk) is int and 0 < pk < 2**63 for pk in pks)):
-        raise InvalidInput(f"cursor {cursor!r} does not belong to this list")
-    return pks
 
 
 @router.get("/datasets/{name}/commits", summary="History: commits reachable from a revision, newest first")
@@ -38,7 +26,7 @@ def log(
     limit: Limit = 100,
 ) -> Page[CommitRead]:
     require_reader(who, name)
-    frontier = _frontier(cursor)
+    frontier = history_frontier(cursor)
     page, rest = read(lambda db: history.log(db, dataset=name, rev=rev, frontier=frontier, limit=limit))
     return Page(items=page, next_cursor=encode_cursor({"f": rest}) if rest else None)
 
