@@ -11,16 +11,18 @@ from server.auth.schemas import Principal
 from server.blobs import BlobStore
 from server.datasets.datasets import dataset_read, get_dataset, list_datasets
 from server.datasets.examples import get_example
-from server.datasets.history import blame, log
+from server.datasets.history import ahead_behind, blame, log
 from server.datasets.models import Branch, StagedEdit
-from server.datasets.refs import list_branches
+from server.datasets.refs import list_branches, list_tags
 from server.datasets.schemas import BlameEntry, BranchRead, CommitRead, DatasetRead, ExampleRead
 from server.errors import NotFound
 from server.registry.service import list_models
 from server.runs.models import ModelVersion
 from server.runs.schemas import ModelRead
+from server.runs.service import watched_branches
 
 BRANCHES_SHOWN = 50
+TAGS_SHOWN = 20
 
 
 def visible_datasets(db: Session, who: Principal, after: str | None = None, limit: int = 100) -> list[DatasetRead]:
@@ -33,6 +35,9 @@ class BranchView:
     branch: BranchRead
     staged: int
     editable: bool  # who may stage edits on it
+    ahead: int = 0  # commits it has that the default branch lacks
+    behind: int = 0  # commits the default branch has that it lacks
+    watched: bool = False  # every new head is trained
 
 
 @dataclass
@@ -44,6 +49,8 @@ class DatasetView:
     model: ModelRead | None
     engineer: bool
     staged_total: int = 0
+    tags: list[tuple[str, str]] = field(default_factory=list)  # (name, commit id)
+    more_tags: bool = False
 
 
 def staged_counts(db: Session, dataset_id: int) -> dict[str, int]:
@@ -65,6 +72,13 @@ def dataset_view(db: Session, who: Principal, name: str) -> DatasetView:
     found = list_branches(db, dataset=name, limit=BRANCHES_SHOWN + 1)
     views = [BranchView(branch=b, staged=counts.get(b.name, 0), editable=not b.protected) for b in found[:BRANCHES_SHOWN]]
     views.sort(key=lambda v: (v.branch.name != ds.default_branch, v.branch.name))
+    watched = watched_branches(db, dataset=name)
+    default_head = next((v.branch.head for v in views if v.branch.name == ds.default_branch), None)
+    for v in views:
+        v.watched = v.branch.name in watched
+        if default_head is not None and v.branch.name != ds.default_branch and v.branch.head != default_head:
+            v.ahead, v.behind = ahead_behind(db, dataset=name, rev=v.branch.head, base=default_head)
+    tags = list_tags(db, dataset=name, limit=TAGS_SHOWN + 1)
     commits, _ = log(db, dataset=name, rev=None, limit=8)
     model = guessing_model(db, ds.id)
     from server.registry.service import model_read
@@ -77,6 +91,8 @@ def dataset_view(db: Session, who: Principal, name: str) -> DatasetView:
         model=model_read(db, model, ds.name) if model is not None else None,
         engineer=who.role in ENGINEERING,
         staged_total=sum(counts.values()),
+        tags=tags[:TAGS_SHOWN],
+        more_tags=len(tags) > TAGS_SHOWN,
     )
 
 

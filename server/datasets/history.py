@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.datasets.datasets import get_dataset
-from server.datasets.graph import history_page, parent_ids, walk
+from server.datasets.graph import commits_since_base, history_page, parent_ids, walk
 from server.datasets.models import Branch, Change, Commit, Dataset, Tag
 from server.datasets.schemas import BlameEntry, CommitRead
 from server.errors import InvalidInput, NotFound
@@ -144,3 +144,10 @@ def blame(db: Session, *, dataset: str, key: str, rev: str | None) -> list[Blame
     if not entries:
         raise NotFound(f"example '{key}' was never changed in the history of '{rev or ds.default_branch}' of dataset '{dataset}'")
     return entries
+
+
+def ahead_behind(db: Session, *, dataset: str, rev: str, base: str) -> tuple[int, int]:
+    """How many commits rev has that base lacks (ahead), and base has that rev lacks (behind), as git counts them."""
+    ds = get_dataset(db, dataset)
+    mine, theirs = commits_since_base(db, resolve_rev(db, ds, rev), resolve_rev(db, ds, base))
+    return len(mine), len(theirs)

@@ -206,6 +206,12 @@ def watch(db: Session, *, dataset: str, branch: str, spec: dict | None) -> dict:
     return {"dataset": dataset, "branch": branch, "spec": resolved.model_dump(mode="json")}
 
 
+def watched_branches(db: Session, *, dataset: str) -> set[str]:
+    """The branches of a dataset whose every new head is trained."""
+    ds = get_dataset(db, dataset)
+    return set(db.scalars(select(WatchRule.branch).where(WatchRule.dataset_id == ds.id)))
+
+
 def unwatch(db: Session, *, dataset: str, branch: str) -> None:
     """Stop training new heads of branch."""
     ds = get_dataset(db, dataset)
