@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 Modality = Literal["image", "text", "tabular"]
 
@@ -117,3 +117,46 @@ class LabelCounts(BaseModel):
     labels: dict[str, int]
     unlabeled: int
     total: int
+
+
+DiffKind = Literal["added", "removed", "relabeled", "modified"]
+
+
+class RelabelCount(BaseModel):
+    """How many examples went from one label to another (None: unlabeled) between two revisions."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    from_: str | None = Field(alias="from")
+    to: str | None
+    count: int
+
+
+class DiffSummary(BaseModel):
+    """The size of a diff: counts of each kind of change and the from-to matrix of relabels (non-zero cells)."""
+
+    a: str  # the commit ids the two revisions named
+    b: str
+    added: int
+    removed: int
+    relabeled: int
+    modified: int  # the input, split or metadata changed (a relabeled example may also be modified)
+    relabels: list[RelabelCount]  # by from label then to label, in the dataset's label order, unlabeled last
+
+
+class DiffExample(BaseModel):
+    """One changed example with what a page shows of it: its labels on both sides and its input."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    key: str
+    kinds: list[DiffKind]  # added, removed, or relabeled and/or modified
+    from_: str | None = Field(alias="from")  # label at a (None: unlabeled, or absent there)
+    to: str | None  # label at b (None: unlabeled, or absent there)
+    input: str  # input id at b (at a for a removed example): GET .../media/{input}
+    text: str | None = None  # the start of a text or tabular input
+
+
+class DiffExamplesPage(BaseModel):
+    """Changed examples in key order, after a cursor, optionally of one kind or one class pair."""
+
+    items: list[DiffExample]
+    next_after: str | None  # the last key looked at: pass it back as `after` for the next page (None: no more)

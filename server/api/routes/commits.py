@@ -10,8 +10,8 @@ from server.api.schemas import CommitCreate, DiffOut
 from server.auth.policy import editable_branch, require_reader
 from server.datasets import history
 from server.datasets.datasets import get_dataset
-from server.datasets.diff import diff_page
-from server.datasets.schemas import BlameEntry, CommitOutcome, CommitRead
+from server.datasets.diff import diff_page, diff_summary
+from server.datasets.schemas import BlameEntry, CommitOutcome, CommitRead, DiffSummary
 from server.datasets.staging import commit_staged
 
 router = APIRouter(tags=["commits"], route_class=OffLoopRoute)
@@ -81,6 +81,23 @@ def diff_revs(
     after = cursor_str(cursor)
     page, last = read(lambda db: diff_page(db, store, dataset=name, rev_a=a, rev_b=b, after=after, limit=limit))
     return DiffOut.model_validate({**page.as_json(), "next_cursor": encode_cursor(last) if last is not None else None})
+
+
+@router.get(
+    "/datasets/{name}/diff/summary",
+    summary="How many examples two revisions add, remove, relabel and modify, and the from-to matrix of relabels",
+)
+def diff_counts(
+    name: str,
+    who: CurrentUser,
+    a: str = Query(description="From revision"),
+    b: str = Query(description="To revision"),
+) -> DiffSummary:
+    """The whole diff counted (O(changes) the first time, then remembered per pair of commits); relabels lists the
+    non-zero cells, `from`/`to` null for unlabeled."""
+    require_reader(who, name)
+    store = blob_store()
+    return read(lambda db: diff_summary(db, store, dataset=name, rev_a=a, rev_b=b))
 
 
 @router.get("/datasets/{name}/blame/{key:path}", summary="Every commit that changed an example, oldest first")
