@@ -44,7 +44,20 @@ def create_app() -> FastAPI:
     """A new app wired to the configured database and blob store."""
     from importlib.metadata import version
 
-    from server.api.routes import branches, commits, datasets, edits, examples, imports, maintenance, models, queues, runs, users
+    from server.api.routes import (
+        branches,
+        commits,
+        datasets,
+        edits,
+        examples,
+        imports,
+        maintenance,
+        merge_requests,
+        models,
+        queues,
+        runs,
+        users,
+    )
 
     app = FastAPI(
         title="s2",
@@ -63,7 +76,7 @@ def create_app() -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, openapi=lambda: app.openapi(), uploads=[("POST", f"{API}/datasets/{{name}}/imports")])
     app.add_middleware(SecurityHeaders)
     app.add_middleware(MetricsMiddleware)  # outermost: it times and counts the 413s too
-    for module in (datasets, branches, commits, examples, edits, queues, imports, runs, models, users, maintenance):
+    for module in (datasets, branches, commits, examples, edits, queues, imports, runs, models, merge_requests, users, maintenance):
         app.include_router(module.router, prefix=API, responses=problems.COMMON)
     app.mount("/static/swagger-ui", StaticFiles(directory=swagger_assets()), name="swagger-ui")
     from labeling import pages as labeling_pages

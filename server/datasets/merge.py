@@ -1,5 +1,7 @@
 """Three-way merge by key of one revision into a branch, from the deltas since their merge base."""
 
+from dataclasses import dataclass, field
+
 from sqlalchemy.orm import Session
 
 from server.blobs import BlobStore
@@ -8,57 +10,108 @@ from server.datasets.datasets import get_dataset
 from server.datasets.graph import commits_since_base, is_ancestor, merge_bases
 from server.datasets.history import commit_read, resolve_rev
 from server.datasets.lookup import lookup_many, touched_keys
-from server.datasets.models import Commit
+from server.datasets.models import Commit, Dataset
 from server.datasets.refs import get_branch
 from server.datasets.rows import Row
 from server.datasets.schemas import CommitRead
 from server.errors import Conflict
 
 
-def merge(
-    db: Session, blobs: BlobStore, *, dataset: str, source: str, into: str, author: str, message: str | None = None
-) -> tuple[str, CommitRead]:
-    """Merge revision `source` into branch `into`, three-way by key; returns (how, resulting head).
+@dataclass
+class MergeConflict:
+    """A key both sides changed differently since their merge base: its row at the base and on each side (None: absent)."""
 
-    how is "up-to-date", "fast-forward" or "merge". Keys both sides changed differently are
-    conflicts: all are listed in the raised Conflict and nothing is written.
-    """
-    ds = get_dataset(db, dataset)
-    dst_branch = get_branch(db, ds, into)
-    ours = db.get(Commit, dst_branch.head_pk)
-    theirs = resolve_rev(db, ds, source)
+    key: str
+    base: Row | None
+    unresolved_base: bool  # the merge bases themselves disagree on it (after a criss-cross merge)
+    ours: Row | None  # the target branch's
+    theirs: Row | None  # the source revision's
+
+
+@dataclass
+class MergePlan:
+    """What merging a revision into a branch would do: how, and for a real merge its updates and conflicts."""
+
+    how: str  # up-to-date, fast-forward, merge
+    ours: Commit
+    theirs: Commit
+    updates: dict[str, Row | None] = field(default_factory=dict)
+    conflicts: list[MergeConflict] = field(default_factory=list)
+    at_ours: dict[str, Row] = field(default_factory=dict)
+
+
+def plan_merge(db: Session, blobs: BlobStore, ds: Dataset, ours: Commit, theirs: Commit) -> MergePlan:
+    """Three-way by key from the deltas since the merge bases; writes nothing."""
     if is_ancestor(db, theirs, ours):
-        return "up-to-date", commit_read(db, ours)
+        return MergePlan("up-to-date", ours, theirs)
     if is_ancestor(db, ours, theirs):
-        move_branch(db, dst_branch, expected_pk=ours.pk, new_pk=theirs.pk)
-        return "fast-forward", commit_read(db, theirs)
+        return MergePlan("fast-forward", ours, theirs)
     bases = merge_bases(db, ours, theirs)  # every commit of a dataset shares its root: never empty
     our_commits, their_commits = commits_since_base(db, ours, theirs, bases)
     keys = touched_keys(db, their_commits) | touched_keys(db, our_commits)
     at_theirs, at_ours = lookup_many(db, blobs, [theirs.pk, ours.pk], keys)
     at_base = virtual_base(db, blobs, bases, keys)
-    updates: dict[str, Row | None] = {}
-    conflicts: list[str] = []
+    found = MergePlan("merge", ours, theirs, at_ours=at_ours)
     for key in sorted(keys):
         b, t, o = at_base.get(key), at_theirs.get(key), at_ours.get(key)
         if t == o or (t == b and b is not UNRESOLVED):
             continue  # both sides agree, or they changed nothing net
         if o != b or b is UNRESOLVED:
-            shown = "the merge bases disagree" if b is UNRESOLVED else f"base {_show(b)}"
-            conflicts.append(f"{key} ({shown}, {dst_branch.name} {_show(o)}, {source} {_show(t)})")
+            found.conflicts.append(MergeConflict(key, None if b is UNRESOLVED else b, b is UNRESOLVED, o, t))
             continue
-        updates[key] = t
-    if conflicts:
-        shown = "; ".join(conflicts[:5]) + (f"; and {len(conflicts) - 5} more" if len(conflicts) > 5 else "")
-        raise Conflict(f"merge of '{source}' into '{dst_branch.name}' conflicts on {len(conflicts)} example(s): {shown}")
-    delta = effective_delta(updates, at_ours)
+        found.updates[key] = t
+    return found
+
+
+def merge(
+    db: Session,
+    blobs: BlobStore,
+    *,
+    dataset: str,
+    source: str,
+    into: str,
+    author: str,
+    message: str | None = None,
+    take: dict[str, str] | None = None,
+    strategy: str | None = None,
+) -> tuple[str, CommitRead]:
+    """Merge revision `source` into branch `into`, three-way by key; returns (how, resulting head).
+
+    how is "up-to-date", "fast-forward" or "merge". Keys both sides changed differently are
+    conflicts, settled per key by `take` (key -> "ours", the branch's row, or "theirs", the
+    source's) or for all by `strategy` ("ours" or "theirs"); any left unsettled are all listed
+    in the raised Conflict and nothing is written.
+    """
+    ds = get_dataset(db, dataset)
+    dst_branch = get_branch(db, ds, into)
+    ours = db.get(Commit, dst_branch.head_pk)
+    theirs = resolve_rev(db, ds, source)
+    found = plan_merge(db, blobs, ds, ours, theirs)
+    if found.how == "up-to-date":
+        return "up-to-date", commit_read(db, ours)
+    if found.how == "fast-forward":
+        move_branch(db, dst_branch, expected_pk=ours.pk, new_pk=theirs.pk)
+        return "fast-forward", commit_read(db, theirs)
+    updates = dict(found.updates)
+    left: list[str] = []
+    for c in found.conflicts:
+        side = (take or {}).get(c.key) or strategy
+        if side == "theirs":
+            updates[c.key] = c.theirs
+        elif side != "ours":
+            shown = "the merge bases disagree" if c.unresolved_base else f"base {_show(c.base)}"
+            left.append(f"{c.key} ({shown}, {dst_branch.name} {_show(c.ours)}, {source} {_show(c.theirs)})")
+    if left:
+        shown = "; ".join(left[:5]) + (f"; and {len(left) - 5} more" if len(left) > 5 else "")
+        raise Conflict(f"merge of '{source}' into '{dst_branch.name}' conflicts on {len(left)} example(s): {shown}")
+    delta = effective_delta(updates, found.at_ours)
     commit = write_commit(
         db,
         dataset=ds,
         branch=dst_branch,
         parent=ours,
         delta=delta,
-        before=at_ours,
+        before=found.at_ours,
         message=message or f"merge {source} into {dst_branch.name}",
         author=author,
         merge_parent=theirs,

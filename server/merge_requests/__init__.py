@@ -1,0 +1,1 @@
+"""Merge requests: pull requests for data, whose check is a trained model."""
