@@ -158,7 +158,14 @@ def promote(db: Session, *, ref: str, stage: str, max_regression: float, force: 
                 raise Conflict(
                     f"{ds.name}@{model.version} is worse than production {ds.name}@{current.version} on eval set "
                     f"'{name}': accuracy {new:.4f} vs {old:.4f} (-{old - new:.4f}, more than the allowed "
-                    f"{max_regression:.4f}); improve it or pass --force"
+                    f"{max_regression:.4f}); improve it or pass --force",
+                    # the gate's figures, for a page to show beside the message
+                    extra={
+                        "candidate": f"{ds.name}@{model.version}",
+                        "production": f"{ds.name}@{current.version}",
+                        "max_regression": max_regression,
+                        "checked": checked,
+                    },
                 )
     if current is not None and current.id != model.id:
         db.execute(

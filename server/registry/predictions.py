@@ -87,3 +87,38 @@ def flips_page(a: Predictions, b: Predictions, eval_set: str, after: str | None,
                 if len(found) == limit:
                     return found, key
         lo = hi
+
+
+CELL_SCAN = 65_536  # rows of one eval set filtered per step while looking for a confusion cell's examples
+
+
+def _equal(column: pa.ChunkedArray, name: str, labels: list[str]) -> pa.ChunkedArray:
+    """Where a label column holds the label `name` (predictions store names; older ones label indices)."""
+    import pyarrow.compute as pc
+
+    if pa.types.is_integer(column.type):
+        return pc.equal(column, labels.index(name))
+    return pc.equal(column, name)
+
+
+def cell_rows(
+    p: Predictions, eval_set: str, *, label: str | None, predicted: str | None, labels: list[str], after: str | None, limit: int
+) -> list[tuple[str, object, object]]:
+    """(key, label, predicted) of eval_set's rows with that label and that prediction (None: any), after `after`.
+
+    A confusion cell's examples, in key order: Arrow filters a bounded slice at a time, so a page
+    costs the rows between its first and last match, not a Python loop over the eval set.
+    """
+    import pyarrow.compute as pc
+
+    start, end = p.ranges.get(eval_set, (0, 0))
+    first = bisect.bisect_right(p.keys, after, lo=start, hi=end) if after is not None else start
+    found: list[tuple[str, object, object]] = []
+    while first < end and len(found) < limit:
+        part = p.table.slice(first, min(CELL_SCAN, end - first))
+        first += CELL_SCAN
+        masks = [_equal(part.column(c), want, labels) for c, want in (("label", label), ("predicted", predicted)) if want is not None]
+        if masks:
+            part = part.filter(masks[0] if len(masks) == 1 else pc.and_(*masks))  # a null label matches nothing
+        found += zip(*(part.column(c).to_pylist() for c in ("key", "label", "predicted")))
+    return found[:limit]

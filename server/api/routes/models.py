@@ -11,7 +11,9 @@ from server.auth.policy import require_engineer, require_reader
 from server.config import get_settings
 from server.errors import InvalidInput
 from server.registry import compare as comparing
+from server.registry import examples as scored
 from server.registry import service
+from server.registry.schemas import ModelExample
 from server.runs.schemas import ModelRead
 
 router = APIRouter(tags=["models"], route_class=OffLoopRoute)
@@ -35,6 +37,32 @@ def list_models(name: str, who: CurrentUser, cursor: Cursor = None, limit: Limit
 def get_model(ref: str, who: CurrentUser) -> ModelRead:
     require_reader(who, _dataset_of(ref))
     return read(lambda db: service.model_read(db, service.get_model(db, ref)))
+
+
+@router.get(
+    "/models/{ref}/examples",
+    summary="The examples a model was scored on, by label and prediction: a confusion matrix cell's examples, paged",
+)
+def model_examples(
+    ref: str,
+    who: CurrentUser,
+    eval_set: str = Query("eval", description="The eval set (`eval`, or a pinned set's name)"),
+    label: str | None = Query(None, description="Only examples with this label (the matrix row); omit for any"),
+    predicted: str | None = Query(None, description="Only examples the model predicted this for (the matrix column); omit for any"),
+    cursor: Cursor = None,
+    limit: Limit = 100,
+) -> Page[ModelExample]:
+    require_reader(who, _dataset_of(ref))
+    store = blob_store()
+    after = cursor_str(cursor)
+    found = read(
+        lambda db: scored.cell_examples(
+            db, store, ref=ref, eval_set=eval_set, label=label, predicted=predicted, after=after, limit=limit + 1
+        )
+    )
+    for source in {e.dataset for e in found}:  # a pinned set from another dataset shows that dataset's examples
+        require_reader(who, source)
+    return page_from(found, limit, lambda e: e.key)
 
 
 @router.get("/compare", summary="Compare two model versions like builds: figures, and a page of the examples that flipped")
