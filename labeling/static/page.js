@@ -9,16 +9,30 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 let csrf = document.querySelector('meta[name="csrf-token"]').content;
 
-export async function api(method, path, body) {
-  const headers = { Accept: "application/json" };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (method !== "GET") headers["X-CSRF-Token"] = csrf;
-  const res = await fetch(`/api/v1/datasets/${enc(cfg.dataset)}${path}`, {
-    method, headers, credentials: "same-origin", body: body === undefined ? undefined : JSON.stringify(body),
-  });
+// A REST call under /api/v1 with the session cookie; a write carries the CSRF token and, refused for a
+// stale token (the session was renewed in another tab), is sent once more with the fresh one.
+export async function call(method, path, body) {
+  const send = () => {
+    const headers = { Accept: "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (method !== "GET") headers["X-CSRF-Token"] = csrf;
+    return fetch(`/api/v1${path}`, {
+      method, headers, credentials: "same-origin", body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  };
+  let res = await send();
   let data = null;
   try { data = await res.json(); } catch { data = null; }
+  if (res.status === 403 && method !== "GET" && String(describe(data, "")).includes("X-CSRF-Token") && await refreshCsrf()) {
+    res = await send();
+    try { data = await res.json(); } catch { data = null; }
+  }
   return { status: res.status, data };
+}
+
+// The same, for a path under the page's dataset (/api/v1/datasets/NAME...).
+export async function api(method, path, body) {
+  return call(method, `/datasets/${enc(cfg.dataset)}${path}`, body);
 }
 
 export async function refreshCsrf() {

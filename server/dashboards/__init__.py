@@ -8,8 +8,8 @@ styles in server/dashboards/static (served under /assets/dashboards/).
 
 from fastapi import APIRouter
 
-from server.dashboards import diffs, history, models, runs
+from server.dashboards import diffs, history, merge_requests, models, runs
 
 router = APIRouter(include_in_schema=False)
-for module in (history, diffs, models, runs):
+for module in (history, diffs, models, runs, merge_requests):
     router.include_router(module.router)

@@ -59,6 +59,9 @@ class MergeRequestDetail(MergeRequestRead):
 
     ahead: int
     behind: int
+    base: str | None = Field(description="Where the branches parted (a merge base): the request's diff runs from it to the source's head")
+    source_head: str | None
+    target_head: str | None
     mergeable: Literal["merged", "closed", "up-to-date", "fast-forward", "clean", "resolved", "conflicts"]
     conflicts: list[ConflictRead]
     conflicts_left: int

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from server.blobs import BlobStore
 from server.datasets.datasets import get_dataset
-from server.datasets.graph import commits_since_base
+from server.datasets.graph import commits_since_base, merge_bases
 from server.datasets.merge import merge, plan_merge
 from server.datasets.models import Commit, Dataset, utcnow
 from server.datasets.refs import get_branch
@@ -142,11 +142,22 @@ def request_detail(db: Session, blobs: BlobStore, *, dataset: str, number: int) 
     base = request_read(ds, mr).model_dump()
     if mr.state != "open":
         return MergeRequestDetail(
-            **base, ahead=0, behind=0, mergeable=mr.state, conflicts=[], conflicts_left=0, check=None, comments=comments
+            **base,
+            ahead=0,
+            behind=0,
+            base=None,
+            source_head=None,
+            target_head=mr.merge_commit,
+            mergeable=mr.state,
+            conflicts=[],
+            conflicts_left=0,
+            check=None,
+            comments=comments,
         )
     src, dst = get_branch(db, ds, mr.source), get_branch(db, ds, mr.target)
     theirs, ours = db.get(Commit, src.head_pk), db.get(Commit, dst.head_pk)
-    ahead, behind = (len(s) for s in commits_since_base(db, theirs, ours))
+    bases = merge_bases(db, ours, theirs)
+    ahead, behind = (len(s) for s in commits_since_base(db, theirs, ours, bases))
     plan = plan_merge(db, blobs, ds, ours, theirs)
     chosen = {r.key: r for r in db.scalars(select(MergeRequestResolution).where(MergeRequestResolution.request_id == mr.id))}
     conflicts = []
@@ -174,6 +185,9 @@ def request_detail(db: Session, blobs: BlobStore, *, dataset: str, number: int) 
         **base,
         ahead=ahead,
         behind=behind,
+        base=db.get(Commit, bases[0]).id if bases else None,
+        source_head=theirs.id,
+        target_head=ours.id,
         mergeable=mergeable,
         conflicts=conflicts[:CONFLICTS_SHOWN],
         conflicts_left=left,

@@ -1,28 +1,10 @@
 // The compare page's promote form: a POST to the REST API with the session cookie and the CSRF token.
 // When the gate refuses (409), its message and figures are shown on the page, with a way to force it.
-import { cfg, el, describe } from "../labeling/page.js";
+import { call, cfg, el, describe } from "../labeling/page.js";
 
 const form = document.getElementById("promote-form");
 const out = document.getElementById("promote-result");
-let csrf = document.querySelector('meta[name="csrf-token"]').content;
-
-async function post(path, body) {
-  const send = () => fetch(`/api/v1${path}`, {
-    method: "POST",
-    credentials: "same-origin",
-    headers: { Accept: "application/json", "Content-Type": "application/json", "X-CSRF-Token": csrf },
-    body: JSON.stringify(body),
-  });
-  let res = await send();
-  if (res.status === 403) {  // the session may have been renewed in another tab: with its new token, try once more
-    const s = await fetch("/session", { credentials: "same-origin", headers: { Accept: "application/json" } });
-    const fresh = s.ok ? (await s.json()).csrf : csrf;
-    if (fresh !== csrf) { csrf = fresh; res = await send(); }
-  }
-  let data = null;
-  try { data = await res.json(); } catch { data = null; }
-  return { status: res.status, data };
-}
+const post = (path, body) => call("POST", path, body);
 
 function fmt(x) { return x === null || x === undefined ? "—" : Number(x).toFixed(4); }
 
