@@ -36,7 +36,11 @@ def run(run_id: int, as_json: bool) -> None:
     click.echo(
         f"run {r.id}: {r.state} (attempt {r.attempt}) {r.dataset}@{r.dataset_commit[:12]} on {r.worker_host or '-'} {r.device or ''}"
     )
-    for field in ("progress", "model", "error", "log_tail"):
+    if r.progress:
+        # The curve's points are for the run page and --json; the text shows where the run is.
+        shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in r.progress.items() if k not in ("points", "epoch_ends")}
+        click.echo("progress: " + ", ".join(f"{k} {v}" for k, v in shown.items()))
+    for field in ("model", "error", "log_tail"):
         if getattr(r, field):
             click.echo(f"{field}: {getattr(r, field)}")
 

@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from server.config import get_settings
 from server.datasets.models import utcnow
 from server.db import session_scope
+from server.runs.curves import CurveHistory
 from server.runs.models import TrainingRun
 
 log = logging.getLogger(__name__)
@@ -110,9 +111,11 @@ class RunReporter:
 
     def __init__(self, run_id: int):
         self.run_id, self.last_write, self.cancelled = run_id, 0.0, False
+        self.history = CurveHistory()
 
     def progress(self, info: dict) -> None:
-        """Record the trainer's progress (epoch, step, loss, ETA); doubles as the run's heartbeat."""
+        """Record the trainer's progress (epoch, step, loss, ETA, the curves so far); doubles as the run's heartbeat."""
+        self.history.add(info)  # before the throttle: an epoch's end must not be lost to it
         now = time.monotonic()
         if now - self.last_write < PROGRESS_EVERY_S and info.get("step") != info.get("total_steps"):
             return
@@ -120,7 +123,7 @@ class RunReporter:
         try:
             with session_scope() as db:
                 run = db.get(TrainingRun, self.run_id)
-                run.progress, run.heartbeat_at = info, utcnow()
+                run.progress, run.heartbeat_at = self.history.record(info), utcnow()
                 self.cancelled = run.cancel_requested
         except OperationalError:  # progress is best effort: a database blink must not end hours of training
             log.warning("run %s: progress not recorded (database unreachable)", self.run_id, exc_info=True)

@@ -11,7 +11,7 @@ from server.datasets.datasets import get_dataset
 from server.datasets.history import resolve_rev
 from server.datasets.models import Dataset, utcnow
 from server.datasets.refs import get_branch
-from server.errors import InvalidInput, NotFound
+from server.errors import Conflict, InvalidInput, NotFound
 from server.runs.broker import Queue
 from server.runs.models import ModelVersion, TrainingRun, WatchRule, WorkerHeartbeat
 from server.runs.schemas import RunRead
@@ -289,3 +289,17 @@ def run_counts(db: Session) -> dict:
     fresh = utcnow() - timedelta(seconds=get_settings().run_stale_after_s)
     workers = db.scalar(select(func.count()).select_from(WorkerHeartbeat).where(WorkerHeartbeat.seen_at >= fresh))
     return {"states": states, "queued": queued, "workers": workers}
+
+
+def retry_run(db: Session, run_id: int, requested_by: str | None = None) -> RunRead:
+    """A new run of a failed or cancelled run's commit and spec; the old run stays as it ended.
+
+    The new run trains that commit exactly (no branch: a watch rule's later commits are not folded into it).
+    """
+    run = get_run(db, run_id)
+    if run.state not in ("failed", "cancelled"):
+        raise Conflict(f"run {run_id} is {run.state}; only a failed or cancelled run can be retried")
+    ds = db.get(Dataset, run.dataset_id)
+    spec = parse_spec(run.spec, ds.modality)  # the trainer may have changed since: refuse what no longer validates
+    _check_runnable(db, spec)
+    return run_read(db, _new_run(db, ds, run.commit_id, spec, branch=None, requested_by=requested_by))

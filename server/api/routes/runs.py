@@ -1,4 +1,4 @@
-"""Training runs: submit, list, follow live (Server-Sent Events), cancel; watch rules."""
+"""Training runs: submit, list, follow live (Server-Sent Events), cancel, retry; watch rules."""
 
 import asyncio
 import json
@@ -12,9 +12,8 @@ from server.api.deps import CurrentUser, blob_store, read, write
 from server.api.pagination import Cursor, Limit, Page, cursor_int, page_from
 from server.api.routing import OffLoopRoute
 from server.api.schemas import RunCreate, WatchRead, WatchSet
-from server.auth.policy import require_engineer, require_reader
-from server.errors import Forbidden, NotFound
-from server.runs import service
+from server.auth.policy import require_engineer
+from server.runs import access, service
 from server.runs.schemas import RunRead
 
 router = APIRouter(tags=["runs"], route_class=OffLoopRoute)
@@ -22,17 +21,8 @@ State = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 
 def _readable_run(who, run_id: int) -> RunRead:
-    """The run, if who may read it; to a labeler a missing run and another dataset's look the same (ids reveal nothing)."""
-    hidden = Forbidden(f"labeler '{who.name}' may read the runs of their assigned datasets only; run {run_id} is not one of them")
-    try:
-        run = read(lambda db: service.run_read(db, service.get_run(db, run_id)))
-    except NotFound:
-        if who.role == "labeler":
-            raise hidden from None
-        raise
-    if who.role == "labeler" and run.dataset not in who.datasets:
-        raise hidden
-    return run
+    """The run, if who may read it (server.runs.access holds the rule the pages share)."""
+    return read(lambda db: access.readable_run(db, who, run_id))
 
 
 @router.post("/datasets/{name}/runs", status_code=status.HTTP_201_CREATED, summary="Train a revision (retrain) now")
@@ -52,10 +42,7 @@ def submit(name: str, body: RunCreate, who: CurrentUser) -> RunRead:
 def list_runs(
     who: CurrentUser, dataset: str | None = None, state: State | None = None, cursor: Cursor = None, limit: Limit = 50
 ) -> Page[RunRead]:
-    if dataset is not None:
-        require_reader(who, dataset)
-    elif who.role == "labeler":
-        raise Forbidden(f"labeler '{who.name}' may list the runs of an assigned dataset only: add ?dataset=NAME")
+    access.check_run_listing(who, dataset)
     before = cursor_int(cursor)
     found = read(lambda db: service.list_runs(db, dataset=dataset, limit=limit + 1, before=before, state=state))
     return page_from(found, limit, lambda r: r.id)
@@ -70,6 +57,22 @@ def get_run(run_id: int, who: CurrentUser) -> RunRead:
 def cancel(run_id: int, who: CurrentUser) -> RunRead:
     require_engineer(who, "cancel training")
     return write(who, "run.cancel", str(run_id), lambda db: service.cancel_run(db, run_id))
+
+
+@router.post(
+    "/runs/{run_id}/retry",
+    status_code=status.HTTP_201_CREATED,
+    summary="Retry a failed or cancelled run: a new run of the same commit and spec",
+)
+def retry(run_id: int, who: CurrentUser) -> RunRead:
+    require_engineer(who, "retry training")
+    return write(
+        who,
+        "run.retry",
+        str(run_id),
+        lambda db: service.retry_run(db, run_id, requested_by=who.name),
+        detail=lambda r: {"run": r.id},
+    )
 
 
 @router.get(
