@@ -118,6 +118,25 @@ def after(method: str, path: str, **kwargs) -> Prepare:
     return prepare
 
 
+def branch_ahead(w: World, who: str) -> str:
+    """A new branch of pets with one commit main lacks (made by the admin); its name."""
+    name = f"mr-{who}-{len(w.call('GET', '/datasets/pets/branches', params={'limit': 1000})['items'])}"
+    w.call("POST", "/datasets/pets/branches", json={"name": name})
+    w.call("PUT", "/datasets/pets/edits/k4", params={"branch": name}, json=w.edit("k4", name))
+    w.call("POST", "/datasets/pets/commits", json={"branch": name, "message": "ahead"})
+    return name
+
+
+def merge_request(then: Prepare = lambda w, who: {}) -> Prepare:
+    """An open merge request into main from a branch ahead of it, opened by the admin: its number as {n}."""
+
+    def prepare(w: World, who: str) -> dict:
+        opened = w.call("POST", "/datasets/pets/merge-requests", json={"source": branch_ahead(w, who), "title": "ahead"})
+        return {"n": opened["number"], **then(w, who)}
+
+    return prepare
+
+
 WRITES = [
     Case(
         "POST",
@@ -169,6 +188,32 @@ WRITES = [
     Case("POST", "/datasets/pets/commits", (), prepare=body({"branch": "main", "message": "sneak"})),
     Case("POST", "/datasets/pets/runs", ENGINEERS, 201, ("run.submit", "pets"), body({})),
     Case("POST", "/runs/{run}/cancel", ENGINEERS, 200, ("run.cancel", "{run}"), lambda w, who: {"run": w.queued_run()}),
+    Case(
+        "POST",
+        "/runs/{run}/retry",
+        ENGINEERS,
+        201,
+        ("run.retry", "{run}"),
+        lambda w, who: {"run": w.call("POST", f"/runs/{w.queued_run()}/cancel")["id"]},
+    ),
+    Case(
+        "POST",
+        "/datasets/pets/merge-requests",
+        READERS,
+        201,
+        ("merge_request.open", "pets"),
+        lambda w, who: {"json": {"source": branch_ahead(w, who), "title": f"from {who}"}},
+    ),
+    Case(
+        "POST",
+        "/datasets/pets/merge-requests/{n}/comments",
+        READERS,
+        201,
+        ("merge_request.comment", "pets!{n}"),
+        merge_request(body({"body": "hi"})),
+    ),
+    Case("POST", "/datasets/pets/merge-requests/{n}/approve", ENGINEERS, 200, ("merge_request.approve", "pets!{n}"), merge_request()),
+    Case("POST", "/datasets/pets/merge-requests/{n}/close", ENGINEERS, 200, ("merge_request.close", "pets!{n}"), merge_request()),
     Case("PUT", "/datasets/pets/watches/work", ENGINEERS, 200, ("watch.set", "pets/work"), body({})),
     Case(
         "DELETE",
@@ -218,6 +263,8 @@ READS = [
     Case("GET", "/compare?a=pets@1&b=pets@2", READERS),
     Case("GET", "/compare?a=pets@1&b=birds@1", ENGINEERS, 404),  # both sides are checked (birds has no model)
     Case("GET", "/runs?dataset=pets", READERS),
+    Case("GET", "/datasets/pets/merge-requests", READERS),
+    Case("GET", "/datasets/pets/label-counts", READERS),
     Case("GET", "/runs/{run}", READERS, prepare=lambda w, who: {"run": w.run}),
     Case("GET", "/runs/{run}/events", READERS, prepare=lambda w, who: {"run": w.run}),  # a finished run: the stream ends
     Case("GET", "/runs", ENGINEERS),  # every dataset's runs
