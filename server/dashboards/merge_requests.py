@@ -8,6 +8,7 @@ dataset open, comment, and (as the request's author) resolve and close; engineer
 
 from dataclasses import dataclass
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
@@ -86,3 +87,20 @@ def request_page(request: Request, name: str, number: int, who: SignedIn) -> Res
         may_resolve=engineer or who.name == mr.author,
         config={"dataset": name, "number": number},
     )
+
+
+@router.get("/d/{name}/merge-requests/{number}/check")
+def check_fragment(request: Request, name: str, number: int, who: SignedIn) -> Response:
+    """The check panel alone, polled by the request's page: a watched source branch trains on each commit."""
+    from server.datasets.datasets import dataset_read, get_dataset
+    from server.merge_requests.service import get_request, request_check
+
+    def view(db):
+        require_reader(who, name)
+        _, mr = get_request(db, dataset=name, number=number)
+        return dataset_read(get_dataset(db, name)), mr.source, request_check(db, dataset=name, number=number)
+
+    dataset, source, check = read(view)
+    if check is None:  # merged or closed since the page was opened: stop polling (htmx stops on 286)
+        return Response(status_code=286)
+    return page(request, "mr_check.html", dataset=dataset, ds=quote(name, safe=""), source=source, check=check)

@@ -196,6 +196,14 @@ def request_detail(db: Session, blobs: BlobStore, *, dataset: str, number: int) 
     )
 
 
+def request_check(db: Session, *, dataset: str, number: int) -> CheckRead | None:
+    """The check of an open request alone (its page polls it while a watched branch trains); None once it is not open."""
+    ds, mr = get_request(db, dataset=dataset, number=number)
+    if mr.state != "open":
+        return None
+    return _check(db, ds, db.get(Commit, get_branch(db, ds, mr.source).head_pk))
+
+
 def _open(mr: MergeRequest, ds: Dataset, what: str) -> None:
     if mr.state != "open":
         raise Conflict(f"merge request {ds.name}!{mr.number} is {mr.state}: it cannot {what}")

@@ -25,9 +25,6 @@ def test_a_labeler_opens_and_resolves_a_request_and_an_engineer_merges_it(site, 
     assert eng.post("/datasets/digits/merges", json={"source": "other", "into": "main"}).json()["outcome"] == "fast-forward"
     commit_labels(ana, "work", {"l001": "4", "l002": "5"}, "fix two digits")
     assert eng.post("/models/digits@1/promote", json={"stage": "production"}).status_code == 200
-    run = eng.post("/datasets/digits/runs", json={"rev": "work"}).json()["id"]
-    truth = {f"l{d:03d}": str(d) for d in range(10)}
-    register_model(blobs, run, LABELS, truth, {**truth, "l003": "8"})  # the branch's model: 0.9 on eval
 
     page = site.page()
     site.sign_in(page, "ana", "/d/digits/merge-requests")
@@ -51,7 +48,14 @@ def test_a_labeler_opens_and_resolves_a_request_and_an_engineer_merges_it(site, 
     row = page.locator("table.conflicts tbody tr")
     assert row.count() == 1 and row.locator("th").inner_text() == "l001"
     assert [c.inner_text() for c in row.locator("td").all()[:3]] == ["1", "7", "4"]
-    assert "digits@2 against production digits@1" in page.locator("main").inner_text()
+    assert "No model of work's head yet" in page.locator("#mr-check").inner_text()
+    # The branch's head is trained meanwhile: the check panel (polled every 10 s) follows.
+    run = eng.post("/datasets/digits/runs", json={"rev": "work"}).json()["id"]
+    truth = {f"l{d:03d}": str(d) for d in range(10)}
+    register_model(blobs, run, LABELS, truth, {**truth, "l003": "8"})  # the branch's model: 0.9 on eval
+    page.evaluate("() => htmx.ajax('GET', document.querySelector('#mr-check').getAttribute('hx-get'), '#mr-check')")
+    until(page, "document.querySelector('#mr-check').textContent.includes('digits@2 against production digits@1')")
+    assert "-0.100" in page.locator("#mr-check").inner_text()  # accuracy 0.9 against 1.0
     assert page.locator("button[data-action=merge]").count() == 0  # a labeler does not merge
     until(page, "document.querySelector('#mr-diff .diff-counts')")  # the branch's changes since it parted
     assert axe_problems(page) == []
