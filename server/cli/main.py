@@ -57,7 +57,7 @@ def database_error_line(exc: Exception) -> str:
 def main() -> None:
     """Run the CLI, turning every domain error into one line on stderr and exit status 1."""
     from server.blobs import BlobCorrupt, BlobMissing
-    from server.cli import datasets, history, io, maintenance, registry, review, training, users, web  # noqa: F401  (registers the commands)
+    from server.cli import datasets, history, io, maintenance, merge_requests, registry, review, training, users, web  # noqa: F401  (registers the commands)
     from server.errors import DatabaseUnavailable, SettingsInvalid
 
     try:

@@ -462,6 +462,86 @@ class LocalBackend(Backend):
             "review.remove", f"{name}/{queue}", lambda db: remove_items(db, dataset=name, queue=queue, keys=keys), lambda r: {"removed": r}
         )
 
+    # merge requests: the routes' service calls; the CLI user holds an engineer's rights on the local store, so
+    # approves and merges, and resolves or closes any request (a server allows the last two to its author or an engineer)
+    def mr_open(self, name: str, source: str, target: str | None, title: str, description: str) -> dict:
+        from server.merge_requests.service import open_request
+
+        store, who = _blobs(), _author()
+        return _audited(
+            "merge_request.open",
+            name,
+            lambda db: open_request(
+                db, store, dataset=name, source=source, target=target, title=title, description=description, author=who
+            ),
+            detail=lambda r: {"number": r.number, "source": r.source, "target": r.target},
+        ).model_dump(mode="json")
+
+    def mr_list(self, name: str, state: str | None) -> list[dict]:
+        """Every request of NAME (in state, when given), newest first, read 1000 at a time."""
+        from server.merge_requests.service import list_requests
+
+        found, before = [], None
+        while True:
+            page = run_read(lambda db: list_requests(db, dataset=name, state=state, before=before, limit=1000))
+            found += [r.model_dump(mode="json") for r in page]
+            if len(page) < 1000:
+                return found
+            before = page[-1].number
+
+    def mr_get(self, name: str, number: int) -> dict:
+        from server.merge_requests.service import request_detail
+
+        store = _blobs()
+        return run_read(lambda db: request_detail(db, store, dataset=name, number=number)).model_dump(mode="json")
+
+    def mr_comment(self, name: str, number: int, body: str) -> dict:
+        from server.merge_requests.service import add_comment
+
+        who = _author()
+        return _audited(
+            "merge_request.comment", f"{name}!{number}", lambda db: add_comment(db, dataset=name, number=number, author=who, body=body)
+        ).model_dump(mode="json")
+
+    def mr_approve(self, name: str, number: int) -> dict:
+        from server.merge_requests.service import approve
+
+        who = _author()
+        return _audited(
+            "merge_request.approve", f"{name}!{number}", lambda db: approve(db, dataset=name, number=number, by=who)
+        ).model_dump(mode="json")
+
+    def mr_resolve(self, name: str, number: int, key: str, take: str) -> dict:
+        from server.merge_requests.service import resolve
+
+        store, who = _blobs(), _author()
+        return _audited(
+            "merge_request.resolve",
+            f"{name}!{number}",
+            lambda db: resolve(db, store, dataset=name, number=number, key=key, take=take, by=who),
+            detail=lambda r: {"key": r.key, "take": r.take},
+        ).model_dump(mode="json")
+
+    def mr_merge(self, name: str, number: int) -> dict:
+        from server.datasets.compaction import compact_after
+        from server.merge_requests.service import merge_request
+
+        store, who = _blobs(), _author()
+        done = _audited(
+            "merge_request.merge",
+            f"{name}!{number}",
+            lambda db: merge_request(db, store, dataset=name, number=number, by=who),
+            detail=lambda r: {"head": r.merge_commit},
+        )
+        compact_after(store, done.merge_commit)
+        return done.model_dump(mode="json")
+
+    def mr_close(self, name: str, number: int) -> dict:
+        from server.merge_requests.service import close_request
+
+        done = _audited("merge_request.close", f"{name}!{number}", lambda db: close_request(db, dataset=name, number=number))
+        return done.model_dump(mode="json")
+
     def set_password(self, name: str, password: str | None):
         from server.auth.service import user_read
         from server.auth.signin import set_password

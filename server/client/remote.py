@@ -367,6 +367,35 @@ class RemoteBackend(Backend):
         query = {"key": keys} if keys else None
         return self._call("DELETE", f"/datasets/{q(name)}/queues/{q(queue)}", query=query)["removed"]
 
+    # merge requests
+    def _mr(self, name, number=None) -> str:
+        return f"/datasets/{q(name)}/merge-requests" + ("" if number is None else f"/{number}")
+
+    def mr_open(self, name, source, target, title, description):
+        body = {"source": source, "target": target, "title": title, "description": description}
+        return self._call("POST", self._mr(name), json_body=body)
+
+    def mr_list(self, name, state):
+        return self._all(self._mr(name), {"state": state})
+
+    def mr_get(self, name, number):
+        return self._call("GET", self._mr(name, number))
+
+    def mr_comment(self, name, number, body):
+        return self._call("POST", f"{self._mr(name, number)}/comments", json_body={"body": body})
+
+    def mr_approve(self, name, number):
+        return self._call("POST", f"{self._mr(name, number)}/approve")
+
+    def mr_resolve(self, name, number, key, take):
+        return self._call("PUT", f"{self._mr(name, number)}/resolutions/{qk(key)}", json_body={"take": take})
+
+    def mr_merge(self, name, number):
+        return self._call("POST", f"{self._mr(name, number)}/merge")
+
+    def mr_close(self, name, number):
+        return self._call("POST", f"{self._mr(name, number)}/close")
+
     def set_password(self, name, password):
         from server.auth.schemas import UserRead
 
