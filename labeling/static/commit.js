@@ -26,7 +26,7 @@ export function commitDialog({ state, outbox, render, flash }) {
     const total = `${items.length}${res.data.next_cursor ? "+" : ""}`;
     const table = el("table", { class: "list" }, el("thead", {}, el("tr", {}, el("th", { text: "Change", scope: "col" }), el("th", { text: "Examples", scope: "col" }))),
       el("tbody", {}, ...[...byChange.entries()].sort((a, b) => b[1] - a[1]).map(([c, n]) => el("tr", {}, el("td", { text: c }), el("td", { text: String(n) })))));
-    const thumbs = el("div", { class: "thumbs", "aria-label": "What changes" }, ...items.slice(0, 60).map(({ example: ex }) =>
+    const thumbs = el("div", { class: "thumbs", role: "group", "aria-label": "What changes" }, ...items.slice(0, 60).map(({ example: ex }) =>
       el("figure", {}, cfg.modality === "image" ? el("img", { src: mediaUrl(ex), alt: ex.key, loading: "lazy" }) : null,
         el("figcaption", { text: `${cfg.modality === "image" ? "" : ex.key + ": "}${ex.staged_remove ? "removed" : ex.staged_label}` }))));
     summary.replaceChildren(...(outbox.size ? [el("p", { class: "notice", text: `${outbox.size} edit(s) not saved yet: they are sent first.` })] : []),

@@ -203,7 +203,7 @@ function renderExample() {
       for (const [k, v] of Object.entries(row)) body.append(el("tr", {}, el("th", { text: k, scope: "row" }), el("td", { text: String(v) })));
       viewer.replaceChildren(el("table", { class: "list features" }, el("caption", { class: "muted", text: "Features" }), body));
     } else {
-      viewer.replaceChildren(el("div", { class: "text", text: String(value), tabIndex: 0, "aria-label": "Example text" }));
+      viewer.replaceChildren(el("div", { class: "text", text: String(value), tabIndex: 0, role: "region", "aria-label": "Example text" }));
     }
   };
   if (entry.value !== null) draw(entry.value);
