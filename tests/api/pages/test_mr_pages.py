@@ -94,3 +94,34 @@ def test_a_labeler_opens_and_resolves_a_request_and_an_engineer_merges_it(site, 
     boss.goto("/d/digits/merge-requests/9")
     assert "!9" in boss.locator("main").inner_text()
     assert site.errors == []
+
+
+def test_a_watched_branch_under_review_is_trained_by_a_real_worker_and_its_model_is_the_check(site, api, cli, workers, tmp_path):
+    from tests.api.factories import imported
+    from tests.api.pages.test_history_pages import SPEC, relabel, trained_run
+    from tests.api.test_loop import digits_zip, wait_succeeded
+
+    workers()
+    eng = api.client(api.add_user("eve", "engineer"))
+    assert eng.post("/datasets", json={"name": "digits", "modality": "image", "labels": LABELS}).status_code == 201
+    imported(eng, eng.post("/datasets/digits/imports", files=[("files", ("digits.zip", digits_zip(tmp_path, 200), "application/zip"))]))
+    production = wait_succeeded(eng, eng.post("/datasets/digits/runs", json={"spec": SPEC}).json()["id"], 240)["model"]
+    assert eng.post(f"/models/{production}/promote", json={"stage": "production"}).status_code == 200
+    assert eng.post("/datasets/digits/branches", json={"name": "work"}).status_code == 201
+    assert eng.put("/datasets/digits/watches/work", json={"spec": SPEC}).status_code == 200
+    ana = api.client(add_labeler(api, cli, "ana", ("digits",)))
+    keys = [e["key"] for e in ana.get("/datasets/digits/examples", params={"rev": "work", "limit": 5}).json()["items"]]
+    head = relabel(ana, keys, lambda ex: str((int(ex["label"]) + 1) % 10), "five labels for review")
+    r = ana.post("/datasets/digits/merge-requests", json={"source": "work", "title": "Five labels"})
+    assert r.status_code == 201, r.text
+    built = trained_run(eng, head)["model"]  # the watch rule trained the branch's new head
+    page = site.page()
+    site.sign_in(page, "ana", "/d/digits/merge-requests/1")
+    check = page.locator("#mr-check").inner_text()
+    assert f"{built} against production {production}" in check
+    m, p = eng.get(f"/models/{built}").json(), eng.get(f"/models/{production}").json()
+    assert f"{m['metrics']['accuracy'] - p['metrics']['accuracy']:+.3f}" in check
+    # The request's changes: the five relabels since the branch parted from main (loaded after the page).
+    until(page, "document.querySelector('#mr-diff').textContent.replace(/\\s+/g, ' ').includes('5 relabeled')")
+    site.shot(page, "trained-check")
+    assert site.errors == []
