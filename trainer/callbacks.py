@@ -106,3 +106,26 @@ class RunMonitor(L.Callback):
                 **extra,
             }
         )
+
+
+class RestoreBest(L.Callback):
+    """Keeps a CPU copy of the weights of the epoch with the lowest eval/loss and loads it when fit ends.
+
+    With early stopping the last epoch is `patience` epochs past the best one. Every rank sees the same
+    (reduced) eval/loss, so every rank keeps and restores the same epoch.
+    """
+
+    def __init__(self, monitor: str = "eval/loss"):
+        self.monitor, self.best, self.state, self.best_epoch = monitor, math.inf, None, None
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
+            return
+        value = float(trainer.callback_metrics[self.monitor])
+        if value < self.best:
+            self.best, self.best_epoch = value, trainer.current_epoch
+            self.state = {k: v.detach().to("cpu", copy=True) for k, v in pl_module.state_dict().items()}
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.state is not None:
+            pl_module.load_state_dict(self.state)

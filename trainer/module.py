@@ -1,6 +1,8 @@
-"""The LightningModule: a template's nn.Module plus cross-entropy steps, epoch metrics and AdamW."""
+"""The LightningModule: a template's nn.Module plus cross-entropy steps, epoch metrics, AdamW and its schedule."""
 
 from __future__ import annotations
+
+import math
 
 import lightning as L
 import torch
@@ -17,10 +19,19 @@ class ClassifierModule(L.LightningModule):
     (weighted by batch size) however the data is split between devices.
     """
 
-    def __init__(self, net: nn.Module, num_classes: int, learning_rate: float, weight_decay: float):
+    def __init__(
+        self,
+        net: nn.Module,
+        num_classes: int,
+        learning_rate: float,
+        weight_decay: float,
+        lr_schedule: str = "constant",
+        warmup_fraction: float = 0.05,
+    ):
         super().__init__()
         self.net = net
         self.learning_rate, self.weight_decay = learning_rate, weight_decay
+        self.lr_schedule, self.warmup_fraction = lr_schedule, warmup_fraction
         self._train_sums: Tensor | None = None  # [loss * n, n] of this epoch, on the device
         self._eval_sums: Tensor | None = None  # [loss * n, correct, n]
         self._train_loss: tuple[int, float] | None = None  # (epoch, mean loss) once reduced
@@ -73,5 +84,23 @@ class ClassifierModule(L.LightningModule):
         if loss is not None:
             self.log("train/loss", loss, sync_dist=True)
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(self.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
+    def configure_optimizers(self):
+        try:  # the fused kernel is ~5x faster on CPU for a large embedding table (one pass instead of ~10)
+            optimizer = torch.optim.AdamW(self.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay, fused=True)
+        except (RuntimeError, ValueError):  # a device or dtype the fused kernel does not take
+            optimizer = torch.optim.AdamW(self.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
+        if self.lr_schedule == "constant":
+            return optimizer
+        # planned over max_epochs: early stopping ends the run on a still-high rate, and keeps the best epoch
+        total = self.trainer.estimated_stepping_batches
+        total = max(1, int(total)) if math.isfinite(total) else 1
+        warmup = int(self.warmup_fraction * total)
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / (warmup + 1)
+            progress = min(1.0, (step - warmup) / max(1, total - warmup))
+            return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress))  # cosine down to 1% of the peak
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

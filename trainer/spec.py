@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from trainer.defaults import MODALITY_DEFAULTS, TEMPLATE_DEFAULTS
 from trainer.templates import DEFAULT_TEMPLATE, MODALITIES, TEMPLATES
 
 
@@ -19,14 +20,20 @@ class TrainSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # None on a knob: "not set", chosen by the compiler. resolve_spec fills the modality's data-free defaults
+    # (trainer.defaults.MODALITY_DEFAULTS); train() sizes the rest from the data (trainer.defaults.fit_to_data).
+    # A value the user sets is never changed.
     template: str | None = None  # None: the modality's default template
-    epochs: int = Field(10, ge=1, le=100_000)
-    batch_size: int = Field(64, ge=1, le=1 << 20)
-    learning_rate: float = Field(1e-3, gt=0)
+    epochs: int | None = Field(None, ge=1, le=100_000)  # most epochs; None: enough steps for the data's size
+    batch_size: int | None = Field(None, ge=1, le=1 << 20)  # None: 64, smaller for small data
+    learning_rate: float | None = Field(None, gt=0)  # peak rate of the schedule; None: the modality's default
+    lr_schedule: Literal["constant", "cosine"] | None = None  # cosine: linear warmup, then cosine decay to ~0
+    warmup_fraction: float = Field(0.05, ge=0, lt=1)  # share of the planned steps spent warming up (cosine)
     weight_decay: float = Field(0.01, ge=0)  # AdamW's decoupled decay
     seed: int = Field(0, ge=0, le=2**32 - 1)  # numpy and torch seeds are 32-bit safe
     max_time_s: float | None = Field(None, gt=0)  # wall-clock budget for fit; stops after the current step
-    early_stopping_patience: int | None = Field(None, ge=1)  # epochs without eval/loss improvement
+    early_stopping_patience: int | None = Field(None, ge=0)  # epochs without eval/loss improvement; 0: off
+    restore_best: bool = True  # with early stopping: end on the weights of the best eval/loss epoch
     accelerator: Literal["auto", "cpu", "gpu"] = "auto"
     devices: int | str = "auto"  # as Lightning takes it: "auto", a count, or "0,1"
     num_nodes: int = Field(1, ge=1, le=4096)
@@ -35,11 +42,11 @@ class TrainSpec(BaseModel):
     num_workers: int = Field(0, ge=0, le=256)  # DataLoader worker processes
     decode_cache_mb: int = Field(512, ge=0, le=1 << 20)  # decoded inputs kept between epochs, per loader (and worker)
     eval_fraction: float = Field(0.2, gt=0, lt=1)  # share of keys (by key hash) held out as "eval"
-    image_size: int = Field(32, ge=4, le=4096)  # images are resized to image_size x image_size
-    image_channels: Literal[1, 3] = 3  # 1: grayscale, 3: RGB
-    text_buckets: int = Field(1 << 15, ge=16, le=1 << 24)  # hashed-token vocabulary size (ids 0 and 1 are reserved)
-    max_len: int = Field(256, ge=1, le=1 << 16)  # words kept per text
-    embed_dim: int = Field(64, ge=4)  # text embedding width
+    image_size: int | None = Field(None, ge=4, le=4096)  # images are resized to image_size x image_size; None: from the images
+    image_channels: Literal[1, 3] | None = None  # 1: grayscale, 3: RGB; None: 1 when the images are grayscale
+    text_buckets: int | None = Field(None, ge=16, le=1 << 24)  # hashed-token vocabulary size (ids 0, 1 reserved); None: from the vocabulary
+    max_len: int | None = Field(None, ge=1, le=1 << 16)  # words kept per text; None: from the text lengths
+    embed_dim: int | None = Field(None, ge=4)  # text embedding width; None: from the number of classes
     hidden_dim: int = Field(128, ge=1)  # tabular MLP width
     dropout: float = Field(0.1, ge=0, lt=1)
 
@@ -97,7 +104,7 @@ def load_spec(source: str | bytes | dict[str, Any] | TrainSpec | None) -> TrainS
 
 
 def resolve_spec(spec: TrainSpec | dict[str, Any] | str | None, modality: str) -> TrainSpec:
-    """Fill in the modality's default template; ValueError for an unknown modality or a template that does not fit."""
+    """Fill in the modality's default template and data-free defaults (the data-sized knobs stay None until train); ValueError for an unknown modality or a template that does not fit."""
     spec = load_spec(spec)
     if modality not in MODALITIES:
         raise ValueError(f"unknown modality {modality!r}; expected one of: {', '.join(MODALITIES)}")
@@ -107,4 +114,6 @@ def resolve_spec(spec: TrainSpec | dict[str, Any] | str | None, modality: str) -
         raise ValueError(f"unknown template {name!r} for {modality} data; use one of: {', '.join(fitting)}")
     if TEMPLATES[name].modality != modality:
         raise ValueError(f"template {name!r} is for {TEMPLATES[name].modality} data, not {modality}; use one of: {', '.join(fitting)}")
-    return spec.model_copy(update={"template": name})
+    defaults = {**MODALITY_DEFAULTS[modality], **TEMPLATE_DEFAULTS.get(name, {})}
+    unset = {k: v for k, v in defaults.items() if getattr(spec, k) is None}
+    return spec.model_copy(update={"template": name, **unset})

@@ -15,9 +15,10 @@ import torch
 from lightning.pytorch.accelerators import CUDAAccelerator, MPSAccelerator
 from lightning.pytorch.callbacks import EarlyStopping
 
-from trainer.callbacks import CURVES, RunMonitor
+from trainer.callbacks import CURVES, RestoreBest, RunMonitor
 from trainer.data import TrainingSnapshot, split_indices
 from trainer.datamodule import SnapshotDataModule
+from trainer.defaults import fit_to_data
 from trainer.evaluate import predictions_parquet, score_sets
 from trainer.inference import load_model, predict, save_weights
 from trainer.module import ClassifierModule
@@ -142,6 +143,8 @@ def _fit(
         callbacks: list[L.Callback] = [RunMonitor(spec.epochs, state_path, spec.max_time_s, progress, should_stop)]
         if spec.early_stopping_patience:
             callbacks.append(EarlyStopping("eval/loss", patience=spec.early_stopping_patience, mode="min"))
+            if spec.restore_best:
+                callbacks.append(RestoreBest("eval/loss"))
         trainer = _trainer(spec, callbacks)
         try:
             trainer.fit(module, datamodule=dm)
@@ -171,10 +174,17 @@ def train(
     progress: Callable[[dict], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> TrainResult:
-    """Train the spec's template on the snapshot's train side, score the eval side and each pinned set."""
+    """Train the spec's template on the snapshot's train side, score the eval side and each pinned set.
+
+    Knobs the spec leaves unset are sized from the train side (trainer.defaults.fit_to_data); the result's
+    spec is the sized one (what the weights were built with), its spec_hash the hash of the spec as
+    resolved before sizing (the run's spec_hash: the same request on the same commit sizes the same way).
+    """
     started = time.monotonic()
     spec = resolve_spec(spec, snapshot.modality)
+    requested_hash = spec.spec_hash()
     check_trainable(snapshot, spec)
+    spec = fit_to_data(spec, snapshot, split_indices(snapshot, spec.eval_fraction)["train"])
     labels = list(snapshot.labels)
     pinned = {name: (s, *_pinned_targets(snapshot.labels, name, s, snapshot.modality)) for name, s in (eval_sets or {}).items()}
     # Trainer(deterministic=True) flips process-wide torch flags; put them back for whatever runs next in this process
@@ -183,7 +193,7 @@ def train(
         L.seed_everything(spec.seed, workers=True, verbose=False)
         dm = SnapshotDataModule(snapshot, spec)
         net = build_model(spec, len(labels), dm.data_info)  # after seeding: initial weights are reproducible
-        module = ClassifierModule(net, len(labels), spec.learning_rate, spec.weight_decay)
+        module = ClassifierModule(net, len(labels), spec.learning_rate, spec.weight_decay, spec.lr_schedule, spec.warmup_fraction)
         trainer, state = _fit(spec, module, dm, progress, should_stop)
         device = trainer.strategy.root_device  # with ddp_fork the parent evaluates on rank 0's device
         sets = {"eval": (snapshot, dm.eval_rows, dm.targets(dm.eval_rows)), **pinned}
@@ -200,7 +210,7 @@ def train(
     return TrainResult(
         weights=save_weights(net, spec, labels, dm.data_info),
         spec=spec.model_dump(mode="json"),
-        spec_hash=spec.spec_hash(),
+        spec_hash=requested_hash,
         metrics=metrics,
         curves={name: state.get("curves", {}).get(name, []) for name in CURVES},
         predictions=predictions_parquet(table),
