@@ -152,3 +152,91 @@ def test_checkout_refuses_folders_it_does_not_own_and_tabular_datasets_get_one_f
     rows = [json.loads(line) for line in (tmp_path / "rows" / "iris.jsonl").read_text().splitlines()]
     assert rows == [{"key": "k1", "label": "a", "x": 1.5}, {"key": "k2", "label": "a", "x": 2.5}]
     assert "unknown revision" in cli.fails("checkout", "iris", "nope", tmp_path / "rows")
+
+
+def test_a_move_reads_the_target_through_its_history_or_its_checkpoint_alike(cli, tmp_path, monkeypatch):
+    """A move looks the changed keys up at the target through its first-parent history (no checkpoint, no Arrow)
+    when that is short, else in its checkpoint: both give the revision exactly, a merge commit included."""
+    from sqlalchemy import text
+
+    from server.client.local import LocalBackend
+    from server.db import run_read
+
+    monkeypatch.setenv("S2_CHECKPOINT_MIN_ROWS", "1")  # checkpoints on this small history too
+    v1, v2 = history(cli, tmp_path)
+    cli.ok("branch", "pets", "side")
+    cli.ok("label", "pets", "p005.png", "dog", "--branch", "side")
+    cli.ok("rm", "pets", "p012.png", "--branch", "side")
+    cli.last_line("commit", "pets", "-m", "side", "--branch", "side")
+    cli.ok("label", "pets", "p007.png", "dog")
+    cli.last_line("commit", "pets", "-m", "main moves on")
+    v3 = cli.last_line("merge", "pets", "side", "--into", "main")  # a merge commit: its delta is against main's side
+    parents, checkpoints = run_read(
+        lambda db: (
+            db.execute(text("SELECT count(*) FROM commit_parents JOIN commits ON pk = commit_pk WHERE id = :id"), {"id": v3}).scalar(),
+            db.execute(text("SELECT count(*) FROM commits WHERE checkpoint_blob IS NOT NULL")).scalar(),
+        )
+    )
+    assert parents == 2 and checkpoints >= 1
+    exported = {}
+    for rev in (v1, v2, v3):
+        cli.ok("export", "pets", rev, tmp_path / f"e-{rev}", "--format", "imagefolder")
+        exported[rev] = tree(tmp_path / f"e-{rev}")
+    backend = LocalBackend()
+    for start, target in ((v1, v3), (v3, v1), (v2, v3), (v3, v2), (v1, v2)):
+        for most in (4096, 0):  # 0: no history is short enough, the checkpoint is read
+            work = tmp_path / f"w{most}-{start[:8]}-{target[:8]}"
+            backend.checkout("pets", start, work, False)
+            monkeypatch.setattr(checkout_module, "HISTORY_MAX", most)
+            done = backend.checkout("pets", target, work, False)
+            assert tree(work) == exported[target] and done["commit"] == target and done["edited"] == []
+
+
+def test_a_key_changed_and_changed_back_is_left_as_it_is(cli, tmp_path):
+    """The commits between two revisions touched a key whose file ends up the same: nothing is done to it, and
+    an edit by hand there is no conflict (the checkout overwrites nothing of it)."""
+    cli.ok("dataset", "create", "pets", "--modality", "image", "--labels", "cat,dog")
+    v1 = cli.last_line("import", "pets", images(tmp_path / "a", {f"p{i:03d}.png": (i, "cat" if i % 2 else "dog") for i in range(10)}))
+    cli.ok("label", "pets", "p004.png", "cat")
+    cli.last_line("commit", "pets", "-m", "p004 is a cat")
+    cli.ok("label", "pets", "p004.png", "dog")
+    cli.ok("label", "pets", "p006.png", "cat")
+    v3 = cli.last_line("commit", "pets", "-m", "no, a dog; p006 is a cat")
+    work = tmp_path / "work"
+    cli.last_line("checkout", "pets", v1, work)
+    (work / "dog" / "p004.png").write_bytes(b"my own edit")
+    out = cli.ok("checkout", "pets", v3, work)
+    assert "0 written, 1 moved; 10 examples" in out
+    assert (work / "dog" / "p004.png").read_bytes() == b"my own edit" and (work / "cat" / "p006.png").exists()
+
+
+def test_a_checkout_interrupted_while_its_threads_write_is_finished_by_the_next_run(tmp_path, monkeypatch):
+    """Batches of 64 files and more are written by threads: stopped while they write, every file they wrote is in
+    the manifest, so the next run neither writes it again under a name of its own nor leaves it behind."""
+    monkeypatch.setattr(checkout_module, "BATCH", 200)
+    data = {f"i{n:03d}": png_bytes(n) for n in range(300)}
+    ids = {hashlib.sha256(b).hexdigest(): b for b in data.values()}
+    rows = {k: Row(k, hashlib.sha256(b).hexdigest(), "cat" if n % 2 else "dog") for n, (k, b) in enumerate(data.items())}
+
+    def revision(commit: str, rows: dict[str, Row]) -> Revision:
+        return Revision(
+            "pets", commit, "image", ["cat", "dog"], lambda: iter(sorted(rows.values())), lambda _: iter(()), lambda r: ids[r.input]
+        )
+
+    claim, calls = checkout_module.claim, []
+
+    def stopped(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 250:  # in the second batch, while the threads write
+            raise KeyboardInterrupt
+        return claim(*args, **kwargs)
+
+    monkeypatch.setattr(checkout_module, "claim", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        checkout(revision("c1", rows), tmp_path / "work")
+    monkeypatch.setattr(checkout_module, "claim", claim)
+    written = Manifest(tmp_path / "work").db.execute("SELECT count(*) FROM files").fetchone()[0]
+    assert 200 < written < 300 and written == len(tree(tmp_path / "work"))  # every file written is entered
+    assert checkout(revision("c1", rows), tmp_path / "work").written == 300 - written
+    checkout(revision("c1", rows), tmp_path / "fresh")
+    assert tree(tmp_path / "work") == tree(tmp_path / "fresh")

@@ -12,9 +12,9 @@ import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from server.datasets.layout import claim, folder_path, own_name, place
 from server.datasets.paths import safe_join
@@ -34,7 +34,8 @@ class Revision:
     modality: str
     labels: list[str]
     rows: Callable[[], Iterator[Row]]  # the whole snapshot, key order
-    changes_since: Callable[[str], Iterator[tuple[str, Row | None]]]  # keys that differ from another commit: their row here
+    # keys that may differ from another commit (a superset is fine: a key whose file stays as it is is skipped), their row here
+    changes_since: Callable[[str], Iterator[tuple[str, Row | None]]]
     read: Callable[[Row], bytes]  # an example's input bytes
 
 
@@ -80,16 +81,14 @@ class Manifest:
     def set(self, **values: str) -> None:
         self._write("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", list(values.items()))
 
-    def entries(self, keys: list[str]) -> dict[str, tuple[str, str, int, int]]:
-        """key -> (path, input, size, mtime) for the keys the folder holds."""
+    def entries(self, keys: list[str]) -> dict[str, "Held"]:
+        """key -> (path, input, label, size, mtime) for the keys the folder holds."""
         found = {}
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for key, path, input_, size, mtime in self.db.execute(
-                f"SELECT key, path, input, size, mtime FROM files WHERE key IN ({marks})", chunk
-            ):
-                found[key] = (path, input_, size, mtime)
+            for key, *held in self.db.execute(f"SELECT key, path, input, label, size, mtime FROM files WHERE key IN ({marks})", chunk):
+                found[key] = tuple(held)
         return found
 
     def record(self, rows: Iterable["Entry"]) -> None:
@@ -105,47 +104,85 @@ def _stamp(path: Path) -> tuple[int, int]:
 
 
 BATCH = 1000  # examples whose files are changed between manifest writes
+# A move looks the changed keys up at the target revision through its whole first-parent history when it has
+# at most this many commits (a key holds what its newest delta there says): no checkpoint is opened, so Arrow
+# is not loaded. A longer history is read the usual way: the deltas since the nearest checkpoint, then it.
+HISTORY_MAX = 4096
 WRITERS = 4  # threads writing files: creating one is a file-system round trip, and the GIL is released meanwhile
 
 
 Entry = tuple[str, str, str, str | None, int, int]  # a manifest row: key, path, input, label, size, mtime
+Held = tuple[str, str, str | None, int, int]  # what the manifest says of a key: path, input, label, size, mtime
 
 
 def _write_many(root: Path, rev: Revision, rows: list[Row], made: set[Path], done: list[Entry]) -> None:
     """Write many examples' files, in parallel, appending each one's entry to done as it is written (so an
-    interruption loses none); the paths are chosen first, in key order, so they never depend on timing."""
+    interruption loses none); the paths are chosen first, in key order, so they never depend on timing.
+
+    Each thread reads, then writes, a run of the rows (a task per file would cost more than a small file's write).
+    """
     if len(rows) < 64:
         for row in rows:
             done.append(_write(root, rev, row, made))
         return
-    start = len(done)
-    with ThreadPoolExecutor(WRITERS) as pool:
-        datas = list(pool.map(rev.read, rows))
-        planned: set[str] = set()
-        paths = []
-        for row, data in zip(rows, datas):
-            rel = folder_path(row, rev.labels, data, rev.modality)
-            if rel in planned or os.path.lexists(root / rel):
-                rel = own_name(rel, row.key)
-            planned.add(rel)
-            paths.append(rel)
-        claims = [pool.submit(claim, root, rel, data, made) for rel, data in zip(paths, datas)]
-        try:
-            for row, data, claimed in zip(rows, datas, claims):
-                path = claimed.result() or place(root, folder_path(row, rev.labels, data, rev.modality), row.key, data, made)
-                done.append(_entry(root, row, path))
-        except BaseException:
-            for claimed in claims:
-                claimed.cancel()
-            wait(claims)
-            for row, claimed in list(zip(rows, claims))[len(done) - start :]:  # written meanwhile, not yet entered
-                if not claimed.cancelled() and claimed.exception() is None and claimed.result() is not None:
-                    done.append(_entry(root, row, claimed.result()))
-            raise
+    count = len(rows)
+    step = -(-count // WRITERS)
+    spans = [(lo, min(lo + step, count)) for lo in range(0, count, step)]
+    datas: list[bytes] = [b""] * count
+    claimed: list[Path | None] = [None] * count  # set by a writer thread once the file is written
+    stop: list[bool] = []  # set when the caller is interrupted: the threads stop at their next file
+
+    def read_span(lo: int, hi: int) -> None:
+        for i in range(lo, hi):
+            if stop:
+                return
+            datas[i] = rev.read(rows[i])
+
+    def claim_span(lo: int, hi: int) -> None:
+        for i in range(lo, hi):
+            if stop:
+                return
+            claimed[i] = claim(root, paths[i], datas[i], made)
+
+    paths: list[str] = []
+    entered = 0
+    try:
+        with ThreadPoolExecutor(WRITERS) as pool:  # leaving it (even by an exception) waits for every thread
+            try:
+                for task in [pool.submit(read_span, lo, hi) for lo, hi in spans]:
+                    task.result()
+                planned: set[str] = set()
+                for row, data in zip(rows, datas):
+                    rel = folder_path(row, rev.labels, data, rev.modality)
+                    if rel in planned or os.path.lexists(root / rel):
+                        rel = own_name(rel, row.key)
+                    planned.add(rel)
+                    paths.append(rel)
+                for task in [pool.submit(claim_span, lo, hi) for lo, hi in spans]:
+                    task.result()
+            except BaseException:
+                stop.append(True)
+                raise
+        for i, row in enumerate(rows):
+            if claimed[i] is not None:
+                done.append(_entry_at(root, row, paths[i]))
+            else:  # taken after all, or too long: its own name
+                done.append(_entry(root, row, place(root, folder_path(row, rev.labels, datas[i], rev.modality), row.key, datas[i], made)))
+            entered = i + 1
+    except BaseException:
+        for i in range(entered, count):  # written, not yet entered
+            if claimed[i] is not None:
+                done.append(_entry_at(root, rows[i], paths[i]))
+        raise
 
 
 def _entry(root: Path, row: Row, path: Path) -> Entry:
     return (row.key, path.relative_to(root).as_posix(), row.input, row.label, *_stamp(path))
+
+
+def _entry_at(root: Path, row: Row, rel: str) -> Entry:
+    st = os.stat(os.path.join(root, rel))
+    return (row.key, rel, row.input, row.label, st.st_size, st.st_mtime_ns)
 
 
 def _write(root: Path, rev: Revision, row: Row, made: set[Path] | None = None) -> Entry:
@@ -207,7 +244,7 @@ def _write_all(rev: Revision, root: Path, manifest: Manifest, result: CheckoutRe
 
     def flush() -> None:
         held = manifest.entries([row.key for row in rows]) if writing else {}  # resuming: skip what is written
-        todo = [row for row in rows if row.key not in held or _state(root, held[row.key]) != "same"]
+        todo = [row for row in rows if row.key not in held or _state(os.fspath(root), held[row.key]) != "same"]
         for row in todo:
             if row.key in held:
                 (root / held[row.key][0]).unlink(missing_ok=True)  # written, then changed: written again
@@ -232,11 +269,17 @@ def _apply_changes(rev: Revision, root: Path, manifest: Manifest, result: Checko
 
     The manifest follows the files a batch at a time, so an interrupted checkout leaves a folder the
     next run finishes: a file already moved is found where the manifest says, one already removed or
-    not yet rewritten is simply missing (nothing is lost, so that is never a conflict).
+    not yet rewritten is simply missing (nothing is lost, so that is never a conflict). Only the
+    changed examples' files are looked at (one stat each); the rest of the folder is not read.
     """
     changes = dict(rev.changes_since(manifest.get("commit")))
     entries = manifest.entries(sorted(changes))
-    states = {key: _state(root, entry) for key, entry in entries.items()}
+    for key, held in list(entries.items()):  # the same input under the same label: its file stays as it is
+        row = changes[key]
+        if row is not None and held[1] == row.input and held[2] == row.label:
+            del changes[key], entries[key]
+    base = os.fspath(root)
+    states = {key: _state(base, held) for key, held in entries.items()}
     edited = {key for key, state in states.items() if state == "edited"}
     if edited and not force:
         paths = sorted(entries[k][0] for k in edited)
@@ -252,7 +295,7 @@ def _apply_changes(rev: Revision, root: Path, manifest: Manifest, result: Checko
     for start in range(0, len(gone), BATCH):
         batch = gone[start : start + BATCH]
         for key in batch:
-            (root / entries[key][0]).unlink(missing_ok=True)
+            _unlink(os.path.join(base, entries[key][0]))
         manifest.forget(batch)
     result.removed = len(gone)
     pending: list[Entry] = []
@@ -263,7 +306,7 @@ def _apply_changes(rev: Revision, root: Path, manifest: Manifest, result: Checko
                 continue
             held = entries.get(key)
             if held is not None and held[1] == row.input and states[key] == "same":
-                pending.append(_move(root, rev, row, held[0], made))  # the same bytes: a relabel is a rename
+                pending.append(_move(root, rev, row, held, made))  # the same bytes: a relabel is a rename
                 result.moved += 1
                 tick(1)
                 if len(pending) >= BATCH:
@@ -275,7 +318,7 @@ def _apply_changes(rev: Revision, root: Path, manifest: Manifest, result: Checko
             batch = rewrite[start : start + BATCH]
             for row in batch:
                 if row.key in entries:
-                    (root / entries[row.key][0]).unlink(missing_ok=True)
+                    _unlink(os.path.join(base, entries[row.key][0]))
             _write_many(root, rev, batch, made, pending)
             manifest.record(pending)
             pending.clear()
@@ -283,41 +326,62 @@ def _apply_changes(rev: Revision, root: Path, manifest: Manifest, result: Checko
             tick(len(batch))
     finally:
         manifest.record(pending)  # what was done before an interruption
-    _prune(root, {Path(entry[0]).parent for entry in entries.values()})
+    _prune(root, {held[0].rpartition("/")[0] for held in entries.values()})
 
 
-def _state(root: Path, entry: tuple[str, str, int, int]) -> str:
-    """'same' as the checkout left it, 'edited' by hand since, or 'missing' (deleted, or an interrupted checkout's)."""
-    path, _, size, mtime = entry
+def _unlink(path: str) -> None:
     try:
-        return "same" if _stamp(root / path) == (size, mtime) else "edited"
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _state(base: str, held: Held) -> str:
+    """'same' as the checkout left it, 'edited' by hand since, or 'missing' (deleted, or an interrupted checkout's)."""
+    try:
+        st = os.stat(os.path.join(base, held[0]))
     except FileNotFoundError:
         return "missing"
+    return "same" if (st.st_size, st.st_mtime_ns) == (held[3], held[4]) else "edited"
 
 
-def _move(root: Path, rev: Revision, row: Row, old: str, made: set[Path]) -> Entry:
-    """Rename an example's file to where its new label puts it (the same bytes: nothing is read or written)."""
-    old_path = root / old
+def _suffix(rel: str) -> str:
+    """PurePosixPath(rel).suffix, without building a path object."""
+    name = rel.rpartition("/")[2]
+    dot = name.rfind(".")
+    return name[dot:] if 0 < dot < len(name) - 1 else ""
+
+
+def _move(root: Path, rev: Revision, row: Row, held: Held, made: set[Path]) -> Entry:
+    """Rename an example's file to where its new label puts it (the same bytes: nothing is read or written).
+
+    A rename keeps the file's size and modification time, which _state has just found as the manifest
+    says: the entry keeps them too, with no stat of its own.
+    """
+    old, size, mtime = held[0], held[3], held[4]
     wanted = folder_path(row, rev.labels, b"", rev.modality)
-    if not PurePosixPath(wanted).suffix:  # the extension the file got for its bytes (an image key without one)
-        wanted += PurePosixPath(old).suffix
+    if not _suffix(wanted):  # the extension the file got for its bytes (an image key without one)
+        wanted += _suffix(old)
     if wanted == old:
-        return (row.key, old, row.input, row.label, *_stamp(old_path))
+        return (row.key, old, row.input, row.label, size, mtime)
     new_path = safe_join(root, wanted)
-    if new_path.parent not in made:
-        new_path.parent.mkdir(parents=True, exist_ok=True)
-        made.add(new_path.parent)
+    parent = new_path.parent
+    if parent not in made:
+        parent.mkdir(parents=True, exist_ok=True)
+        made.add(parent)
+    rel = wanted
     if os.path.lexists(new_path):  # taken: the example's own name, as place() gives it
         if own_name(wanted, row.key) == old:
-            return (row.key, old, row.input, row.label, *_stamp(old_path))  # already there
+            return (row.key, old, row.input, row.label, size, mtime)  # already there
         new_path = place(root, wanted, row.key)
-    os.replace(old_path, new_path)
-    return (row.key, new_path.relative_to(root).as_posix(), row.input, row.label, *_stamp(new_path))
+        rel = new_path.relative_to(root).as_posix()
+    os.replace(os.path.join(root, old), new_path)
+    return (row.key, rel, row.input, row.label, size, mtime)
 
 
-def _prune(root: Path, folders: set[Path]) -> None:
-    """Remove folders left empty by removals and renames (deepest first), never root or .s2."""
-    for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+def _prune(root: Path, folders: set[str]) -> None:
+    """Remove folders (paths below root, "" for root) left empty by removals and renames (deepest first), never root or .s2."""
+    for folder in sorted(folders, key=lambda p: p.count("/"), reverse=True):
         path = root / folder
         while path != root and path.is_dir() and path.name != ".s2" and _empty(path):
             path.rmdir()
