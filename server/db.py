@@ -14,7 +14,7 @@ from server.errors import DatabaseUnavailable  # noqa: F401  (defined apart so t
 
 # The newest Alembic revision; the app compares it with the database's before deciding
 # to run `alembic upgrade head`, so light commands skip loading Alembic at all.
-HEAD_REVISION = "0010_merge_requests"
+HEAD_REVISION = "0011_pending_merges"
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 

@@ -175,8 +175,10 @@ def test_merge_conflict_lists_the_key_and_changes_nothing(cli, tmp_path):
     cli.ok("label", "ds", "k1", "c")
     cli.last_line("commit", "ds", "-m", "on main")
     before, f_log = state(cli, tmp_path, "ds", contents=False), cli.ok("log", "ds", "--branch", "f", "--json")
-    line = cli.fails("merge", "ds", "f", "--into", "main")
-    assert "conflict" in line and "k1" in line and "k2" not in line
+    proc = cli.run("merge", "ds", "f", "--into", "main")
+    assert proc.returncode == 1 and "conflicts on 1 example" in proc.stderr and "s2 resolve" in proc.stderr
+    table = proc.stdout.splitlines()  # the whole conflict list, on stdout
+    assert table[0].split() == ["KEY", "BASE", "TARGET", "SOURCE"] and [r.split()[0] for r in table[1:]] == ["k1"]
     assert state(cli, tmp_path, "ds", contents=False) == before
     assert cli.ok("log", "ds", "--branch", "f", "--json") == f_log
 

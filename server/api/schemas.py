@@ -47,10 +47,67 @@ class TagRead(BaseModel):
     commit: str
 
 
+class MergeResolution(Body):
+    """How one conflicting key is settled: take a side's row, or keep the source's row with a label of the dataset."""
+
+    take: Literal["ours", "theirs"] | None = Field(default=None, description="ours: the target branch's row; theirs: the source's")
+    label: str | None = Field(default=None, description="Keep the source's row (the target's where the source removed it) with this label")
+
+    @model_validator(mode="after")
+    def _one(self) -> "MergeResolution":
+        if (self.take is None) == (self.label is None):
+            raise ValueError("give exactly one of take (ours or theirs) or label")
+        return self
+
+    def as_dict(self) -> dict[str, str]:
+        return {"take": self.take} if self.take is not None else {"label": self.label}
+
+
 class MergeRequest(Body):
     source: str = Field(description="Revision to merge (a branch, tag or commit)")
     into: str = Field(description="Branch that receives it")
     message: str | None = None
+    strategy: Literal["ours", "theirs"] | None = Field(default=None, description="Settle every conflict by taking this side")
+    resolutions: dict[str, MergeResolution] | None = Field(
+        default=None, description="Per conflicting key: {take: ours|theirs} or {label: LABEL}; they win over strategy"
+    )
+
+
+class MergeConflictRead(BaseModel):
+    """One key both sides changed differently (a *_removed side holds no row; labels are None there)."""
+
+    key: str
+    base_label: str | None
+    target_label: str | None
+    source_label: str | None
+    base_removed: bool
+    target_removed: bool
+    source_removed: bool
+    unresolved_base: bool = False
+    resolution: dict[str, str] | None = None
+
+
+class PendingMergeRead(BaseModel):
+    """A conflicted merge in progress: every current conflict, with the resolution recorded for it (or None)."""
+
+    dataset: str
+    into: str
+    source: str
+    source_commit: str
+    target_head: str = Field(description="The branch's current head, which the conflicts are computed against")
+    target_moved: bool = Field(description="The branch moved since the merge started (resolutions of keys it changed are dropped)")
+    conflicts: list[MergeConflictRead]
+    unresolved: int
+
+
+class ResolveRead(BaseModel):
+    """After recording a resolution: the merge completed (state merged), or conflicts remain (state pending)."""
+
+    model_config = ConfigDict(extra="allow")
+    state: Literal["pending", "merged"]
+    outcome: str | None = None
+    head: str | None = None
+    changes: int | None = None
 
 
 class MergeRead(BaseModel):

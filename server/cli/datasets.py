@@ -2,6 +2,7 @@
 
 import csv
 import re
+import sys
 from pathlib import Path
 
 import click
@@ -38,22 +39,27 @@ def dataset_list(as_json: bool) -> None:
         click.echo(f"{d.name}\t{d.modality}\t{','.join(d.labels)}")
 
 
-@cli.command()
+@dataset.command("delete")
 @click.argument("name")
-@click.argument("new", required=False)
-@click.option("--from", "from_rev", metavar="REV", help="Where the branch starts (default: the default branch).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (listing only).")
-def branch(name: str, new: str | None, from_rev: str | None, as_json: bool) -> None:
-    """Create branch NEW in dataset NAME, or list branches when NEW is omitted."""
-    if new is None:
-        found = backend().list_branches(name)
-        if as_json:
-            print_json([b.model_dump() for b in found])
-        for b in [] if as_json else found:
-            click.echo(f"{b.name}\t{b.head[:12]}{'  (protected)' if b.protected else ''}")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (for scripts).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: what was deleted.")
+def dataset_delete(name: str, yes: bool, as_json: bool) -> None:
+    """Delete dataset NAME with its history, refs, runs, models and requests (blobs stay until `s2 gc`)."""
+    import sys
+
+    if not yes:
+        if not sys.stdin.isatty():
+            fail(f"deleting dataset '{name}' cannot be undone: confirm with --yes (stdin is not a terminal to ask on)")
+        backend().list_branches(name)  # an unknown name fails here, before the question
+        click.confirm(f"Delete dataset '{name}' and all its history, runs and models? This cannot be undone", abort=True, err=True)
+    done = backend().delete_dataset(name)
+    if as_json:
+        print_json(done)
         return
-    made = backend().create_branch(name, new, from_rev)
-    click.echo(f"created branch {made.name} at {made.head[:12]}")
+    click.echo(
+        f"deleted dataset {done['name']}: {done['commits']} commit(s), {done['branches']} branch(es), {done['tags']} tag(s), "
+        f"{done['runs']} run(s), {done['models']} model(s); reclaim its blobs with: s2 gc"
+    )
 
 
 @cli.command()
@@ -64,16 +70,6 @@ def protect(name: str, branch_name: str, off: bool) -> None:
     """Protect BRANCH of NAME: over the API it then changes only by an engineer's merge or import."""
     done = backend().set_protected(name, branch_name, not off)
     click.echo(f"branch {done.name} of {name} is {'protected' if done.protected else 'not protected'}")
-
-
-@cli.command()
-@click.argument("name")
-@click.argument("tag_name", metavar="TAG")
-@click.argument("rev")
-def tag(name: str, tag_name: str, rev: str) -> None:
-    """Tag revision REV of dataset NAME as TAG (tags never move)."""
-    commit_id = backend().create_tag(name, tag_name, rev)
-    click.echo(f"tagged {commit_id[:12]} as {tag_name}")
 
 
 def _read_edits(path: Path) -> tuple[list[tuple[str, str | None, bool]], list[int]]:
@@ -207,12 +203,52 @@ def commit(name: str, message: str, branch: str | None) -> None:
 
 @cli.command()
 @click.argument("name")
-@click.argument("source", metavar="SRC")
+@click.argument("source", metavar="SRC", required=False)
 @click.option("--into", required=True, metavar="BRANCH", help="Branch that receives the changes.")
 @click.option("-m", "--message", help="Merge commit message.")
-def merge(name: str, source: str, into: str, message: str | None) -> None:
-    """Merge revision SRC into branch BRANCH, three-way by key; conflicts are listed, never guessed."""
-    how, head, changes = backend().merge(name, source, into, message)
+@click.option("--ours", "strategy", flag_value="ours", help="Settle every conflict with BRANCH's row.")
+@click.option("--theirs", "strategy", flag_value="theirs", help="Settle every conflict with SRC's row.")
+@click.option("--abort", is_flag=True, help="Drop the merge in progress into BRANCH (SRC not needed).")
+@click.option("--json", "as_json", is_flag=True, help='Print JSON: the outcome, or {"conflicts": [...]} (exit status 1).')
+def merge(name: str, source: str | None, into: str, message: str | None, strategy: str | None, abort: bool, as_json: bool) -> None:
+    """Merge revision SRC into branch BRANCH, three-way by key; conflicts are listed, never guessed.
+
+    With conflicts (and neither --ours nor --theirs) nothing is written: every conflict is printed
+    (KEY BASE TARGET SOURCE), exit status 1, and the merge stays in progress: settle each key with
+    `s2 resolve NAME KEY LABEL --into BRANCH` (the merge completes with the last one), rerun with
+    --ours/--theirs, or drop it with `s2 merge --abort NAME --into BRANCH`.
+    """
+    from server.errors import Conflict
+
+    if abort:
+        target = backend().abort_merge(name, into)
+        if as_json:
+            print_json({"aborted": True, "into": target})
+        else:
+            click.echo(f"aborted the merge in progress into {target}", err=True)
+        return
+    if source is None:
+        fail("give the revision to merge: s2 merge NAME SRC --into BRANCH (or --abort)")
+    try:
+        how, head, changes = backend().merge(name, source, into, message, strategy=strategy)
+    except Conflict as exc:
+        if "conflicts" not in exc.extra:
+            raise
+        conflicts = exc.extra["conflicts"]
+        if as_json:
+            print_json({"conflicts": conflicts, "into": into, "source": source})
+        else:
+            _print_conflicts(conflicts)
+        click.echo(
+            f"s2: error: merge of '{source}' into '{into}' conflicts on {len(conflicts)} example(s): resolve each with "
+            f"`s2 resolve {name} KEY LABEL --into {into}` (or --ours/--theirs), or rerun with --ours or --theirs, "
+            f"or drop it with `s2 merge --abort {name} --into {into}`",
+            err=True,
+        )
+        sys.exit(1)
+    if as_json:
+        print_json({"outcome": how, "id": head, "head": head, "changes": changes})
+        return
     click.echo(
         {
             "up-to-date": f"{into} already contains {source}",
@@ -221,3 +257,79 @@ def merge(name: str, source: str, into: str, message: str | None) -> None:
         }[how]
     )
     click.echo(head)
+
+
+def _cell(c: dict, side: str) -> str:
+    if side == "base" and c.get("unresolved_base"):
+        return "(bases disagree)"
+    if c[f"{side}_removed"]:
+        return "(absent)" if side == "base" else "(removed)"
+    return c[f"{side}_label"] if c[f"{side}_label"] is not None else "(unlabeled)"
+
+
+def _print_conflicts(conflicts: list[dict], with_resolution: bool = False) -> None:
+    """Every conflict as a table with a header, all rows."""
+    header = ["KEY", "BASE", "TARGET", "SOURCE"] + (["RESOLUTION"] if with_resolution else [])
+    rows = []
+    for c in conflicts:
+        row = [c["key"], _cell(c, "base"), _cell(c, "target"), _cell(c, "source")]
+        if with_resolution:
+            r = c.get("resolution")
+            row.append("-" if not r else f"take {r['take']}" if "take" in r else f"label {r['label']}")
+        rows.append(row)
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for r in [header, *rows]:
+        click.echo("  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("key", required=False)
+@click.argument("label", required=False)
+@click.option("--into", metavar="BRANCH", help="Branch of the merge in progress (default: the dataset's only one).")
+@click.option("--source", metavar="SRC", help="Check that the merge in progress is of SRC.")
+@click.option("--ours", "take", flag_value="ours", help="Keep BRANCH's row for KEY instead of giving a LABEL.")
+@click.option("--theirs", "take", flag_value="theirs", help="Keep SRC's row for KEY instead of giving a LABEL.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def resolve(name: str, key: str | None, label: str | None, into: str | None, source: str | None, take: str | None, as_json: bool) -> None:
+    """Resolve conflicting KEY of the merge in progress with LABEL (or --ours/--theirs); the merge completes with the last one.
+
+    Without KEY, lists the merge in progress: every conflict and its resolution so far.
+    """
+    b = backend()
+    if key is None:
+        found = b.pending_merge(name, into)
+        if as_json:
+            print_json(found)
+            return
+        _print_conflicts(found["conflicts"], with_resolution=True)
+        click.echo(f"merging {found['source']} into {found['into']}: {found['unresolved']} conflict(s) left", err=True)
+        return
+    if (label is None) == (take is None):
+        fail("give the LABEL to keep for KEY, or one of --ours/--theirs")
+    done = b.resolve_merge(name, into, key, {"label": label} if label is not None else {"take": take}, source)
+    if as_json:
+        print_json({**done, "id": done.get("head")} if done["state"] == "merged" else done)
+        if done["state"] != "merged" and done.get("target_moved"):
+            sys.exit(1)
+        return
+    if done["state"] == "merged":
+        click.echo(f"resolved {key}; merge completed: {done['changes']} change(s)", err=True)
+        click.echo(done["head"])
+        return
+    left = [c for c in done["conflicts"] if c["resolution"] is None]
+    if done.get("target_moved"):
+        _print_conflicts(done["conflicts"], with_resolution=True)
+        click.echo(
+            f"s2: error: {done['into']} moved since the merge started: its conflicts were recomputed; "
+            f"{len(left)} left to resolve with `s2 resolve {name} KEY LABEL --into {done['into']}`",
+            err=True,
+        )
+        sys.exit(1)
+    click.echo(
+        f"resolved {key}; {len(left)} conflict(s) left: " + " ".join(c["key"] for c in left[:10]) + (" ..." if len(left) > 10 else ""),
+        err=True,
+    )
+
+
+from server.cli import refs  # noqa: E402, F401  (`s2 branch` and `s2 tag` live there: importing this module registers them too)

@@ -2,19 +2,22 @@
 
 import click
 
-from server.cli.common import print_json
+from server.cli.common import fail, print_json
 from server.cli.main import cli
 from server.client import backend
 
 
 @cli.command()
 @click.argument("name")
-@click.option("--branch", "-b", "rev", metavar="REV", help="Where to start (default: the default branch).")
+@click.argument("rev", metavar="[REV]", required=False)
+@click.option("--branch", "-b", "--rev", "rev_option", metavar="REV", help="Where to start, as REV (default: the default branch).")
 @click.option("-n", "--limit", type=click.IntRange(min=1), help="Show at most this many commits.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def log(name: str, rev: str | None, limit: int | None, as_json: bool) -> None:
-    """Show the commits reachable from a branch, newest first."""
-    commits = backend().log(name, rev, limit)
+def log(name: str, rev: str | None, rev_option: str | None, limit: int | None, as_json: bool) -> None:
+    """Show the commits reachable from REV (a branch, tag, commit, HEAD, REV~N, REV^N; default: the default branch), newest first."""
+    if rev is not None and rev_option is not None and rev != rev_option:
+        fail(f"give the revision once: REV '{rev}' or --branch '{rev_option}', not both")
+    commits = backend().log(name, rev or rev_option, limit)
     if as_json:
         print_json([c.model_dump(mode="json") for c in commits])
         return

@@ -24,7 +24,9 @@ def cli(server: str | None, token: str | None) -> None:
     State lives in S2_HOME (default ./.s2: a SQLite file and a blob folder), or in
     S2_DATABASE_URL / S2_BLOB_URL; with --server URL --token T (or S2_SERVER, S2_TOKEN)
     every command runs against an s2 server instead. REV is a commit id (or a 7+ digit
-    prefix), a branch, a tag, or REV~N (N first-parent steps back).
+    prefix), a branch, a tag, or HEAD (the default branch, or the command's branch), each
+    followed by any of ~N (N first-parent steps back), ^ (the first parent), ^N (the Nth
+    parent: a merge has 2), as in git.
     """
     from server.client import configure
 
@@ -54,16 +56,29 @@ def database_error_line(exc: Exception) -> str:
     return f"database {database} refused the operation: {orig.__class__.__name__}: {said}"
 
 
+def unknown_command_line(exc: "click.exceptions.NoSuchCommand") -> str:
+    """One line for a mistyped command, with the close ones, worded as an unknown dataset or branch is."""
+    from server.datasets.datasets import did_you_mean  # the error path only: no start-up cost
+
+    group = exc.ctx.command if exc.ctx is not None and isinstance(exc.ctx.command, click.Group) else cli
+    path = exc.ctx.command_path if exc.ctx is not None else "s2"
+    names = sorted(n for n, c in group.commands.items() if not c.hidden)
+    close = did_you_mean(exc.command_name, names)
+    return f"no command '{exc.command_name}' in {path}" + (f"; {close}" if close else f" (see: {path} --help)")
+
+
 def main() -> None:
     """Run the CLI, turning every domain error into one line on stderr and exit status 1."""
     from server.blobs import BlobCorrupt, BlobMissing
-    from server.cli import datasets, history, io, maintenance, merge_requests, registry, review, training, users, web  # noqa: F401  (registers the commands)
+    from server.cli import datasets, history, io, maintenance, merge_requests, refs, registry, review, training, users, web  # noqa: F401  (registers the commands)
     from server.errors import DatabaseUnavailable, SettingsInvalid
 
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
         fail("aborted", code=130)
+    except click.exceptions.NoSuchCommand as exc:
+        fail(unknown_command_line(exc), code=2)
     except click.UsageError as exc:
         fail(exc.format_message(), code=2)
     except click.ClickException as exc:

@@ -43,6 +43,17 @@ def dataset_watch(name: str, branch: str, spec_file: Path | None, off: bool) -> 
     spec = _read_spec(spec_file)
     rule = backend().watch(name, branch, spec)
     click.echo(f"watching {name}/{branch}: every new commit trains {rule['spec']['template']}")
+    queue = "gpu" if rule["spec"].get("accelerator") == "gpu" else "cpu"
+    try:
+        listening = backend().workers_listening(queue)
+    except Exception:  # noqa: BLE001  (best effort, as for a run)
+        return
+    if listening.get("workers", 0) == 0:
+        click.echo(
+            f"s2: warning: no worker is listening on queue '{queue}': the runs of {name}/{branch} will wait until one starts "
+            f"(start one with: s2 worker --queue {queue})",
+            err=True,
+        )
 
 
 @dataset.command("pin-eval")
@@ -81,6 +92,23 @@ def wait_for_run(run_id: int):
     return run if run is not None and run.state in ("succeeded", "failed", "cancelled") else backend().get_run(run_id)
 
 
+def warn_if_no_worker(run) -> None:  # noqa: ANN001  (a RunRead)
+    """Say at once, on stderr, when no live worker listens on the run's queue: it would wait for ever, silently."""
+    if run.state != "queued":
+        return
+    try:
+        listening = backend().workers_listening(run.queue)
+    except Exception:  # noqa: BLE001  (a server without the read, a database blink: the warning is best effort)
+        return
+    if listening.get("workers", 0) == 0:
+        where = " on the server's broker" if backend().remote else ""
+        click.echo(
+            f"s2: warning: no worker is listening on queue '{run.queue}'{where}: run {run.id} waits until one starts "
+            f"(start one with: s2 worker --queue {run.queue})",
+            err=True,
+        )
+
+
 @cli.command()
 @click.argument("name")
 @click.option("--rev", help="Revision to train (default: the default branch).")
@@ -90,11 +118,19 @@ def wait_for_run(run_id: int):
 def train(name: str, rev: str | None, spec_file: Path | None, wait: bool, as_json: bool) -> None:
     """Train a revision of NAME into a model version."""
     run = backend().submit_run(name, rev, _read_spec(spec_file))
+    warn_if_no_worker(run)
     if not wait:
         print_json(run.model_dump(mode="json")) if as_json else click.echo(f"queued run {run.id} for {name}@{run.dataset_commit[:12]}")
         return
     click.echo(f"run {run.id}: training {name}@{run.dataset_commit[:12]} with {run.spec['template']}", err=True)
-    final = wait_for_run(run.id)
+    try:
+        final = wait_for_run(run.id)
+    except KeyboardInterrupt:
+        click.echo(
+            f"\ns2: stopped waiting; run {run.id} goes on without you (follow it with: s2 run {run.id}; cancel it with: s2 cancel {run.id})",
+            err=True,
+        )
+        sys.exit(130)
     if final.state != "succeeded":
         fail(f"run {final.id} {final.state}" + (f": {final.error}" if final.error else ""))
     model = backend().get_model(final.model)

@@ -81,6 +81,40 @@ class LocalBackend(Backend):
 
         return _audited("tag.create", f"{name}/{tag}", lambda db: create_tag(db, dataset=name, name=tag, rev=rev))
 
+    def list_tags(self, name: str) -> list[tuple[str, str]]:
+        from server.datasets.refs import list_tags
+
+        return run_read(lambda db: list_tags(db, dataset=name))
+
+    def delete_branch(self, name: str, branch: str) -> dict:
+        from server.datasets.refs import delete_branch
+
+        return _audited(
+            "branch.delete",
+            f"{name}/{branch}",
+            lambda db: delete_branch(db, dataset=name, branch=branch),
+            detail=lambda r: {"head": r["head"], "dropped_staged": r["dropped_staged"]},
+        )
+
+    def delete_tag(self, name: str, tag: str) -> dict:
+        from server.datasets.refs import delete_tag
+
+        return _audited(
+            "tag.delete", f"{name}/{tag}", lambda db: delete_tag(db, dataset=name, tag=tag), detail=lambda r: {"commit": r["commit"]}
+        )
+
+    def delete_dataset(self, name: str) -> dict:
+        from server.datasets.datasets import delete_dataset
+
+        return _audited(
+            "dataset.delete", name, lambda db: delete_dataset(db, name=name), detail=lambda r: {k: v for k, v in r.items() if k != "name"}
+        )
+
+    def workers_listening(self, queue: str) -> dict:
+        from server.runs.service import workers_listening
+
+        return run_read(lambda db: workers_listening(db, queue))
+
     # edits and commits
     def stage(self, name: str, branch: str | None, edits: list[tuple[str, str | None, bool]]):
         from server.datasets.staging import stage_edits
@@ -120,21 +154,72 @@ class LocalBackend(Backend):
             compact_after(store, outcome.commit.id)
         return outcome
 
-    def merge(self, name: str, source: str, into: str, message: str | None) -> tuple[str, str, int]:
-        """(outcome, new head id, changes)."""
+    def merge(
+        self, name: str, source: str, into: str, message: str | None, *, strategy: str | None = None, resolutions: dict | None = None
+    ) -> tuple[str, str, int]:
+        """(outcome, new head id, changes); a conflict is recorded as the merge in progress into `into`, then raised."""
+        from server.datasets import pending
         from server.datasets.compaction import compact_after
-        from server.datasets.merge import merge
+        from server.errors import Conflict
 
         store, who = _blobs(), _author()
-        how, head = _audited(
-            "branch.merge",
-            f"{name}/{into}",
-            lambda db: merge(db, store, dataset=name, source=source, into=into, author=who, message=message),
-            detail=lambda r: {"outcome": r[0], "head": r[1].id, "source": source},
-        )
+        try:
+            how, head = _audited(
+                "branch.merge",
+                f"{name}/{into}",
+                lambda db: pending.merge_tracked(
+                    db,
+                    store,
+                    dataset=name,
+                    source=source,
+                    into=into,
+                    author=who,
+                    message=message,
+                    strategy=strategy,
+                    resolutions=resolutions,
+                ),
+                detail=lambda r: {"outcome": r[0], "head": r[1].id, "source": source},
+            )
+        except Conflict as exc:
+            if "conflicts" in (conflict := exc).extra:
+                _audited(
+                    "merge.pending",
+                    f"{name}/{into}",
+                    lambda db: pending.record_conflicted(
+                        db, dataset=name, exc=conflict, author=who, message=message, resolutions=resolutions
+                    ),
+                    detail=lambda r: {"source": source, "conflicts": len(conflict.extra["conflicts"])},
+                )
+            raise
         if how == "merge":
             compact_after(store, head.id)
         return how, head.id, head.changes if how == "merge" else 0
+
+    def pending_merge(self, name: str, into: str | None) -> dict:
+        from server.datasets import pending
+
+        store = _blobs()
+        return run_read(lambda db: pending.pending_json(db, store, dataset=name, into=into))
+
+    def resolve_merge(self, name: str, into: str | None, key: str, resolution: dict, source: str | None) -> dict:
+        from server.datasets import pending
+        from server.datasets.compaction import compact_after
+
+        store, who = _blobs(), _author()
+        done = _audited(
+            "merge.resolve",
+            lambda r: f"{name}/{r['into']}",
+            lambda db: pending.resolve(db, store, dataset=name, into=into, key=key, resolution=resolution, author=who, source=source),
+            detail=lambda r: {"key": key, **resolution, "state": r["state"], "head": r.get("head")},
+        )
+        if done["state"] == "merged" and done["outcome"] == "merge":
+            compact_after(store, done["head"])
+        return done
+
+    def abort_merge(self, name: str, into: str | None) -> str:
+        from server.datasets import pending
+
+        return _audited("merge.abort", lambda target: f"{name}/{target}", lambda db: pending.abort(db, dataset=name, into=into))
 
     # history
     def log(self, name: str, rev: str | None, limit: int | None):
@@ -161,34 +246,90 @@ class LocalBackend(Backend):
         return {"key": ex.key, "label": ex.label, "split": ex.split, "input": ex.input, "meta": ex.meta}
 
     def checkout(self, name: str, rev: str, out: Path, force: bool) -> dict:
-        """Make `out` a working folder holding rev (only what differs from what it holds is written)."""
-        from server.cli.common import progress
-        from server.datasets.arrow import batch_to_rows
+        """Make `out` a working folder holding rev (only what differs from what it holds is written).
+
+        A move between revisions reads only the keys that the commits separating the two revisions
+        changed, and those keys' rows at rev (what the folder holds is in its manifest). Arrow is loaded
+        only for a first checkout, or when rev's first-parent history is longer than HISTORY_MAX commits
+        (its rows are then read from its checkpoint).
+        """
+        import sys
+
+        from sqlalchemy import text
+
+        from server.datasets import checkout as working_folder
         from server.datasets.checkout import Revision, checkout
         from server.datasets.datasets import get_dataset
-        from server.datasets.diff import changed_rows
+        from server.datasets.graph import checkpoint_chain, separating_commits
         from server.datasets.history import resolve_rev
         from server.datasets.inputs import input_bytes
-        from server.datasets.snapshot import iter_snapshot
+        from server.datasets.lookup import chain_rows, changed_keys_after
 
         store = _blobs()
-        ds, commit = run_read(lambda db: (get_dataset(db, name), resolve_rev(db, get_dataset(db, name), rev)))
+
+        def first_parents(db, pk: int) -> list[int] | None:
+            """The commit's whole first-parent history, oldest first (None if longer than HISTORY_MAX commits)."""
+            found = db.execute(
+                text(
+                    "WITH RECURSIVE fp(pk, parent, depth) AS ("
+                    " SELECT pk, first_parent_pk, 0 FROM commits WHERE pk = :pk"
+                    " UNION ALL SELECT c.pk, c.first_parent_pk, fp.depth + 1 FROM commits c JOIN fp ON c.pk = fp.parent"
+                    " WHERE fp.depth < :most)"
+                    " SELECT pk, parent FROM fp ORDER BY depth"
+                ),
+                {"pk": pk, "most": working_folder.HISTORY_MAX},
+            ).all()
+            return [pk for pk, _ in reversed(found)] if found[-1][1] is None else None
+
+        def target(db):
+            ds = get_dataset(db, name)
+            commit = resolve_rev(db, ds, rev)
+            return ds, commit, first_parents(db, commit.pk)
+
+        ds, commit, history = run_read(target)
 
         def rows():
+            from server.datasets.arrow import batch_to_rows
+            from server.datasets.snapshot import iter_snapshot
             from server.db import read_scope
 
             with read_scope() as db:
                 for batch in iter_snapshot(db, store, commit.pk):
                     yield from batch_to_rows(batch)
 
+        def at_commit(db, keys: list[str]) -> dict:
+            """The rows these keys hold at commit (those it does not hold are absent).
+
+            Every delta is taken against the first parent and every delta is kept, so a key holds what the
+            newest change to it on the commit's first-parent history says: read through the deltas' (dataset,
+            key) index when that history is short, with no checkpoint (nor Arrow) needed. A longer history
+            is read as lookup_many does: the deltas since the nearest checkpoint, then the checkpoint.
+            """
+            if history is not None:
+                return {key: row for key, row in chain_rows(db, commit.dataset_id, history, keys).items() if row is not None}
+            checkpoint, chain = checkpoint_chain(db, commit.pk)
+            changed = chain_rows(db, commit.dataset_id, chain, keys)
+            found = {key: row for key, row in changed.items() if row is not None}
+            rest = [key for key in keys if key not in changed]
+            if rest and checkpoint is not None:
+                from server.datasets.checkpoints import open_checkpoint
+
+                found.update(open_checkpoint(store, checkpoint).find(rest))
+            return found
+
         def changes_since(held: str):
+            separating: list[set[int]] = []
+
             def page(db, after):
-                return changed_rows(db, store, resolve_rev(db, ds, held), commit, after=after, limit=5000)
+                if not separating:
+                    separating.append(separating_commits(db, resolve_rev(db, ds, held), commit))
+                keys, more = changed_keys_after(db, separating[0], after, 5000)
+                return keys, at_commit(db, keys), keys[-1] if more else None
 
             after = None
-            while True:
-                keys, before, now, after = run_read(lambda db: page(db, after))
-                yield from ((key, now.get(key)) for key in keys if before.get(key) != now.get(key))
+            while True:  # every key some separating commit touched (some may have changed back): the checkout skips those
+                keys, now, after = run_read(lambda db: page(db, after))
+                yield from ((key, now.get(key)) for key in keys)
                 if after is None:
                     return
 
@@ -201,6 +342,10 @@ class LocalBackend(Backend):
             changes_since=changes_since,
             read=lambda row: input_bytes(store, row),
         )
+        if not sys.stderr.isatty():  # the bar is shown only on a terminal: no need to load tqdm
+            return checkout(revision, Path(out), force=force).__dict__
+        from server.cli.common import progress
+
         with progress(f"checking out {commit.id[:12]}", total=None) as bar:
             return checkout(revision, Path(out), force=force, tick=bar.update).__dict__
 

@@ -68,6 +68,21 @@ class RemoteBackend(Backend):
     def create_tag(self, name, tag, rev):
         return self._call("POST", f"/datasets/{q(name)}/tags", json_body={"name": tag, "rev": rev})["commit"]
 
+    def list_tags(self, name):
+        return [(t["name"], t["commit"]) for t in self._all(f"/datasets/{q(name)}/tags")]
+
+    def delete_branch(self, name, branch):
+        return self._call("DELETE", f"/datasets/{q(name)}/branches/{q(branch)}")
+
+    def delete_tag(self, name, tag):
+        return self._call("DELETE", f"/datasets/{q(name)}/tags/{q(tag)}")
+
+    def delete_dataset(self, name):
+        return self._call("DELETE", f"/datasets/{q(name)}")
+
+    def workers_listening(self, queue):
+        return self._call("GET", "/workers", query={"queue": queue})
+
     # edits and commits
     def stage(self, name, branch, edits):
         from server.datasets.schemas import StagedRead
@@ -95,9 +110,27 @@ class RemoteBackend(Backend):
             self._call("POST", f"/datasets/{q(name)}/commits", json_body={"message": message, "branch": branch})
         )
 
-    def merge(self, name, source, into, message):
-        done = self._call("POST", f"/datasets/{q(name)}/merges", json_body={"source": source, "into": into, "message": message})
+    def merge(self, name, source, into, message, *, strategy=None, resolutions=None):
+        body = {"source": source, "into": into, "message": message}
+        if strategy is not None:
+            body["strategy"] = strategy
+        if resolutions:
+            body["resolutions"] = resolutions
+        done = self._call("POST", f"/datasets/{q(name)}/merges", json_body=body)
         return done["outcome"], done["head"], done["changes"]
+
+    def pending_merge(self, name, into):
+        return self._call("GET", f"/datasets/{q(name)}/merges/pending", query={"into": into})
+
+    def resolve_merge(self, name, into, key, resolution, source):
+        return self._call(
+            "PUT", f"/datasets/{q(name)}/merges/pending/resolutions/{qk(key)}", json_body=resolution, query={"into": into, "source": source}
+        )
+
+    def abort_merge(self, name, into):
+        target = into or self.pending_merge(name, None)["into"]
+        self._call("DELETE", f"/datasets/{q(name)}/merges/pending", query={"into": target})
+        return target
 
     # history
     def log(self, name, rev, limit):

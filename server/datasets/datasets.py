@@ -37,8 +37,33 @@ def get_dataset(db: Session, name: str) -> Dataset:
     """The dataset called name, or NotFound."""
     ds = db.scalar(select(Dataset).where(Dataset.name == name))
     if ds is None:
-        raise NotFound(f"no dataset named '{name}' (create it with: s2 dataset create {name} --modality ... --labels ...)")
+        close = did_you_mean(name, db.scalars(select(Dataset.name).order_by(Dataset.name).limit(SUGGEST_AMONG)))
+        if close:
+            raise NotFound(f"no dataset named '{name}'; {close}")
+        if not isinstance(name, str) or not NAME.fullmatch(name):
+            raise NotFound(f"no dataset named {name!r} (list them with: s2 dataset list)")
+        raise NotFound(
+            f"no dataset named '{name}' (list them with: s2 dataset list; create it with: s2 dataset create {name} --modality ... --labels ...)"
+        )
     return ds
+
+
+SUGGEST_AMONG = 10_000  # names read to suggest from, at most
+
+
+def did_you_mean(name: str, candidates) -> str:
+    """ "did you mean 'x'?" (or 'x' or 'y') for the names close to name among candidates, or ''."""
+    import difflib
+
+    if not isinstance(name, str):
+        return ""
+    pool = [c for c in candidates if c != name]
+    close = difflib.get_close_matches(name, pool, n=3, cutoff=0.6)
+    if not close:  # a different case only ('Digits' for 'digits') is as close as names get
+        close = [c for c in pool if c.lower() == name.lower()][:3]
+    if not close:
+        return ""
+    return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
 
 
 def check_labels(name: str, labels: list[str]) -> list[str]:
@@ -108,3 +133,64 @@ def list_datasets(
     if limit is not None:
         query = query.limit(limit)
     return [dataset_read(ds) for ds in db.scalars(query)]
+
+
+def delete_dataset(db: Session, *, name: str) -> dict:
+    """Delete a dataset and everything recorded about it: commits, refs, staged edits, runs, models,
+    watch rules, eval pins, review items, merge requests, import jobs, memberships (their tables
+    reference the dataset ON DELETE CASCADE). Blobs stay until `s2 gc` reclaims the unreferenced ones;
+    the audit trail stays.
+
+    Refused while a run trains it or an import writes to it, and while another dataset's pinned
+    eval set takes its examples from it. Returns {"name", "commits", "branches", "tags", "runs", "models"}.
+    """
+    from sqlalchemy import delete, func, update
+
+    from server.datasets.models import CommitParent, Tag
+    from server.imports.models import ImportJob
+    from server.imports.service import _stale
+    from server.runs.models import EvalPin, ModelVersion, TrainingRun
+
+    ds = get_dataset(db, name)
+    running = db.scalar(select(TrainingRun.id).where(TrainingRun.dataset_id == ds.id, TrainingRun.state == "running").limit(1))
+    if running is not None:
+        raise InvalidInput(f"dataset '{name}' is being trained by run {running}: cancel it first (s2 cancel {running}) or wait for it")
+    jobs = db.scalars(select(ImportJob).where(ImportJob.dataset_id == ds.id, ImportJob.state.in_(("queued", "running"))))
+    job = next((j for j in jobs if not _stale(j)), None)
+    if job is not None:
+        raise InvalidInput(f"dataset '{name}' is receiving import job {job.id}: wait for it to finish")
+    pin = db.execute(
+        select(Dataset.name, EvalPin.name)
+        .join(EvalPin, EvalPin.dataset_id == Dataset.id)
+        .where(EvalPin.source_dataset_id == ds.id, EvalPin.dataset_id != ds.id)
+        .limit(1)
+    ).first()
+    if pin is not None:
+        raise InvalidInput(
+            f"dataset '{name}' holds the examples of eval set '{pin[1]}' pinned by dataset '{pin[0]}': delete that dataset first"
+        )
+
+    def count(model, column) -> int:
+        return db.scalar(select(func.count()).select_from(model).where(column == ds.id)) or 0
+
+    gone = {
+        "name": name,
+        "commits": count(Commit, Commit.dataset_id),
+        "branches": count(Branch, Branch.dataset_id),
+        "tags": count(Tag, Tag.dataset_id),
+        "runs": count(TrainingRun, TrainingRun.dataset_id),
+        "models": count(ModelVersion, ModelVersion.dataset_id),
+    }
+    # Children first, so no constraint waits on the cascade's order: models before the runs they name,
+    # refs before the commits they point at; the rest goes with the dataset row (ON DELETE CASCADE).
+    db.execute(delete(ModelVersion).where(ModelVersion.dataset_id == ds.id))
+    db.execute(delete(EvalPin).where((EvalPin.dataset_id == ds.id) | (EvalPin.source_dataset_id == ds.id)))
+    db.execute(delete(Tag).where(Tag.dataset_id == ds.id))
+    db.execute(delete(Branch).where(Branch.dataset_id == ds.id))
+    # Links between the dataset's commits (PostgreSQL checks them row by row during the cascade).
+    mine = select(Commit.pk).where(Commit.dataset_id == ds.id).scalar_subquery()
+    db.execute(delete(CommitParent).where(CommitParent.commit_pk.in_(mine)))
+    db.execute(update(Commit).where(Commit.dataset_id == ds.id).values(first_parent_pk=None))
+    db.execute(delete(Dataset).where(Dataset.id == ds.id))
+    db.flush()
+    return gone

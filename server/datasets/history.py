@@ -5,20 +5,24 @@ import re
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from server.datasets.datasets import get_dataset
+from server.datasets.datasets import SUGGEST_AMONG, did_you_mean, get_dataset
 from server.datasets.graph import commits_since_base, history_page, parent_ids, walk
-from server.datasets.models import Branch, Change, Commit, Dataset, Tag
+from server.datasets.models import Branch, Change, Commit, CommitParent, Dataset, Tag
 from server.datasets.schemas import BlameEntry, CommitRead
 from server.errors import InvalidInput, NotFound
 
 HEX_PREFIX = re.compile(r"[0-9a-f]{7,64}")
 SHORT_HEX = re.compile(r"[0-9a-f]{1,6}")  # looks like an abbreviated id, but too short to name one
-ANCESTRY = re.compile(r"(?P<base>.+?)(?P<steps>(~\d*)*)")
+ANCESTRY = re.compile(r"(?P<base>.+?)(?P<steps>([~^]\d*)*)")
+STEP = re.compile(r"([~^])(\d*)")
+HEAD = "HEAD"  # git's name for where you are: the branch a command works on, else the default branch
 
 
-def resolve_rev(db: Session, dataset: Dataset, rev: str) -> Commit:
-    """The commit a revision names: branch, tag, commit id or 7+ digit prefix, each with optional ~N.
+def resolve_rev(db: Session, dataset: Dataset, rev: str, *, head: str | None = None) -> Commit:
+    """The commit a revision names: branch, tag, commit id or 7+ digit prefix, or HEAD, each followed by
+    any of ~N (N first-parent steps back), ^ (the first parent) and ^N (the Nth parent: a merge has 2), as in git.
 
+    HEAD is the head of `head` (the branch the command works on) when given, else of the default branch.
     A name is looked up as a branch first, then as a tag, then as a commit id or prefix, so a
     branch or tag named like a hex prefix (say `cafe123`) wins over the commit that prefix would
     abbreviate, as a ref does in git; give more digits (or the full id) to name the commit.
@@ -27,12 +31,33 @@ def resolve_rev(db: Session, dataset: Dataset, rev: str) -> Commit:
     match = ANCESTRY.fullmatch(rev.strip())
     if not rev.strip() or not match:
         raise InvalidInput(f"empty revision for dataset '{dataset.name}'")
-    commit = _resolve_base(db, dataset, match["base"])
-    steps = sum(int(s) if s else 1 for s in match["steps"].split("~")[1:]) if match["steps"] else 0
-    for walked in range(steps):
-        if commit.first_parent_pk is None:
-            raise NotFound(f"revision '{rev}' of dataset '{dataset.name}' goes past the first commit ({walked} steps back is the root)")
-        commit = db.get(Commit, commit.first_parent_pk)
+    base = match["base"]
+    if base == HEAD:
+        base = head or dataset.default_branch
+    commit = _resolve_base(db, dataset, base)
+    done = match["base"]  # the part of rev resolved so far, for error messages
+    for kind, digits in STEP.findall(match["steps"] or ""):
+        n = int(digits) if digits else 1
+        if kind == "~":
+            for walked in range(n):
+                if commit.first_parent_pk is None:
+                    raise NotFound(
+                        f"revision '{rev}' of dataset '{dataset.name}' goes past the first commit "
+                        f"({done}{f'~{walked}' if walked else ''} is the root)"
+                    )
+                commit = db.get(Commit, commit.first_parent_pk)
+        elif n:
+            parents = db.scalars(
+                select(Commit)
+                .join(CommitParent, CommitParent.parent_pk == Commit.pk)
+                .where(CommitParent.commit_pk == commit.pk)
+                .order_by(CommitParent.position)
+            ).all()
+            if len(parents) < n:
+                has = "no parent (it is the root)" if not parents else f"only {len(parents)} parent{'s' if len(parents) > 1 else ''}"
+                raise NotFound(f"revision '{rev}' of dataset '{dataset.name}' names parent {n} of {done}, which has {has}")
+            commit = parents[n - 1]
+        done += kind + digits
     return commit
 
 
@@ -53,7 +78,12 @@ def _resolve_base(db: Session, dataset: Dataset, name: str) -> Commit:
         raise NotFound(
             f"unknown revision '{name}' in dataset '{dataset.name}': not a branch or tag, and a commit id prefix needs at least 7 hex digits"
         )
-    raise NotFound(f"unknown revision '{name}' in dataset '{dataset.name}': not a branch, tag or commit id")
+    refs = [*db.scalars(select(Branch.name).where(Branch.dataset_id == dataset.id).limit(SUGGEST_AMONG))]
+    refs += db.scalars(select(Tag.name).where(Tag.dataset_id == dataset.id).limit(SUGGEST_AMONG))
+    close = did_you_mean(name, sorted(set(refs)))
+    raise NotFound(
+        f"unknown revision '{name}' in dataset '{dataset.name}': not a branch, tag or commit id" + (f"; {close}" if close else "")
+    )
 
 
 def commit_reads(db: Session, commits: list[Commit]) -> list[CommitRead]:

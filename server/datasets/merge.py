@@ -14,7 +14,7 @@ from server.datasets.models import Commit, Dataset
 from server.datasets.refs import get_branch
 from server.datasets.rows import Row
 from server.datasets.schemas import CommitRead
-from server.errors import Conflict
+from server.errors import Conflict, InvalidInput
 
 
 @dataclass
@@ -74,15 +74,19 @@ def merge(
     message: str | None = None,
     take: dict[str, str] | None = None,
     strategy: str | None = None,
+    labels: dict[str, str] | None = None,
 ) -> tuple[str, CommitRead]:
     """Merge revision `source` into branch `into`, three-way by key; returns (how, resulting head).
 
     how is "up-to-date", "fast-forward" or "merge". Keys both sides changed differently are
     conflicts, settled per key by `take` (key -> "ours", the branch's row, or "theirs", the
-    source's) or for all by `strategy` ("ours" or "theirs"); any left unsettled are all listed
-    in the raised Conflict and nothing is written.
+    source's) or for all by `strategy` ("ours" or "theirs"), or per key by `labels` (key -> a label
+    of the dataset: the source's row, or the branch's where the source removed it, with that label);
+    any left unsettled are all listed in the raised Conflict (extra: conflicts, one conflict_json
+    each, with source_commit and target_head) and nothing is written.
     """
     ds = get_dataset(db, dataset)
+    check_resolutions(ds, take=take, strategy=strategy, labels=labels)
     dst_branch = get_branch(db, ds, into)
     ours = db.get(Commit, dst_branch.head_pk)
     theirs = resolve_rev(db, ds, source)
@@ -94,16 +98,29 @@ def merge(
         return "fast-forward", commit_read(db, theirs)
     updates = dict(found.updates)
     left: list[str] = []
+    unsettled: list[MergeConflict] = []
     for c in found.conflicts:
-        side = (take or {}).get(c.key) or strategy
+        side = (take or {}).get(c.key) or (None if c.key in (labels or {}) else strategy)
         if side == "theirs":
             updates[c.key] = c.theirs
+        elif c.key in (labels or {}) and side is None:
+            updates[c.key] = labeled(c, labels[c.key])
         elif side != "ours":
             shown = "the merge bases disagree" if c.unresolved_base else f"base {_show(c.base)}"
             left.append(f"{c.key} ({shown}, {dst_branch.name} {_show(c.ours)}, {source} {_show(c.theirs)})")
+            unsettled.append(c)
     if left:
         shown = "; ".join(left[:5]) + (f"; and {len(left) - 5} more" if len(left) > 5 else "")
-        raise Conflict(f"merge of '{source}' into '{dst_branch.name}' conflicts on {len(left)} example(s): {shown}")
+        raise Conflict(
+            f"merge of '{source}' into '{dst_branch.name}' conflicts on {len(left)} example(s): {shown}",
+            extra={
+                "conflicts": [conflict_json(c) for c in unsettled],
+                "source": source,
+                "into": dst_branch.name,
+                "source_commit": theirs.id,
+                "target_head": ours.id,
+            },
+        )
     delta = effective_delta(updates, found.at_ours)
     commit = write_commit(
         db,
@@ -117,6 +134,44 @@ def merge(
         merge_parent=theirs,
     )
     return "merge", commit_read(db, commit)
+
+
+SIDES = ("ours", "theirs")
+
+
+def check_resolutions(
+    ds: Dataset, *, take: dict[str, str] | None = None, strategy: str | None = None, labels: dict[str, str] | None = None
+) -> None:
+    """Refuse a side other than ours/theirs and a label outside the dataset's label set (InvalidInput, a 422)."""
+    if strategy is not None and strategy not in SIDES:
+        raise InvalidInput(f"merge strategy '{strategy}' is not one of: ours, theirs")
+    for key, side in (take or {}).items():
+        if side not in SIDES:
+            raise InvalidInput(f"resolution of '{key}' takes '{side}', not one of: ours, theirs")
+    for key, label in (labels or {}).items():
+        if label not in ds.labels:
+            raise InvalidInput(f"label '{label}' (for '{key}') is not in dataset '{ds.name}'s labels: {', '.join(ds.labels)}")
+
+
+def labeled(c: MergeConflict, label: str) -> Row:
+    """The row a label resolution keeps: the source's (the branch's where the source removed it) with that label."""
+    row = c.theirs or c.ours or c.base
+    assert row is not None  # a conflict has a row on at least one side
+    return row._replace(label=label)
+
+
+def conflict_json(c: MergeConflict) -> dict:
+    """A conflict as the API and the CLI show it: labels at the base, on the target branch and in the source."""
+    return {
+        "key": c.key,
+        "base_label": c.base.label if c.base else None,
+        "target_label": c.ours.label if c.ours else None,
+        "source_label": c.theirs.label if c.theirs else None,
+        "base_removed": c.base is None and not c.unresolved_base,
+        "target_removed": c.ours is None,
+        "source_removed": c.theirs is None,
+        "unresolved_base": c.unresolved_base,
+    }
 
 
 UNRESOLVED = object()  # a key whose merge bases hold different values that their own base cannot settle

@@ -291,6 +291,14 @@ def run_counts(db: Session) -> dict:
     return {"states": states, "queued": queued, "workers": workers}
 
 
+def workers_listening(db: Session, queue: str) -> dict:
+    """The live workers (heartbeat within S2_RUN_STALE_AFTER_S) that serve queue: {"queue", "workers", "names"}."""
+    fresh = utcnow() - timedelta(seconds=get_settings().run_stale_after_s)
+    live = db.scalars(select(WorkerHeartbeat).where(WorkerHeartbeat.seen_at >= fresh).order_by(WorkerHeartbeat.name)).all()
+    names = [w.name for w in live if queue in (w.queues or [])]
+    return {"queue": queue, "workers": len(names), "names": names}
+
+
 def retry_run(db: Session, run_id: int, requested_by: str | None = None) -> RunRead:
     """A new run of a failed or cancelled run's commit and spec; the old run stays as it ended.
 

@@ -7,7 +7,7 @@ from server.api.deps import CurrentUser, blob_store, read, write
 from server.api.pagination import Cursor, Limit, Page, cursor_str, page_from
 from server.api.routing import OffLoopRoute
 from server.api.schemas import DatasetCreate
-from server.auth.policy import require_engineer, require_reader
+from server.auth.policy import require_admin, require_engineer, require_reader
 from server.datasets import datasets
 from server.datasets.schemas import DatasetRead, LabelCounts
 
@@ -39,6 +39,21 @@ def create_dataset(body: DatasetCreate, who: CurrentUser) -> DatasetRead:
 def get_dataset(name: str, who: CurrentUser) -> DatasetRead:
     require_reader(who, name)
     return read(lambda db: datasets.dataset_read(datasets.get_dataset(db, name)))
+
+
+@router.delete(
+    "/datasets/{name}",
+    summary="Delete a dataset and its history, runs, models and requests (admins; blobs stay until gc)",
+)
+def delete_dataset(name: str, who: CurrentUser) -> dict:
+    require_admin(who, "delete datasets")
+    return write(
+        who,
+        "dataset.delete",
+        name,
+        lambda db: datasets.delete_dataset(db, name=name),
+        detail=lambda r: {k: v for k, v in r.items() if k != "name"},
+    )
 
 
 @router.get("/datasets/{name}/label-counts", summary="How many examples of a revision carry each label, and how many none")

@@ -38,6 +38,12 @@ def submit(name: str, body: RunCreate, who: CurrentUser) -> RunRead:
     )
 
 
+@router.get("/workers", summary="The live workers listening on a queue (a run sent there waits until one does)")
+def workers_listening(who: CurrentUser, queue: str = Query("cpu", description="cpu or gpu")) -> dict:
+    require_engineer(who, "list workers")
+    return read(lambda db: service.workers_listening(db, queue))
+
+
 @router.get("/runs", summary="Training runs, newest first")
 def list_runs(
     who: CurrentUser, dataset: str | None = None, state: State | None = None, cursor: Cursor = None, limit: Limit = 50
