@@ -11,6 +11,12 @@ from tests.conftest import S2_BIN
 from tests.factories import write_csv
 
 
+def sigint_as_at_a_terminal() -> None:
+    """Ctrl-C as a person's shell delivers it: a test suite started in the background (nohup, CI) runs with
+    SIGINT ignored, and Python keeps an ignored SIGINT ignored, so the CLI would never see the interrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _merged(cli, tmp_path) -> dict[str, str]:
     """Dataset ds whose main ends in a merge: {"first", "side", "main", "merge"} commit ids."""
     cli.ok("dataset", "create", "ds", "--modality", "text", "--labels", "a,b")
@@ -154,7 +160,13 @@ def test_a_run_no_worker_listens_for_is_said_at_once_and_ctrl_c_says_it_goes_on(
     assert proc.returncode == 0 and "no worker is listening on queue 'cpu'" in proc.stderr
     cli.ok("dataset", "watch", "ds", "--branch", "main", "--off")
     waiting = subprocess.Popen(
-        [str(S2_BIN), "train", "ds", "--wait"], env=cli.env, cwd=cli.cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [str(S2_BIN), "train", "ds", "--wait"],
+        env=cli.env,
+        cwd=cli.cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=sigint_as_at_a_terminal,
     )
     deadline, seen = time.monotonic() + 60, ""
     while "no worker is listening" not in seen and time.monotonic() < deadline:

@@ -12,6 +12,12 @@ from tests.conftest import S2_BIN
 from tests.factories import write_csv
 
 
+def sigint_as_at_a_terminal() -> None:
+    """Ctrl-C as a person's shell delivers it: a test suite started in the background (nohup, CI) runs with
+    SIGINT ignored, and Python keeps an ignored SIGINT ignored, so the CLI would never see the interrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _merged(eng, tmp_path) -> dict[str, str]:
     eng.ok("dataset", "create", "ds", "--modality", "text", "--labels", "a,b")
     first = eng.last_line("import", "ds", write_csv(tmp_path / "one.csv", [[f"k{i}", "ab"[i % 2], f"text {i}"] for i in range(20)]))
@@ -83,7 +89,13 @@ def test_a_run_no_worker_listens_for_is_said_at_once_against_a_server(api, s2env
     proc = eng.run("train", "ds")
     assert proc.returncode == 0 and "no worker is listening on queue 'cpu'" in proc.stderr and "s2 worker --queue cpu" in proc.stderr
     waiting = subprocess.Popen(
-        [str(S2_BIN), "train", "ds", "--wait"], env=eng.env, cwd=eng.cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [str(S2_BIN), "train", "ds", "--wait"],
+        env=eng.env,
+        cwd=eng.cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=sigint_as_at_a_terminal,
     )
     seen = ""
     while "no worker is listening" not in seen:
