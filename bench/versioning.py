@@ -108,11 +108,18 @@ def bench_one(n: int, args, root: Path) -> dict:
         res["fixed_commit"] = _commit_seconds(s2, "fixed")
         log(f"[n={n}] s2  relabel {FIXED_ROWS} rows: commit {res['fixed_commit']:.3f} s")
         if not args.skip_checkout:
-            res["checkout"] = checkouts.compare(s2, s2.revs[:3], wd, lfs=not args.skip_lfs)
+            peers = n <= args.checkout_peers_max_n
+            res["checkout"] = checkouts.compare(s2, s2.revs[:4], wd, lfs=not args.skip_lfs, peers=peers)
             for tool, m in res["checkout"].items():
                 if isinstance(m, dict):
                     log(f"[n={n}] {tool} checkout v1->v3 {m['forth'].seconds:.3f} s, v3->v1 {m['back'].seconds:.3f} s")
-            check("s2 checkout holds the same files as git's", res["checkout"]["same_files"], res["checkout"]["same_files"])
+            if "fixed_forth" in res["checkout"]["s2"]:
+                m = res["checkout"]["s2"]
+                log(
+                    f"[n={n}] s2 checkout of {FIXED_ROWS} relabels and back {m['fixed_forth'].seconds:.3f} + {m['fixed_back'].seconds:.3f} s"
+                )
+            if peers:
+                check("s2 checkout holds the same files as git's", res["checkout"]["same_files"], res["checkout"]["same_files"])
     if "s2" in d12:
         want = {"added": 0, "removed": 0, "relabeled": res["edited"], "modified": 0}
         check(f"s2 diff v1..v2 == {want}", d12["s2"] == want, d12["s2"])
@@ -273,10 +280,12 @@ seed {args.seed}, whole run {wall:.0f} s):
             for res in with_checkout[1:]:
                 c = res["checkout"]["s2"]
                 r = (c["forth"].seconds + c["back"].seconds) / (base["forth"].seconds + base["back"].seconds)
+                print(f"s2 checkout v1 -> v3 -> v1 (2% of N files change), N={res['n']:,} vs N={with_checkout[0]['n']:,}: {r:.2f}x")
+                r = (c["fixed_forth"].seconds + c["fixed_back"].seconds) / (base["fixed_forth"].seconds + base["fixed_back"].seconds)
                 passed &= r <= SCALE_RATIO
                 print(
-                    f"s2 checkout v1 -> v3 -> v1, N={res['n']:,} vs N={with_checkout[0]['n']:,}: {r:.2f}x "
-                    f"(goal ≤ {SCALE_RATIO:g}x): {'PASS' if r <= SCALE_RATIO else 'FAIL'}"
+                    f"s2 checkout of the same change ({FIXED_ROWS} relabels) and back, N={res['n']:,} vs N={with_checkout[0]['n']:,}: "
+                    f"{r:.2f}x (goal ≤ {SCALE_RATIO:g}x): {'PASS' if r <= SCALE_RATIO else 'FAIL'}"
                 )
     print("\nPer command (seconds, peak MiB):\n\n| N | tool | step | command | s | peak MiB |\n|---:|---|---|---|---:|---:|")
     for res in results:
@@ -302,6 +311,12 @@ def main() -> int:
     p.add_argument("--skip-checkout", action="store_true", help="skip the working-folder step (s2 checkout vs git, git-lfs)")
     p.add_argument(
         "--skip-lfs", action="store_true", help="leave git-lfs out of the working-folder step (its migration of 1M files takes long)"
+    )
+    p.add_argument(
+        "--checkout-peers-max-n",
+        type=int,
+        default=100_000,
+        help="time git and git-lfs in the working-folder step only up to this N (above it, s2's moves alone, for the scaling goal)",
     )
     p.add_argument("--workdir", type=Path, help="where the runs live (default: a new temp dir)")
     p.add_argument("--keep", action="store_true", help="keep the work directories")

@@ -67,8 +67,31 @@ def unknown_command_line(exc: "click.exceptions.NoSuchCommand") -> str:
     return f"no command '{exc.command_name}' in {path}" + (f"; {close}" if close else f" (see: {path} --help)")
 
 
+def _collect_after_start_up(seconds: float = 1.0) -> None:
+    """Keep the cyclic garbage collector off while the command starts up, and on for the rest.
+
+    Loading SQLAlchemy, pydantic and the models allocates hundreds of thousands of objects that
+    live as long as the process, and the collector scans them again and again while they load:
+    ~35 ms of every command's start-up (a tenth of an `s2 checkout`). A short command ends before
+    the timer fires; a long one (an import, a server, a worker) collects again after a second,
+    with what start-up built frozen so that no later collection scans it.
+    """
+    import threading
+
+    def resume() -> None:
+        gc.freeze()
+        gc.enable()
+
+    gc.disable()
+    os.register_at_fork(after_in_child=gc.enable)  # a forked child (a worker's pool) collects from its start
+    timer = threading.Timer(seconds, resume)
+    timer.daemon = True
+    timer.start()
+
+
 def main() -> None:
     """Run the CLI, turning every domain error into one line on stderr and exit status 1."""
+    _collect_after_start_up()
     from server.blobs import BlobCorrupt, BlobMissing
     from server.cli import datasets, history, io, maintenance, merge_requests, refs, registry, review, training, users, web  # noqa: F401  (registers the commands)
     from server.errors import DatabaseUnavailable, SettingsInvalid
