@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Float, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.datasets.models import KEY, utcnow
@@ -26,3 +26,10 @@ class ReviewItem(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     added_by: Mapped[str] = mapped_column(String(128))
     added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # a data-engine suggestion: the model that made it, the label it suggests and how sure it is, and
+    # the example as it was ranked (its label and input): accepting after either changed is a conflict
+    model_id: Mapped[int | None] = mapped_column(Integer)
+    suggested: Mapped[str | None] = mapped_column(String(256))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    given: Mapped[str | None] = mapped_column(String(256))
+    input: Mapped[str | None] = mapped_column(String(64))

@@ -93,6 +93,12 @@ class Settings(BaseModel):
         default=1.0, gt=0, le=900, description="The wait after three failed sign-ins in a row (seconds); it doubles with each more"
     )
     api_threads: int = 8  # threads serving the API's blocking work per server process (more only adds GIL contention)
+    analysis_folds: int = Field(
+        default=5,
+        ge=0,
+        le=20,
+        description="The data engine's cross-fitting after each training: K fold models (0: off); a watch rule or a run can choose",
+    )
 
     @property
     def resolved_database_url(self) -> str:

@@ -3,18 +3,20 @@
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.sql import sqltypes
 
 from server.config import get_settings
 from server.errors import DatabaseUnavailable  # noqa: F401  (defined apart so the CLI can catch it without SQLAlchemy)
 
 # The newest Alembic revision; the app compares it with the database's before deciding
 # to run `alembic upgrade head`, so light commands skip loading Alembic at all.
-HEAD_REVISION = "0011_pending_merges"
+HEAD_REVISION = "0013_data_engine"
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -39,12 +41,46 @@ def _drop_after_commit(session: Session, previous_transaction) -> None:  # noqa:
     session.info.pop("after_commit", None)
 
 
+@lru_cache(maxsize=1)
+def _sqlite_utc_datetime() -> type:
+    """The type of a timestamp on SQLite, which keeps no zone: s2 stores UTC, so one read back is UTC again,
+    aware as PostgreSQL's timestamptz gives it (JSON then carries the zone; aware and naive never meet).
+    Made on first use: PostgreSQL users do not load the SQLite dialect."""
+    from sqlalchemy.dialects.sqlite import DATETIME
+
+    class UTCDateTime(DATETIME):
+        def bind_processor(self, dialect):  # noqa: ANN001, ANN202
+            inner = super().bind_processor(dialect)
+
+            def process(value):  # noqa: ANN001, ANN202
+                if isinstance(value, datetime) and value.tzinfo is not None:
+                    value = value.astimezone(UTC)
+                return inner(value) if inner else value
+
+            return process
+
+        def result_processor(self, dialect, coltype):  # noqa: ANN001, ANN202
+            inner = super().result_processor(dialect, coltype)
+            if not self.timezone:
+                return inner
+
+            def process(value):  # noqa: ANN001, ANN202
+                value = inner(value) if inner else value
+                return value.replace(tzinfo=UTC) if isinstance(value, datetime) and value.tzinfo is None else value
+
+            return process
+
+    return UTCDateTime
+
+
 def _make_engine(url: str, begin: str = "BEGIN IMMEDIATE") -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 60})
+        # Before the first statement: the dialect caches each type's processors on first use.
+        engine.dialect.colspecs = {**engine.dialect.colspecs, sqltypes.DateTime: _sqlite_utc_datetime()}
 
         @event.listens_for(engine, "connect")
         def _sqlite_connect(dbapi_conn, _record):  # noqa: ANN001

@@ -25,15 +25,22 @@ def write_digits(root: Path) -> Path:
     return root
 
 
+def needs_demo() -> bool:
+    """Whether the store is empty, the only kind build_demo builds on (a store with any dataset keeps its own)."""
+    from server.datasets.datasets import list_datasets
+
+    return not run_in_transaction(lambda db: list_datasets(db, limit=1))
+
+
 def build_demo(author: str) -> int | None:
     """On a store without datasets, create `digits`, import it and queue one training; returns the run id."""
     from server.blobs import default_blob_store
-    from server.datasets.datasets import create_dataset, list_datasets
+    from server.datasets.datasets import create_dataset
     from server.datasets.importing import iter_source_rows
     from server.datasets.ingest import ingest
     from server.runs.service import submit_run
 
-    if run_in_transaction(lambda db: list_datasets(db, limit=1)):
+    if not needs_demo():
         return None
     store = default_blob_store()
     labels = [str(d) for d in range(10)]

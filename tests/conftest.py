@@ -80,7 +80,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path):
 def s2env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """Point this process and the CLI subprocesses at the private store; returns their environment."""
     home = tmp_path / "home"
-    env = {"S2_HOME": str(home), "S2_DATABASE_URL": db_url, "S2_AUTHOR": "tester@example.com"}
+    # S2_ANALYSIS_FOLDS=0: the data engine's cross-fitting (5 more trainings after each run) only where a test asks for it
+    env = {"S2_HOME": str(home), "S2_DATABASE_URL": db_url, "S2_AUTHOR": "tester@example.com", "S2_ANALYSIS_FOLDS": "0"}
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     get_settings.cache_clear()

@@ -54,15 +54,15 @@ def test_checkout_writes_a_revision_and_moves_between_revisions_by_what_differs(
     assert tree(work) == tree(tmp_path / "e1")
 
     before = stamps(work)
-    out = cli.ok("checkout", "pets", "main", work)
-    assert out.strip().splitlines()[-1] == v2
-    assert "3 written, 3 moved, 2 removed; 40 examples" in out  # 2 added and 1 new input; 3 relabels; 2 removals
+    out = cli.run("checkout", "pets", "main", work)
+    assert out.stdout == f"{v2}\n"  # data on stdout, the summary on stderr
+    assert "3 written, 3 moved, 2 removed; 40 examples" in out.stderr  # 2 added and 1 new input; 3 relabels; 2 removals
     assert tree(work) == tree(tmp_path / "e2")
     after = stamps(work)
     untouched = [path for path in before if path in after and before[path] == after[path]]
     assert len(untouched) == 40 - 3 - 2 - 1  # every other file was left as it was, not rewritten
 
-    assert "already holds" in cli.ok("checkout", "pets", v2, work)
+    assert "already holds" in cli.run("checkout", "pets", v2, work).stderr
     back = cli.ok("checkout", "pets", v1, work)
     assert tree(work) == tree(tmp_path / "e1") and back.strip().splitlines()[-1] == v1
     assert not [p for p in work.rglob("*") if p.is_dir() and not any(p.iterdir())]  # no empty folders left
@@ -205,8 +205,8 @@ def test_a_key_changed_and_changed_back_is_left_as_it_is(cli, tmp_path):
     work = tmp_path / "work"
     cli.last_line("checkout", "pets", v1, work)
     (work / "dog" / "p004.png").write_bytes(b"my own edit")
-    out = cli.ok("checkout", "pets", v3, work)
-    assert "0 written, 1 moved; 10 examples" in out
+    out = cli.run("checkout", "pets", v3, work)
+    assert out.returncode == 0 and "0 written, 1 moved; 10 examples" in out.stderr
     assert (work / "dog" / "p004.png").read_bytes() == b"my own edit" and (work / "cat" / "p006.png").exists()
 
 

@@ -115,22 +115,22 @@ def test_merge_fast_forward_then_three_way_shows_in_log_and_show(cli, tmp_path):
     imported = seeded(cli, tmp_path)
     cli.ok("branch", "ds", "f")
     tip = relabel(cli, "k1", "b", "k1 on f", branch="f")
-    out = cli.ok("merge", "ds", "f", "--into", "main").splitlines()
-    assert out == ["fast-forwarded main to f", tip]
+    out = cli.run("merge", "ds", "f", "--into", "main")
+    assert (out.stdout, out.stderr) == (f"{tip}\n", "fast-forwarded main to f\n")  # the id on stdout, the summary on stderr
     assert [c["id"] for c in json.loads(cli.ok("log", "ds", "--json"))][:2] == [tip, imported]
     assert json.loads(cli.ok("show", "ds", "k1"))["label"] == "b"
 
     cli.ok("branch", "ds", "g")
     on_g = relabel(cli, "k2", "c", "k2 on g", branch="g")
     on_main = relabel(cli, "k3", "a", "k3 on main")
-    out = cli.ok("merge", "ds", "g", "--into", "main", "-m", "bring in g").splitlines()
-    assert out[0] == "merged g into main: 1 change(s)"
+    out = cli.run("merge", "ds", "g", "--into", "main", "-m", "bring in g")
+    assert out.stderr == "merged g into main: 1 change(s)\n"
     head = json.loads(cli.ok("log", "ds", "--json", "-n", "1"))[0]
-    assert (head["id"], head["parents"], head["message"]) == (out[1], [on_main, on_g], "bring in g")
+    assert (head["id"], head["parents"], head["message"]) == (out.stdout.strip(), [on_main, on_g], "bring in g")
     assert f"(merge of {on_main[:12]}, {on_g[:12]})" in cli.ok("log", "ds", "-n", "1")
     assert [json.loads(cli.ok("show", "ds", k))["label"] for k in ("k1", "k2", "k3")] == ["b", "c", "a"]
     assert json.loads(cli.ok("show", "ds", "k2", "--rev", "main~1"))["label"] == "b"  # the first parent: main before
-    assert cli.ok("merge", "ds", "g", "--into", "main").splitlines()[0] == "main already contains g"
+    assert cli.run("merge", "ds", "g", "--into", "main").stderr == "main already contains g\n"
 
 
 def test_unknown_revisions_for_merge_log_and_blame_are_one_line(cli, tmp_path):
@@ -151,7 +151,7 @@ def test_every_local_write_is_in_the_audit_trail_under_the_cli_user(cli, tmp_pat
     relabel(cli, "k1", "b", "k1 is b", branch="fix")
     cli.ok("merge", "ds", "fix", "--into", "main")
     cli.ok("tag", "ds", "v1", "main")
-    assert "is protected" in cli.ok("protect", "ds", "fix")
+    assert "is protected" in cli.run("protect", "ds", "fix").stderr
     assert "default branch" in cli.fails("protect", "ds", "main", "--off")
     cli.ok("label", "ds", "k2", "c")
     cli.ok("unstage", "ds", "k2")

@@ -94,7 +94,7 @@ def test_tags_and_branches_are_listed_and_deleted(cli, tmp_path):
     assert cli.run("branch", "list", "ds").stderr.splitlines()[0].split() == ["BRANCH", "HEAD"]
     assert [line.split("\t")[0] for line in cli.ok("branch", "ds").splitlines()] == ["fix", "main"]
     # Deleting a tag leaves its commit.
-    assert f"deleted tag v1 (was {ids['merge'][:12]})" in cli.ok("tag", "delete", "ds", "v1")
+    assert f"deleted tag v1 (was {ids['merge'][:12]})" in cli.run("tag", "delete", "ds", "v1").stderr
     assert "no tag 'v1'" in cli.fails("tag", "delete", "ds", "v1")
     assert [t["name"] for t in json.loads(cli.ok("tag", "list", "ds", "--json"))] == ["v0"]
     # The default branch and protected branches are refused, with the reason.
@@ -108,8 +108,8 @@ def test_tags_and_branches_are_listed_and_deleted(cli, tmp_path):
     cli.ok("label", "ds", "k2", "a", "--branch", "fix")
     proc = cli.run("branch", "delete", "ds", "fix")
     assert proc.returncode == 0, proc.stderr
-    assert f"deleted branch fix (was {ids['side'][:12]}); dropped 1 staged edit(s)" in proc.stdout
-    assert f"s2 branch ds fix --from {ids['side']}" in proc.stderr
+    assert f"deleted branch fix (was {ids['side'][:12]}); dropped 1 staged edit(s)" in proc.stderr
+    assert f"s2 branch ds fix --from {ids['side']}" in proc.stderr and proc.stdout == f"{ids['side']}\n"
     assert "no branch 'fix'" in cli.fails("status", "ds", "--branch", "fix")
     assert _at(cli, ids["side"]) == ids["side"]
     cli.ok("branch", "ds", "fix", "--from", ids["side"])  # the name is free again, and git's way back works
@@ -134,7 +134,7 @@ def test_deleting_a_dataset_asks_and_leaves_nothing_behind(cli, tmp_path):
     assert "--yes" in line and "cannot be undone" in line
     assert "ds" in [d["name"] for d in json.loads(cli.ok("dataset", "list", "--json"))]
     assert "did you mean 'ds'?" in cli.fails("dataset", "delete", "dss", "--yes")
-    out = cli.ok("dataset", "delete", "ds", "--yes")
+    out = cli.run("dataset", "delete", "ds", "--yes").stderr
     assert out.startswith("deleted dataset ds: 6 commit(s), 2 branch(es), 1 tag(s), 1 run(s), 0 model(s)") and "s2 gc" in out
     assert [d["name"] for d in json.loads(cli.ok("dataset", "list", "--json"))] == ["other"]
     assert "no dataset named 'ds'" in cli.fails("log", "ds")

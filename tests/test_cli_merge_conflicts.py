@@ -39,10 +39,9 @@ def test_a_conflicting_merge_lists_every_conflict_and_says_how_to_resolve(cli, t
     clash = diverged(cli, tmp_path, keys=32, clashing=30)
     proc = cli.run("merge", "t", "fix", "--into", "main")
     assert proc.returncode == 1
-    lines = proc.stdout.splitlines()
-    assert lines[0].split() == ["KEY", "BASE", "TARGET", "SOURCE"]
-    assert [line.split() for line in lines[1:]] == [[k, "a", "b", "c"] for k in clash]  # all 30, none cut
-    err = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert [line.split() for line in proc.stdout.splitlines()] == [[k, "a", "b", "c"] for k in clash]  # all 30, none cut
+    header, *err = [line for line in proc.stderr.splitlines() if line.strip()]  # the table's header: on stderr when piped
+    assert header.split() == ["KEY", "BASE", "TARGET", "SOURCE"]
     assert len(err) == 1 and "30 example(s)" in err[0] and "s2 resolve t KEY LABEL --into main" in err[0] and "--ours" in err[0]
     proc = cli.run("merge", "t", "fix", "--into", "main", "--json")
     assert proc.returncode == 1
@@ -74,8 +73,9 @@ def test_ours_and_theirs_settle_every_conflict(cli, tmp_path):
 def test_resolve_per_key_with_labels_completes_the_merge(cli, tmp_path):
     clash = diverged(cli, tmp_path)
     assert cli.run("merge", "t", "fix", "--into", "main").returncode == 1
-    listing = cli.ok("resolve", "t")  # the merge in progress
-    assert listing.splitlines()[0].split() == ["KEY", "BASE", "TARGET", "SOURCE", "RESOLUTION"]
+    listing = cli.run("resolve", "t")  # the merge in progress
+    assert listing.stderr.splitlines()[0].split() == ["KEY", "BASE", "TARGET", "SOURCE", "RESOLUTION"]
+    assert [line.split()[0] for line in listing.stdout.splitlines()] == clash
     # a bad label or key: one line, nothing recorded
     assert "label 'zebra'" in cli.fails("resolve", "t", "k01", "zebra", "--into", "main")
     assert "not in conflict" in cli.fails("resolve", "t", "k03", "a")
@@ -100,7 +100,7 @@ def test_a_target_that_moved_is_replanned_never_overwritten(cli, tmp_path):
     commit(cli, tmp_path, "main", {"k01": "c", "k02": "d"})  # main changes k01 again (now agrees with fix) and k02
     proc = cli.run("resolve", "t", "k03", "a")
     assert proc.returncode == 1 and "main moved since the merge started" in proc.stderr
-    table = {line.split()[0]: line.split()[1:] for line in proc.stdout.splitlines()[1:]}
+    table = {line.split()[0]: line.split()[1:] for line in proc.stdout.splitlines()}
     assert table == {"k02": ["a", "d", "c", "-"], "k03": ["a", "b", "c", "label", "a"]}  # k02's old resolution dropped
     head = cli.last_line("resolve", "t", "k02", "b")
     assert labels(cli, ["k01", "k02", "k03", "k05"]) == {"k01": "c", "k02": "b", "k03": "a", "k05": "b"}

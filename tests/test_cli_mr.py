@@ -61,13 +61,14 @@ def test_open_refuses_pointless_requests_and_list_shows_a_table(cli, tmp_path):
 
     proc = cli.run("mr", "open", "t", "--source", "fix", "--title", "Fix k1", "--description", "k1 is a b")
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == "t!1\t/d/t/merge-requests/1\n" and "fix → main" in proc.stderr
+    assert proc.stdout == "t!1\n" and "fix → main (/d/t/merge-requests/1)" in proc.stderr  # the id on stdout, its page on stderr
     assert "already asks to merge 'fix' into 'main'" in cli.fails("mr", "open", "t", "--source", "fix", "--title", "again")
     second = json.loads(cli.ok("mr", "open", "t", "--source", "fix", "--into", "idle", "--title", "Fix\tinto  idle", "--json"))
     assert set(second) == REQUEST_KEYS
     assert (second["id"], second["number"], second["target"], second["state"]) == ("t!2", 2, "idle", "open")
 
-    header, *rows = cli.ok("mr", "list", "t").splitlines()
+    listed = cli.run("mr", "list", "t")
+    header, rows = listed.stderr.splitlines()[0], listed.stdout.splitlines()  # the header: on stderr when piped
     assert header.split() == ["NUMBER", "STATE", "SOURCE", "→", "TARGET", "AUTHOR", "TITLE"]
     assert [r.split() for r in rows] == [
         ["!2", "open", "fix", "→", "idle", "tester@example.com", "Fix", "into", "idle"],
@@ -151,7 +152,7 @@ def test_a_conflict_is_shown_side_by_side_resolved_and_merged_with_the_sources_l
     assert f"merged by tester@example.com as {head}" in cli.ok("mr", "show", "t", "1")
     assert "is merged: it cannot be merged" in cli.fails("mr", "merge", "t", "1")
     assert "is merged: it cannot be closed" in cli.fails("mr", "close", "t", "1")
-    assert [r.split()[:2] for r in cli.ok("mr", "list", "t", "--state", "all").splitlines()[1:]] == [["!1", "merged"]]
+    assert [r.split()[:2] for r in cli.ok("mr", "list", "t", "--state", "all").splitlines()] == [["!1", "merged"]]
 
 
 def test_show_lists_every_conflict(cli, tmp_path):
@@ -231,10 +232,12 @@ def test_requests_work_against_a_server_with_its_roles(s2env, broker_url, cli, t
         lena = remote(s2env, tmp_path, api, api.add_user("lena", "labeler", ("t",)))
         eve = remote(s2env, tmp_path, api, api.add_user("eve", "engineer"))
 
-        assert lena.ok("mr", "open", "t", "--source", "fix", "--title", "Fix two") == "t!1\t/d/t/merge-requests/1\n"
+        opened = lena.run("mr", "open", "t", "--source", "fix", "--title", "Fix two")
+        assert opened.stdout == "t!1\n" and "(/d/t/merge-requests/1)" in opened.stderr
         assert "would merge into itself" in lena.fails("mr", "open", "t", "--source", "fix", "--into", "fix", "--title", "x")
         assert "nothing to merge" in lena.fails("mr", "open", "t", "--source", "idle", "--title", "x")
-        header, row = eve.ok("mr", "list", "t").splitlines()
+        listed = eve.run("mr", "list", "t")
+        header, row = listed.stderr.strip(), listed.stdout.strip()
         assert header.startswith("NUMBER") and row.split() == ["!1", "open", "fix", "→", "main", "lena", "Fix", "two"]
 
         shown = eve.ok("mr", "show", "t", "1")

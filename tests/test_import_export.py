@@ -94,7 +94,7 @@ def test_csv_with_image_paths_split_and_metadata_round_trips_through_jsonl_and_p
     expected = []
     for key, label, _, split, src, score in rows:
         record = {"key": key, "label": label or None, "image": f"cams-images/{key}", "source": src, "score": score}
-        expected.append({**record, "split": split} if split else record)
+        expected.append({**record, "split": split or None})  # null: no split given (as in Parquet)
     assert exported == expected
     assert {r["key"]: (tmp_path / "x" / r["image"]).read_bytes() for r in exported} == images
 
@@ -122,7 +122,7 @@ def test_text_from_jsonl_and_parquet_keeps_text_split_and_metadata(cli, tmp_path
     cli.ok("dataset", "create", "docs", "--modality", "text", "--labels", "pos,neg")
     cli.last_line("import", "docs", write_jsonl(tmp_path / "docs.jsonl", records))
     cli.ok("export", "docs", "main", tmp_path / "out.jsonl", "--format", "jsonl")
-    assert read_jsonl(tmp_path / "out.jsonl") == records
+    assert read_jsonl(tmp_path / "out.jsonl") == [{"split": None, **r} for r in records]  # every row says its split (null: none)
     cli.ok("export", "docs", "main", tmp_path / "folder", "--format", "imagefolder")
     assert files_under(tmp_path / "folder") == {
         "pos/doc/1": records[0]["text"].encode(),
@@ -152,7 +152,7 @@ def test_tabular_features_keep_their_values(cli, tmp_path):
     cli.ok("export", "iris", "main", tmp_path / "iris.jsonl", "--format", "jsonl")
     assert read_jsonl(tmp_path / "iris.jsonl") == [
         {"key": "r1", "label": "setosa", "split": "train", "petal": 1.4, "sepal": 5.1, "count": 3},
-        {"key": "r2", "label": "virginica", "petal": 6.0, "sepal": 6.3, "count": -2},
+        {"key": "r2", "label": "virginica", "split": None, "petal": 6.0, "sepal": 6.3, "count": -2},
     ]
 
     pq.write_table(pa.table({"key": ["r3"], "label": ["setosa"], "petal": [0.25], "sepal": [4.5], "count": [7]}), tmp_path / "more.parquet")

@@ -64,14 +64,15 @@ def make_loader(dataset: ExampleDataset, spec: TrainSpec, shuffle: bool = False)
 
 
 class SnapshotDataModule(L.LightningDataModule):
-    """Train on the snapshot's train side, validate on its eval side; data_info describes inputs to the model."""
+    """Train on the snapshot's train side, validate on its eval side; data_info describes inputs to the model
+    (given: a parent model's, for a warm start; else measured on the train side)."""
 
-    def __init__(self, snapshot: TrainingSnapshot, spec: TrainSpec):
+    def __init__(self, snapshot: TrainingSnapshot, spec: TrainSpec, data_info: dict[str, Any] | None = None):
         super().__init__()
         self.snapshot, self.spec = snapshot, spec
         sides = split_indices(snapshot, spec.eval_fraction)
         self.train_rows, self.eval_rows = sides["train"], sides["eval"]
-        self.data_info = self._data_info()
+        self.data_info = self._data_info() if data_info is None else data_info
         self.encode = make_encoder(spec, self.data_info)
         self._datasets: dict[str, ExampleDataset] = {}
 

@@ -7,6 +7,8 @@ Two stages, so the server can resolve and hash a spec without reading data or lo
     vocabulary from the distinct tokens, embedding width from the number of classes, early-stopping patience
     from the chosen epochs (none when the user set epochs: those are run in full).
 A knob the user set is never touched; a sized spec (no None left) goes through fit_to_data unchanged.
+A warm start (fit_to_data(..., warm=True): the training starts from a parent model's weights) gets a fine-tune's
+schedule for what is unset: WARM_EPOCHS_FACTOR of the epochs, WARM_LR_FACTOR of the peak rate, a shorter patience.
 """
 
 from __future__ import annotations
@@ -33,6 +35,12 @@ TEMPLATE_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 MIN_STEPS = {"image": 600, "text": 300, "tabular": 400}  # optimiser steps the default epochs plan for, at least
+# A warm start (fine-tuning the parent commit's model on a changed revision) begins near a minimum: it plans about
+# a third of a scratch run's epochs, at a lower peak rate where the template allows, so that what the parent learned
+# survives the first steps. Not for the embedding bag: below its 1e-2 its rows hardly move (see above), and a fine-tune
+# that cannot move cannot learn what the commit changed (bench/incremental.py: a fix of 1% of the labels).
+WARM_EPOCHS_FACTOR, WARM_MIN_EPOCHS = 0.3, 2
+WARM_LR_FACTOR = {"cnn_small": 0.1, "resnet_small": 0.1, "ngram_bag": 1.0, "transformer_small": 0.3, "mlp": 0.3}
 MIN_EPOCHS, MAX_EPOCHS = 10, 100
 SAMPLE = 2000  # train examples read to size the text knobs (evenly spaced); images: SAMPLE_IMAGES headers
 SAMPLE_IMAGES = 64
@@ -60,10 +68,21 @@ def batch_size_for(n_train: int) -> int:
     return 64 if n_train >= 1024 else 32 if n_train >= 256 else 16
 
 
-def epochs_for(n_train: int, batch_size: int, modality: str) -> int:
-    """Enough epochs for MIN_STEPS optimiser steps, within [MIN_EPOCHS, MAX_EPOCHS]; early stopping ends sooner."""
+def epochs_for(n_train: int, batch_size: int, modality: str, warm: bool = False) -> int:
+    """Enough epochs for MIN_STEPS optimiser steps, within [MIN_EPOCHS, MAX_EPOCHS]; early stopping ends sooner.
+
+    warm: a fine-tune's share of that (WARM_EPOCHS_FACTOR), at least WARM_MIN_EPOCHS."""
     steps_per_epoch = max(1, math.ceil(n_train / batch_size))
-    return _clamp(math.ceil(MIN_STEPS[modality] / steps_per_epoch), MIN_EPOCHS, MAX_EPOCHS)
+    epochs = _clamp(math.ceil(MIN_STEPS[modality] / steps_per_epoch), MIN_EPOCHS, MAX_EPOCHS)
+    return max(WARM_MIN_EPOCHS, math.ceil(epochs * WARM_EPOCHS_FACTOR)) if warm else epochs
+
+
+def learning_rate_for(template: str, warm: bool = False) -> float:
+    """The template's peak rate (MODALITY_DEFAULTS, TEMPLATE_DEFAULTS); a warm start's is WARM_LR_FACTOR of it."""
+    from trainer.templates import TEMPLATES
+
+    rate = {**MODALITY_DEFAULTS[TEMPLATES[template].modality], **TEMPLATE_DEFAULTS.get(template, {})}["learning_rate"]
+    return rate * WARM_LR_FACTOR.get(template, 0.3) if warm else rate
 
 
 def image_sizing(snapshot: TrainingSnapshot, rows: list[int]) -> dict[str, int]:
@@ -104,8 +123,11 @@ def text_sizing(snapshot: TrainingSnapshot, rows: list[int], ngrams: int, transf
     return {"max_len": max_len, "text_buckets": _clamp(_next_pow2(2 * distinct), 1 << 12, 1 << 15)}
 
 
-def fit_to_data(spec: TrainSpec, snapshot: TrainingSnapshot, train_rows: list[int]) -> TrainSpec:
-    """The resolved spec with every knob still None chosen from the snapshot's train side."""
+def fit_to_data(spec: TrainSpec, snapshot: TrainingSnapshot, train_rows: list[int], warm: bool = False) -> TrainSpec:
+    """The resolved spec with every knob still None chosen from the snapshot's train side.
+
+    warm: the training starts from a parent model's weights (trainer.warm), so the unset schedule is a fine-tune's.
+    """
     from trainer.spec import resolve_spec
     from trainer.templates import TEMPLATES
 
@@ -113,13 +135,18 @@ def fit_to_data(spec: TrainSpec, snapshot: TrainingSnapshot, train_rows: list[in
     template = TEMPLATES[spec.template]
     n = len(train_rows)
     update: dict[str, Any] = {}
+    if spec.learning_rate is None:  # resolve_spec leaves it to here when a warm start is asked for
+        update["learning_rate"] = learning_rate_for(spec.template, warm)
     if spec.batch_size is None:
         update["batch_size"] = batch_size_for(n)
     if spec.epochs is None:
-        update["epochs"] = epochs_for(n, update.get("batch_size", spec.batch_size), template.modality)
+        update["epochs"] = epochs_for(n, update.get("batch_size", spec.batch_size), template.modality, warm)
     if spec.early_stopping_patience is None:
         # chosen epochs are a ceiling that early stopping cuts short; epochs the user set are run in full
-        update["early_stopping_patience"] = max(5, update["epochs"] // 5) if "epochs" in update else 0
+        if "epochs" not in update:
+            update["early_stopping_patience"] = 0
+        else:  # a fine-tune's few epochs leave little to wait for
+            update["early_stopping_patience"] = max(2, update["epochs"] // 3) if warm else max(5, update["epochs"] // 5)
     if template.modality == "image" and (spec.image_size is None or spec.image_channels is None):
         sized = image_sizing(snapshot, train_rows)
         update.update({k: v for k, v in sized.items() if getattr(spec, k) is None})

@@ -31,6 +31,7 @@ class TrainSpec(BaseModel):
     warmup_fraction: float = Field(0.05, ge=0, lt=1)  # share of the planned steps spent warming up (cosine)
     weight_decay: float = Field(0.01, ge=0)  # AdamW's decoupled decay
     seed: int = Field(0, ge=0, le=2**32 - 1)  # numpy and torch seeds are 32-bit safe
+    warm_start: bool = False  # start from the parent commit's model (incremental compile): a shorter, gentler schedule
     max_time_s: float | None = Field(None, gt=0)  # wall-clock budget for fit; stops after the current step
     early_stopping_patience: int | None = Field(None, ge=0)  # epochs without eval/loss improvement; 0: off
     restore_best: bool = True  # with early stopping: end on the weights of the best eval/loss epoch
@@ -115,5 +116,7 @@ def resolve_spec(spec: TrainSpec | dict[str, Any] | str | None, modality: str) -
     if TEMPLATES[name].modality != modality:
         raise ValueError(f"template {name!r} is for {TEMPLATES[name].modality} data, not {modality}; use one of: {', '.join(fitting)}")
     defaults = {**MODALITY_DEFAULTS[modality], **TEMPLATE_DEFAULTS.get(name, {})}
+    if spec.warm_start:  # the peak rate then depends on whether a parent is found: fit_to_data picks it
+        defaults.pop("learning_rate")
     unset = {k: v for k, v in defaults.items() if getattr(spec, k) is None}
     return spec.model_copy(update={"template": name, **unset})

@@ -25,6 +25,7 @@ from trainer.module import ClassifierModule
 from trainer.result import Cancelled, TrainResult
 from trainer.spec import TrainSpec, resolve_spec
 from trainer.templates import build_model
+from trainer.warm import inherit_architecture, load_parent_weights, read_parent, warm_start_problem
 
 __all__ = ["Cancelled", "TrainResult", "check_trainable", "load_model", "predict", "train"]
 
@@ -173,26 +174,38 @@ def train(
     eval_sets: dict[str, TrainingSnapshot] | None = None,
     progress: Callable[[dict], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    init_from: bytes | None = None,
 ) -> TrainResult:
     """Train the spec's template on the snapshot's train side, score the eval side and each pinned set.
 
     Knobs the spec leaves unset are sized from the train side (trainer.defaults.fit_to_data); the result's
     spec is the sized one (what the weights were built with), its spec_hash the hash of the spec as
     resolved before sizing (the run's spec_hash: the same request on the same commit sizes the same way).
+    init_from: a parent model's weights file to start from (a warm start: its architecture, a fine-tune's
+    schedule); ValueError when trainer.warm.warm_start_problem finds it cannot start this training.
     """
     started = time.monotonic()
     spec = resolve_spec(spec, snapshot.modality)
     requested_hash = spec.spec_hash()
     check_trainable(snapshot, spec)
-    spec = fit_to_data(spec, snapshot, split_indices(snapshot, spec.eval_fraction)["train"])
+    parent = None
+    if init_from is not None:
+        problem = warm_start_problem(init_from, snapshot, spec)
+        if problem:
+            raise ValueError(f"cannot warm-start {snapshot.name} from that model: {problem}")
+        parent = read_parent(init_from)
+        spec = inherit_architecture(spec, parent, snapshot.modality)
+    spec = fit_to_data(spec, snapshot, split_indices(snapshot, spec.eval_fraction)["train"], warm=parent is not None)
     labels = list(snapshot.labels)
     pinned = {name: (s, *_pinned_targets(snapshot.labels, name, s, snapshot.modality)) for name, s in (eval_sets or {}).items()}
     # Trainer(deterministic=True) flips process-wide torch flags; put them back for whatever runs next in this process
     flags = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
     try:
         L.seed_everything(spec.seed, workers=True, verbose=False)
-        dm = SnapshotDataModule(snapshot, spec)
+        dm = SnapshotDataModule(snapshot, spec, data_info=parent.data_info if parent else None)
         net = build_model(spec, len(labels), dm.data_info)  # after seeding: initial weights are reproducible
+        if parent is not None:
+            load_parent_weights(net, parent)
         module = ClassifierModule(net, len(labels), spec.learning_rate, spec.weight_decay, spec.lr_schedule, spec.warmup_fraction)
         trainer, state = _fit(spec, module, dm, progress, should_stop)
         device = trainer.strategy.root_device  # with ddp_fork the parent evaluates on rank 0's device

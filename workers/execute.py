@@ -9,7 +9,7 @@ from sqlalchemy.exc import OperationalError
 
 from server.blobs import default_blob_store
 from server.config import get_settings
-from server.runs.lifecycle import RunHeartbeat, RunLog, RunReporter, claim, finish
+from server.runs.lifecycle import RunHeartbeat, RunLog, RunReporter, claim, finish, record_start
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +43,13 @@ def execute_run(run_id: int, attempt: int, worker: str | None = None) -> dict:
                 len(snapshot.keys),
                 spec.template,
             )
-            result = train(snapshot, spec, eval_sets=eval_sets, progress=reporter.progress, should_stop=reporter.should_stop)
+            init_from = _warm_start(run_id, blobs, snapshot, spec)
+            result = train(
+                snapshot, spec, eval_sets=eval_sets, progress=reporter.progress, should_stop=reporter.should_stop, init_from=init_from
+            )
             model = register_model(run_id, result, blobs)
         log.info("run %s: model %s", run_id, model)
+        _analyze(run_id, result.weights, snapshot, spec, blobs)
         return {"run": run_id, "state": "succeeded", "model": model}
     except OperationalError:
         # The database went away (a transient fault, not the training's): the run is left running
@@ -61,3 +65,34 @@ def execute_run(run_id: int, attempt: int, worker: str | None = None) -> dict:
         return {"run": run_id, "state": "failed"}
     finally:
         logging.getLogger().removeHandler(handler)
+
+
+def _analyze(run_id: int, weights: bytes, snapshot, spec, blobs) -> None:  # noqa: ANN001
+    """The data engine's analysis of the run's new model, on this worker, after the run succeeded."""
+    from server.db import read_scope
+    from server.engine.service import analysis_plan
+    from workers.analyze import analyze_model
+
+    with read_scope() as db:
+        model_id, folds = analysis_plan(db, run_id)
+    analyze_model(model_id, weights, snapshot, spec, folds, blobs)
+
+
+def _warm_start(run_id: int, blobs, snapshot, spec) -> bytes | None:  # noqa: ANN001
+    """The parent model's weights a run starts from (recorded on the run), or None: from scratch (why is recorded)."""
+    from server.registry.lineage import NO_PARENT, warm_start_of
+    from trainer.warm import warm_start_problem
+
+    warm = warm_start_of(run_id, blobs)
+    if warm is None:
+        return None
+    reason = warm.reason
+    if reason is None:
+        problem = warm_start_problem(warm.weights, snapshot, spec)
+        reason = f"{NO_PARENT}: {warm.model} cannot start it: {problem}" if problem else None
+    record_start(run_id, None if reason else warm.model_id, reason)
+    if reason:
+        log.info("run %s: training from scratch (%s)", run_id, reason)
+        return None
+    log.info("run %s: warm start from %s", run_id, warm.model)
+    return warm.weights

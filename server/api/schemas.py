@@ -163,11 +163,30 @@ class Dropped(BaseModel):
 
 class RunCreate(Body):
     rev: str | None = Field(default=None, description="Revision to train (default: the default branch)")
-    spec: dict | None = Field(default=None, description="Training spec (default: the modality's template)")
+    spec: dict | None = Field(
+        default=None,
+        description="Training spec (default: the modality's template); {\"warm_start\": true} starts from the parent commit's model",
+    )
+    from_model: str | None = Field(default=None, description="Warm-start from this model (DATASET@N) instead of the parent commit's")
+    force: bool = Field(
+        default=False, description="Train even if an identical build exists (same commit, spec, seed, code, start); else it answers at once"
+    )
+    folds: int | None = Field(
+        default=None,
+        ge=0,
+        le=20,
+        description="The data engine's cross-fitting after training: K fold models (2-20), 0 off; default S2_ANALYSIS_FOLDS (5)",
+    )
 
 
 class WatchSet(Body):
     spec: dict | None = None
+    folds: int | None = Field(
+        default=None,
+        ge=0,
+        le=20,
+        description="The data engine's cross-fitting after training: K fold models (2-20), 0 off; default S2_ANALYSIS_FOLDS (5)",
+    )
 
 
 class PromoteRequest(Body):
@@ -287,6 +306,7 @@ class WatchRead(BaseModel):
     dataset: str
     branch: str
     spec: dict = Field(description="The resolved training spec")
+    folds: int | None = Field(default=None, description="The data engine's cross-fitting after each training (null: the default)")
 
 
 class FsckRead(BaseModel):

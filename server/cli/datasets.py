@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from server.cli.common import fail, print_json
+from server.cli.common import emit, fail, header, listing, print_json, write_options
 from server.cli.main import cli
 from server.client import backend
 from server.errors import InvalidInput, NotFound
@@ -22,10 +22,12 @@ def dataset() -> None:
 @click.argument("name")
 @click.option("--modality", required=True, type=click.Choice(["image", "text", "tabular"]), help="What the inputs are.")
 @click.option("--labels", required=True, help="Comma-separated label set, e.g. cat,dog.")
-def dataset_create(name: str, modality: str, labels: str) -> None:
+@write_options("the dataset's name")
+def dataset_create(name: str, modality: str, labels: str, as_json: bool, quiet: bool) -> None:
     """Create an empty dataset NAME with branch main."""
     ds = backend().create_dataset(name, modality, labels.split(","))
-    click.echo(f"created dataset {ds.name} ({ds.modality}; labels {', '.join(ds.labels)})")
+    summary = f"created dataset {ds.name} ({ds.modality}; labels {', '.join(ds.labels)})"
+    emit(summary, ds.name, ds.model_dump(mode="json"), as_json=as_json, quiet=quiet)
 
 
 @dataset.command("list")
@@ -35,15 +37,15 @@ def dataset_list(as_json: bool) -> None:
     found = backend().list_datasets()
     if as_json:
         print_json([d.model_dump(mode="json") for d in found])
-    for d in [] if as_json else found:
-        click.echo(f"{d.name}\t{d.modality}\t{','.join(d.labels)}")
+        return
+    listing(["NAME", "MODALITY", "LABELS"], [[d.name, d.modality, ",".join(d.labels)] for d in found])
 
 
 @dataset.command("delete")
 @click.argument("name")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (for scripts).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON: what was deleted.")
-def dataset_delete(name: str, yes: bool, as_json: bool) -> None:
+@write_options(None, json_help="Print JSON: what was deleted.")
+def dataset_delete(name: str, yes: bool, as_json: bool, quiet: bool) -> None:
     """Delete dataset NAME with its history, refs, runs, models and requests (blobs stay until `s2 gc`)."""
     import sys
 
@@ -53,23 +55,23 @@ def dataset_delete(name: str, yes: bool, as_json: bool) -> None:
         backend().list_branches(name)  # an unknown name fails here, before the question
         click.confirm(f"Delete dataset '{name}' and all its history, runs and models? This cannot be undone", abort=True, err=True)
     done = backend().delete_dataset(name)
-    if as_json:
-        print_json(done)
-        return
-    click.echo(
+    summary = (
         f"deleted dataset {done['name']}: {done['commits']} commit(s), {done['branches']} branch(es), {done['tags']} tag(s), "
         f"{done['runs']} run(s), {done['models']} model(s); reclaim its blobs with: s2 gc"
     )
+    emit(summary, None, done, as_json=as_json, quiet=quiet)
 
 
 @cli.command()
 @click.argument("name")
 @click.argument("branch_name", metavar="BRANCH")
 @click.option("--off", is_flag=True, help="Unprotect it instead (the default branch always stays protected).")
-def protect(name: str, branch_name: str, off: bool) -> None:
+@write_options(None)
+def protect(name: str, branch_name: str, off: bool, as_json: bool, quiet: bool) -> None:
     """Protect BRANCH of NAME: over the API it then changes only by an engineer's merge or import."""
     done = backend().set_protected(name, branch_name, not off)
-    click.echo(f"branch {done.name} of {name} is {'protected' if done.protected else 'not protected'}")
+    summary = f"branch {done.name} of {name} is {'protected' if done.protected else 'not protected'}"
+    emit(summary, None, done.model_dump(mode="json"), as_json=as_json, quiet=quiet)
 
 
 def _read_edits(path: Path) -> tuple[list[tuple[str, str | None, bool]], list[int]]:
@@ -137,24 +139,31 @@ def _stage_file(name: str, branch: str | None, path: Path) -> list:
 @click.argument("label", required=False)
 @click.option("--file", "edits_file", type=click.Path(path_type=Path), help="CSV of edits with columns key,label.")
 @click.option("--branch", "-b", help="Branch to stage on (default: the default branch).")
-def label(name: str, key: str | None, label: str | None, edits_file: Path | None, branch: str | None) -> None:
-    """Stage a label edit (KEY LABEL), or many (--file EDITS.csv); `s2 commit` records them."""
+@write_options(None, json_help="Print the staged edits as JSON.")
+def label(name: str, key: str | None, label: str | None, edits_file: Path | None, branch: str | None, as_json: bool, quiet: bool) -> None:
+    """Stage a label edit (KEY LABEL), or many (--file EDITS.csv); `s2 commit` records them.
+
+    Against a server, each edit carries the version of the example as it is now on the branch (read
+    first), as the workbench's do: an edit someone staged meanwhile is a conflict, never overwritten.
+    """
     if edits_file is not None and key is not None:
         fail("give either KEY LABEL or --file, not both")
     if edits_file is None and (key is None or label is None):
         fail("give KEY LABEL, or --file EDITS.csv")
     staged = _stage_file(name, branch, edits_file) if edits_file is not None else backend().stage(name, branch, [(key, label, False)])
-    click.echo(f"staged {len(staged)} edit(s); record them with: s2 commit {name} -m MESSAGE")
+    summary = f"staged {len(staged)} edit(s); record them with: s2 commit {name} -m MESSAGE"
+    emit(summary, None, [s.model_dump(mode="json") for s in staged], as_json=as_json, quiet=quiet)
 
 
 @cli.command()
 @click.argument("name")
 @click.argument("keys", nargs=-1, required=True)
 @click.option("--branch", "-b", help="Branch to stage on (default: the default branch).")
-def rm(name: str, keys: tuple[str, ...], branch: str | None) -> None:
+@write_options(None, json_help="Print the staged edits as JSON.")
+def rm(name: str, keys: tuple[str, ...], branch: str | None, as_json: bool, quiet: bool) -> None:
     """Stage the removal of examples KEYS."""
-    backend().stage(name, branch, [(k, None, True) for k in keys])
-    click.echo(f"staged removal of {len(keys)} example(s)")
+    staged = backend().stage(name, branch, [(k, None, True) for k in keys])
+    emit(f"staged removal of {len(keys)} example(s)", None, [s.model_dump(mode="json") for s in staged], as_json=as_json, quiet=quiet)
 
 
 @cli.command()
@@ -165,10 +174,9 @@ def status(name: str, branch: str | None, as_json: bool) -> None:
     """Show the staged (uncommitted) edits on a branch."""
     staged = backend().list_staged(name, branch)
     if as_json:
-        print_json([s.model_dump() for s in staged])
+        print_json([s.model_dump(mode="json") for s in staged])
         return
-    for s in staged:
-        click.echo(f"{'remove' if s.remove else 'label '}\t{s.key}\t{s.label or ''}\t{s.author}")
+    listing(["EDIT", "KEY", "LABEL", "AUTHOR"], [["remove" if s.remove else "label", s.key, s.label or "", s.author] for s in staged])
     click.echo(f"{len(staged)} staged edit(s)", err=True)
 
 
@@ -177,28 +185,31 @@ def status(name: str, branch: str | None, as_json: bool) -> None:
 @click.argument("keys", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Drop every staged edit on the branch.")
 @click.option("--branch", "-b", help="Branch (default: the default branch).")
-def unstage(name: str, keys: tuple[str, ...], all_: bool, branch: str | None) -> None:
+@write_options(None, json_help='Print JSON: {"dropped", "kept"}.')
+def unstage(name: str, keys: tuple[str, ...], all_: bool, branch: str | None, as_json: bool, quiet: bool) -> None:
     """Drop staged edits of KEYS (or --all)."""
     if not keys and not all_:
         fail("give the KEYS to unstage, or --all")
     dropped, kept = backend().unstage(name, branch, None if all_ else list(keys))
-    click.echo(f"dropped {dropped} staged edit(s)" + (f"; kept {kept} by others (dropping them needs an engineer)" if kept else ""))
+    summary = f"dropped {dropped} staged edit(s)" + (f"; kept {kept} by others (dropping them needs an engineer)" if kept else "")
+    emit(summary, None, {"dropped": dropped, "kept": kept}, as_json=as_json, quiet=quiet)
 
 
 @cli.command()
 @click.argument("name")
 @click.option("-m", "--message", required=True, help="What the commit changes and why.")
 @click.option("--branch", "-b", help="Branch (default: the default branch).")
-def commit(name: str, message: str, branch: str | None) -> None:
-    """Commit the staged edits of a branch; prints the new commit id last."""
+@write_options("the new commit id", json_help="Print the new commit as JSON (as in s2 log --json, with dropped).")
+def commit(name: str, message: str, branch: str | None, as_json: bool, quiet: bool) -> None:
+    """Commit the staged edits of a branch; prints the new commit id."""
     outcome = backend().commit(name, branch, message)
     made = outcome.commit
     if made is None:
         fail(
             f"nothing to commit on dataset '{name}': the {outcome.dropped} staged edit(s) match the branch head already (they were dropped)"
         )
-    click.echo(f"committed {made.changes} change(s); {made.rows} examples")
-    click.echo(made.id)
+    summary = f"committed {made.changes} change(s); {made.rows} examples"
+    emit(summary, made.id, {**made.model_dump(mode="json"), "dropped": outcome.dropped}, as_json=as_json, quiet=quiet)
 
 
 @cli.command()
@@ -209,8 +220,10 @@ def commit(name: str, message: str, branch: str | None) -> None:
 @click.option("--ours", "strategy", flag_value="ours", help="Settle every conflict with BRANCH's row.")
 @click.option("--theirs", "strategy", flag_value="theirs", help="Settle every conflict with SRC's row.")
 @click.option("--abort", is_flag=True, help="Drop the merge in progress into BRANCH (SRC not needed).")
-@click.option("--json", "as_json", is_flag=True, help='Print JSON: the outcome, or {"conflicts": [...]} (exit status 1).')
-def merge(name: str, source: str | None, into: str, message: str | None, strategy: str | None, abort: bool, as_json: bool) -> None:
+@write_options("the commit BRANCH ends at", json_help='Print JSON: the outcome, or {"conflicts": [...]} (exit status 1).')
+def merge(
+    name: str, source: str | None, into: str, message: str | None, strategy: str | None, abort: bool, as_json: bool, quiet: bool
+) -> None:
     """Merge revision SRC into branch BRANCH, three-way by key; conflicts are listed, never guessed.
 
     With conflicts (and neither --ours nor --theirs) nothing is written: every conflict is printed
@@ -222,10 +235,7 @@ def merge(name: str, source: str | None, into: str, message: str | None, strateg
 
     if abort:
         target = backend().abort_merge(name, into)
-        if as_json:
-            print_json({"aborted": True, "into": target})
-        else:
-            click.echo(f"aborted the merge in progress into {target}", err=True)
+        emit(f"aborted the merge in progress into {target}", None, {"aborted": True, "into": target}, as_json=as_json, quiet=quiet)
         return
     if source is None:
         fail("give the revision to merge: s2 merge NAME SRC --into BRANCH (or --abort)")
@@ -246,17 +256,12 @@ def merge(name: str, source: str | None, into: str, message: str | None, strateg
             err=True,
         )
         sys.exit(1)
-    if as_json:
-        print_json({"outcome": how, "id": head, "head": head, "changes": changes})
-        return
-    click.echo(
-        {
-            "up-to-date": f"{into} already contains {source}",
-            "fast-forward": f"fast-forwarded {into} to {source}",
-            "merge": f"merged {source} into {into}: {changes} change(s)",
-        }[how]
-    )
-    click.echo(head)
+    summary = {
+        "up-to-date": f"{into} already contains {source}",
+        "fast-forward": f"fast-forwarded {into} to {source}",
+        "merge": f"merged {source} into {into}: {changes} change(s)",
+    }[how]
+    emit(summary, head, {"outcome": how, "id": head, "head": head, "changes": changes}, as_json=as_json, quiet=quiet)
 
 
 def _cell(c: dict, side: str) -> str:
@@ -269,7 +274,7 @@ def _cell(c: dict, side: str) -> str:
 
 def _print_conflicts(conflicts: list[dict], with_resolution: bool = False) -> None:
     """Every conflict as a table with a header, all rows."""
-    header = ["KEY", "BASE", "TARGET", "SOURCE"] + (["RESOLUTION"] if with_resolution else [])
+    columns = ["KEY", "BASE", "TARGET", "SOURCE"] + (["RESOLUTION"] if with_resolution else [])
     rows = []
     for c in conflicts:
         row = [c["key"], _cell(c, "base"), _cell(c, "target"), _cell(c, "source")]
@@ -277,9 +282,11 @@ def _print_conflicts(conflicts: list[dict], with_resolution: bool = False) -> No
             r = c.get("resolution")
             row.append("-" if not r else f"take {r['take']}" if "take" in r else f"label {r['label']}")
         rows.append(row)
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    for r in [header, *rows]:
-        click.echo("  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+    widths = [max(len(str(r[i])) for r in [columns, *rows]) for i in range(len(columns))]
+    lines = ["  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in [columns, *rows]]
+    header(lines[0])
+    for line in lines[1:]:
+        click.echo(line)
 
 
 @cli.command()
@@ -290,8 +297,10 @@ def _print_conflicts(conflicts: list[dict], with_resolution: bool = False) -> No
 @click.option("--source", metavar="SRC", help="Check that the merge in progress is of SRC.")
 @click.option("--ours", "take", flag_value="ours", help="Keep BRANCH's row for KEY instead of giving a LABEL.")
 @click.option("--theirs", "take", flag_value="theirs", help="Keep SRC's row for KEY instead of giving a LABEL.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def resolve(name: str, key: str | None, label: str | None, into: str | None, source: str | None, take: str | None, as_json: bool) -> None:
+@write_options("the commit BRANCH ends at when the merge completes")
+def resolve(
+    name: str, key: str | None, label: str | None, into: str | None, source: str | None, take: str | None, as_json: bool, quiet: bool
+) -> None:
     """Resolve conflicting KEY of the merge in progress with LABEL (or --ours/--theirs); the merge completes with the last one.
 
     Without KEY, lists the merge in progress: every conflict and its resolution so far.
@@ -314,8 +323,7 @@ def resolve(name: str, key: str | None, label: str | None, into: str | None, sou
             sys.exit(1)
         return
     if done["state"] == "merged":
-        click.echo(f"resolved {key}; merge completed: {done['changes']} change(s)", err=True)
-        click.echo(done["head"])
+        emit(f"resolved {key}; merge completed: {done['changes']} change(s)", done["head"], None, as_json=False, quiet=quiet)
         return
     left = [c for c in done["conflicts"] if c["resolution"] is None]
     if done.get("target_moved"):
@@ -326,10 +334,9 @@ def resolve(name: str, key: str | None, label: str | None, into: str | None, sou
             err=True,
         )
         sys.exit(1)
-    click.echo(
-        f"resolved {key}; {len(left)} conflict(s) left: " + " ".join(c["key"] for c in left[:10]) + (" ..." if len(left) > 10 else ""),
-        err=True,
-    )
+    more = f" and {len(left) - 10} more" if len(left) > 10 else ""
+    summary = f"resolved {key}; {len(left)} conflict(s) left: " + " ".join(c["key"] for c in left[:10]) + more
+    emit(summary, None, None, as_json=False, quiet=quiet)
 
 
 from server.cli import refs  # noqa: E402, F401  (`s2 branch` and `s2 tag` live there: importing this module registers them too)

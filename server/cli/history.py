@@ -2,7 +2,7 @@
 
 import click
 
-from server.cli.common import fail, print_json
+from server.cli.common import fail, listing, print_json
 from server.cli.main import cli
 from server.client import backend
 
@@ -21,11 +21,11 @@ def log(name: str, rev: str | None, rev_option: str | None, limit: int | None, a
     if as_json:
         print_json([c.model_dump(mode="json") for c in commits])
         return
+    rows = []
     for c in commits:
         merge = f" (merge of {', '.join(p[:12] for p in c.parents)})" if len(c.parents) > 1 else ""
-        click.echo(
-            f"{c.id[:12]}  {c.created_at:%Y-%m-%d %H:%M:%S}  {c.author}  {c.changes} changes, {c.rows} examples{merge}\n    {c.message}"
-        )
+        rows.append([c.id[:12], f"{c.created_at:%Y-%m-%d %H:%M:%S}", c.author, c.changes, c.rows, " ".join(c.message.split()) + merge])
+    listing(["COMMIT", "DATE (UTC)", "AUTHOR", "CHANGES", "EXAMPLES", "MESSAGE"], rows)
 
 
 @cli.command()
@@ -65,15 +65,18 @@ def blame(name: str, key: str, rev: str | None, as_json: bool) -> None:
     if as_json:
         print_json([e.model_dump(mode="json") for e in entries])
         return
+    rows = []
     for e in entries:
         what = "removed" if e.removed else f"label={e.label} input={e.input[:12]}"
-        click.echo(f"{e.commit[:12]}  {e.created_at:%Y-%m-%d %H:%M:%S}  {e.author}  {what}  {e.message}")
+        rows.append([e.commit[:12], f"{e.created_at:%Y-%m-%d %H:%M:%S}", e.author, what, " ".join(e.message.split())])
+    listing(["COMMIT", "DATE (UTC)", "AUTHOR", "CHANGE", "MESSAGE"], rows)
 
 
 @cli.command()
 @click.argument("name")
 @click.argument("key")
 @click.option("--rev", metavar="REV", help="Revision (default: the default branch).")
-def show(name: str, key: str, rev: str | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (always: accepted for scripts that pass it to every command).")
+def show(name: str, key: str, rev: str | None, as_json: bool) -> None:
     """Print example KEY as JSON: label, split, input blob, metadata."""
     print_json(backend().show(name, key, rev))

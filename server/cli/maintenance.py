@@ -4,7 +4,7 @@ import re
 
 import click
 
-from server.cli.common import fail, print_json
+from server.cli.common import emit, fail, print_json, write_options
 from server.cli.main import cli
 from server.client import backend
 
@@ -56,8 +56,8 @@ def fsck(as_json: bool) -> None:
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="Only report what would be freed.")
 @click.option("--grace", metavar="DURATION", help="Leave alone what is younger than this: 90s, 15m, 1h (default S2_GC_GRACE_S, 1h).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def gc(dry_run: bool, grace: str | None, as_json: bool) -> None:
+@write_options(None)
+def gc(dry_run: bool, grace: str | None, as_json: bool, quiet: bool) -> None:
     """Delete blobs nothing references (inputs of failed imports) and what killed processes left behind.
 
     Every input of every revision, every checkpoint and every model's files are kept. Nothing
@@ -65,12 +65,10 @@ def gc(dry_run: bool, grace: str | None, as_json: bool) -> None:
     is safe beside running imports.
     """
     report = backend().gc(None if grace is None else seconds(grace), dry_run)
-    if as_json:
-        print_json(report)
-        return
     verb = "would free" if report["dry_run"] else "freed"
-    click.echo(
+    summary = (
         f"{verb} {_size(report['freed_bytes'])}: {report['blobs']} unreferenced blob(s) ({_size(report['blob_bytes'])}), "
         f"{report['temp_files']} partial write(s), {report['folders']} leftover folder(s); "
         f"nothing modified after {report['cutoff']} was considered"
     )
+    emit(summary, None, report, as_json=as_json, quiet=quiet)

@@ -5,12 +5,13 @@ from urllib.parse import quote
 
 import click
 
-from server.cli.common import print_json
+from server.cli.common import emit, header, print_json, write_options
 from server.cli.main import cli
 from server.client import backend
 
 NUMBER = click.argument("number", type=int, metavar="N")
 AS_JSON = click.option("--json", "as_json", is_flag=True, help="Print the API's JSON.")
+API_JSON = "Print the API's JSON."
 METRICS = ("accuracy", "macro_f1", "loss")
 
 
@@ -37,11 +38,16 @@ def _when(stamp: str) -> str:
     return f"{datetime.fromisoformat(stamp):%Y-%m-%d %H:%M}"
 
 
-def _table(header: list[str], rows: list[list[str]], indent: str = "") -> None:
-    """Rows under a header, each column as wide as its widest cell (the last one left ragged)."""
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
-    for row in [header, *rows]:
-        click.echo(indent + "  ".join([*(cell.ljust(w) for cell, w in zip(row, widths)), row[-1]]).rstrip())
+def _table(columns: list[str], rows: list[list[str]], indent: str = "", listing: bool = False) -> None:
+    """Rows under a header, each column as wide as its widest cell (the last one left ragged).
+
+    listing: the table is a list command's whole output, whose header goes to stderr when piped (common.header);
+    inside a report (mr show) it stays with its rows."""
+    widths = [max(len(r[i]) for r in [columns, *rows]) for i in range(len(columns) - 1)]
+    lines = [indent + "  ".join([*(cell.ljust(w) for cell, w in zip(row, widths)), row[-1]]).rstrip() for row in [columns, *rows]]
+    (header if listing else click.echo)(lines[0])
+    for line in lines[1:]:
+        click.echo(line)
 
 
 @mr.command("open")
@@ -50,15 +56,12 @@ def _table(header: list[str], rows: list[list[str]], indent: str = "") -> None:
 @click.option("--into", "-i", "target", metavar="TARGET", help="The branch to merge into (default: the dataset's default branch).")
 @click.option("--title", "-t", required=True, help="What the request does, in one line.")
 @click.option("--description", "-d", default="", help="More words for reviewers.")
-@AS_JSON
-def mr_open(name: str, source: str, target: str | None, title: str, description: str, as_json: bool) -> None:
-    """Open a request to merge branch --source into --into; prints its id (NAME!N) and page."""
+@write_options("the request's id (NAME!N)", json_help=API_JSON)
+def mr_open(name: str, source: str, target: str | None, title: str, description: str, as_json: bool, quiet: bool) -> None:
+    """Open a request to merge branch --source into --into; prints its id (NAME!N; its page on stderr)."""
     opened = backend().mr_open(name, source, target, title, description)
-    if as_json:
-        print_json(opened)
-        return
-    click.echo(f"opened {opened['id']}: {opened['source']} → {opened['target']}", err=True)
-    click.echo(f"{opened['id']}\t{_page(name, opened['number'])}")
+    summary = f"opened {opened['id']}: {opened['source']} → {opened['target']} ({_page(name, opened['number'])})"
+    emit(summary, opened["id"], opened, as_json=as_json, quiet=quiet)
 
 
 @mr.command("list")
@@ -75,7 +78,7 @@ def mr_list(name: str, state: str, as_json: bool) -> None:
         click.echo(f"no {'' if state == 'all' else state + ' '}merge requests in {name}", err=True)
         return
     rows = [[f"!{r['number']}", r["state"], f"{r['source']} → {r['target']}", r["author"], _one_line(r["title"])] for r in found]
-    _table(["NUMBER", "STATE", "SOURCE → TARGET", "AUTHOR", "TITLE"], rows)
+    _table(["NUMBER", "STATE", "SOURCE → TARGET", "AUTHOR", "TITLE"], rows, listing=True)
 
 
 def _label(label: str | None, removed: bool) -> str:
@@ -157,27 +160,21 @@ def mr_show(name: str, number: int, as_json: bool) -> None:
 @click.argument("name")
 @NUMBER
 @click.argument("message")
-@AS_JSON
-def mr_comment(name: str, number: int, message: str, as_json: bool) -> None:
+@write_options(None, json_help=API_JSON)
+def mr_comment(name: str, number: int, message: str, as_json: bool, quiet: bool) -> None:
     """Add comment MESSAGE to request N of NAME."""
     done = backend().mr_comment(name, number, message)
-    if as_json:
-        print_json(done)
-        return
-    click.echo(f"commented on {name}!{number} as {done['author']}", err=True)
+    emit(f"commented on {name}!{number} as {done['author']}", None, done, as_json=as_json, quiet=quiet)
 
 
 @mr.command("approve")
 @click.argument("name")
 @NUMBER
-@AS_JSON
-def mr_approve(name: str, number: int, as_json: bool) -> None:
+@write_options(None, json_help=API_JSON)
+def mr_approve(name: str, number: int, as_json: bool, quiet: bool) -> None:
     """Approve request N of NAME (engineers)."""
     done = backend().mr_approve(name, number)
-    if as_json:
-        print_json(done)
-        return
-    click.echo(f"{done['id']} approved by {', '.join(done['approved_by'])}", err=True)
+    emit(f"{done['id']} approved by {', '.join(done['approved_by'])}", None, done, as_json=as_json, quiet=quiet)
 
 
 @mr.command("resolve")
@@ -186,42 +183,32 @@ def mr_approve(name: str, number: int, as_json: bool) -> None:
 @click.argument("key")
 @click.option("--ours", "take", flag_value="ours", help="Keep the target branch's row of KEY.")
 @click.option("--theirs", "take", flag_value="theirs", help="Take the source branch's row of KEY.")
-@AS_JSON
-def mr_resolve(name: str, number: int, key: str, take: str | None, as_json: bool) -> None:
+@write_options(None, json_help=API_JSON)
+def mr_resolve(name: str, number: int, key: str, take: str | None, as_json: bool, quiet: bool) -> None:
     """Resolve the conflict on KEY of request N of NAME: --ours keeps the target's label, --theirs takes the source's."""
     if take is None:
         raise click.UsageError("say which side wins: --ours (keep the target's label) or --theirs (take the source's)")
     done = backend().mr_resolve(name, number, key, take)
-    if as_json:
-        print_json(done)
-        return
     side = "target" if take == "ours" else "source"
     label = _label(done[f"{side}_label"], done[f"{side}_removed"])
-    click.echo(f"{name}!{number}: {key} takes the {side}'s label, {label}", err=True)
+    emit(f"{name}!{number}: {key} takes the {side}'s label, {label}", None, done, as_json=as_json, quiet=quiet)
 
 
 @mr.command("merge")
 @click.argument("name")
 @NUMBER
-@AS_JSON
-def mr_merge(name: str, number: int, as_json: bool) -> None:
+@write_options("the new head of the target", json_help=API_JSON)
+def mr_merge(name: str, number: int, as_json: bool, quiet: bool) -> None:
     """Merge request N of NAME with its resolutions (engineers); prints the new head of the target."""
     done = backend().mr_merge(name, number)
-    if as_json:
-        print_json(done)
-        return
-    click.echo(f"merged {done['id']}: {done['source']} → {done['target']}", err=True)
-    click.echo(done["merge_commit"])
+    emit(f"merged {done['id']}: {done['source']} → {done['target']}", done["merge_commit"], done, as_json=as_json, quiet=quiet)
 
 
 @mr.command("close")
 @click.argument("name")
 @NUMBER
-@AS_JSON
-def mr_close(name: str, number: int, as_json: bool) -> None:
+@write_options(None, json_help=API_JSON)
+def mr_close(name: str, number: int, as_json: bool, quiet: bool) -> None:
     """Close request N of NAME without merging (its author or an engineer)."""
     done = backend().mr_close(name, number)
-    if as_json:
-        print_json(done)
-        return
-    click.echo(f"closed {done['id']}", err=True)
+    emit(f"closed {done['id']}", None, done, as_json=as_json, quiet=quiet)

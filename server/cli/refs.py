@@ -1,17 +1,10 @@
 """`s2 branch` and `s2 tag`: create, list and delete the refs of a dataset, as git's verbs do."""
 
-import sys
-
 import click
 
-from server.cli.common import print_json
+from server.cli.common import emit, header, print_json, write_options
 from server.cli.main import cli
 from server.client import backend
-
-
-def header(line: str) -> None:
-    """A listing's column header: part of the table at a terminal, on stderr when stdout is piped (data stays data)."""
-    click.echo(line, err=not sys.stdout.isatty())
 
 
 class DefaultGroup(click.Group):
@@ -50,17 +43,14 @@ def branch() -> None:
 @click.argument("name")
 @click.argument("new", required=False)
 @click.option("--from", "from_rev", metavar="REV", help="Where the branch starts (default: the default branch).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def branch_create(name: str, new: str | None, from_rev: str | None, as_json: bool) -> None:
-    """Create branch NEW in dataset NAME, or list branches when NEW is omitted."""
+@write_options("the commit the branch starts at")
+def branch_create(name: str, new: str | None, from_rev: str | None, as_json: bool, quiet: bool) -> None:
+    """Create branch NEW in dataset NAME (prints the commit it starts at), or list branches when NEW is omitted."""
     if new is None:
         _list_branches(name, as_json)
         return
     made = backend().create_branch(name, new, from_rev)
-    if as_json:
-        print_json(made.model_dump())
-        return
-    click.echo(f"created branch {made.name} at {made.head[:12]}")
+    emit(f"created branch {made.name} at {made.head[:12]}", made.head, made.model_dump(), as_json=as_json, quiet=quiet)
 
 
 @branch.command("list")
@@ -74,16 +64,16 @@ def branch_list(name: str, as_json: bool) -> None:
 @branch.command("delete")
 @click.argument("name")
 @click.argument("branch_name", metavar="BRANCH")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON: name, head, dropped_staged.")
-def branch_delete(name: str, branch_name: str, as_json: bool) -> None:
-    """Delete BRANCH of dataset NAME (its commits stay; the default and protected branches are refused)."""
+@write_options("the commit it pointed at", json_help="Print JSON: name, head, dropped_staged.")
+def branch_delete(name: str, branch_name: str, as_json: bool, quiet: bool) -> None:
+    """Delete BRANCH of dataset NAME (its commits stay; the default and protected branches are refused); prints its head."""
     done = backend().delete_branch(name, branch_name)
-    if as_json:
-        print_json(done)
-        return
     dropped = f"; dropped {done['dropped_staged']} staged edit(s)" if done["dropped_staged"] else ""
-    click.echo(f"deleted branch {done['name']} (was {done['head'][:12]}){dropped}")
-    click.echo(f"bring it back with: s2 branch {name} {done['name']} --from {done['head']}", err=True)
+    summary = (
+        f"deleted branch {done['name']} (was {done['head'][:12]}){dropped}\n"
+        f"bring it back with: s2 branch {name} {done['name']} --from {done['head']}"
+    )
+    emit(summary, done["head"], done, as_json=as_json, quiet=quiet)
 
 
 def _list_tags(name: str, as_json: bool) -> None:
@@ -105,19 +95,16 @@ def tag() -> None:
 @click.argument("name")
 @click.argument("tag_name", metavar="TAG", required=False)
 @click.argument("rev", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def tag_create(name: str, tag_name: str | None, rev: str | None, as_json: bool) -> None:
-    """Tag revision REV of dataset NAME as TAG (tags never move); list the tags when TAG is omitted."""
+@write_options("the tagged commit", json_help="Print JSON: name, commit.")
+def tag_create(name: str, tag_name: str | None, rev: str | None, as_json: bool, quiet: bool) -> None:
+    """Tag revision REV of dataset NAME as TAG (tags never move; prints the commit); list the tags when TAG is omitted."""
     if tag_name is None:
         _list_tags(name, as_json)
         return
     if rev is None:
         raise click.UsageError(f"give the revision to tag: s2 tag {name} {tag_name} REV (e.g. main or HEAD)")
     commit_id = backend().create_tag(name, tag_name, rev)
-    if as_json:
-        print_json({"name": tag_name, "commit": commit_id})
-        return
-    click.echo(f"tagged {commit_id[:12]} as {tag_name}")
+    emit(f"tagged {commit_id[:12]} as {tag_name}", commit_id, {"name": tag_name, "commit": commit_id}, as_json=as_json, quiet=quiet)
 
 
 @tag.command("list")
@@ -131,11 +118,8 @@ def tag_list(name: str, as_json: bool) -> None:
 @tag.command("delete")
 @click.argument("name")
 @click.argument("tag_name", metavar="TAG")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON: name, commit.")
-def tag_delete(name: str, tag_name: str, as_json: bool) -> None:
-    """Delete TAG of dataset NAME (the commit it names stays)."""
+@write_options("the commit it named", json_help="Print JSON: name, commit.")
+def tag_delete(name: str, tag_name: str, as_json: bool, quiet: bool) -> None:
+    """Delete TAG of dataset NAME (the commit it names stays; it is printed)."""
     done = backend().delete_tag(name, tag_name)
-    if as_json:
-        print_json(done)
-        return
-    click.echo(f"deleted tag {done['name']} (was {done['commit'][:12]})")
+    emit(f"deleted tag {done['name']} (was {done['commit'][:12]})", done["commit"], done, as_json=as_json, quiet=quiet)

@@ -5,11 +5,11 @@ import sys
 
 import click
 
-from server.cli.common import fail, print_json
+from server.cli.common import emit, fail, listing, print_json, write_options
 from server.cli.main import cli
 from server.client import backend
 
-QUEUE = click.option("--queue", "-q", default="review", show_default=True, help="Which review queue of the dataset.")
+QUEUE = click.option("--queue", "-Q", default="review", show_default=True, help="Which review queue of the dataset.")
 
 
 @cli.group()
@@ -44,13 +44,17 @@ def _read_items(path: str) -> list[tuple[str, float, str | None]]:
 @click.option("--score", type=float, default=0.0, show_default=True, help="The score of KEYS given as arguments (higher first).")
 @click.option("--reason", help="Why KEYS given as arguments are queued (shown to labelers).")
 @QUEUE
-def review_add(name: str, keys: tuple[str, ...], path: str | None, score: float, reason: str | None, queue: str) -> None:
+@write_options(None, json_help='Print JSON: {"queue", "added", "updated"}.')
+def review_add(
+    name: str, keys: tuple[str, ...], path: str | None, score: float, reason: str | None, queue: str, as_json: bool, quiet: bool
+) -> None:
     """Queue examples of NAME for review: KEYS, or a CSV with --file. A queued key is re-scored."""
     items = [(k, score, reason) for k in keys] + (_read_items(path) if path else [])
     if not items:
         fail("nothing to queue: give KEYS or --file FILE")
     added, updated = backend().review_add(name, queue, items)
-    click.echo(f"queue '{queue}' of {name}: {added} added, {updated} re-scored")
+    data = {"queue": queue, "added": added, "updated": updated}
+    emit(f"queue '{queue}' of {name}: {added} added, {updated} re-scored", None, data, as_json=as_json, quiet=quiet)
 
 
 @review.command("list")
@@ -64,15 +68,15 @@ def review_list(name: str, queue: str, limit: int, as_json: bool) -> None:
     if as_json:
         print_json(found)
         return
-    for item in found:
-        click.echo(f"{item['score']:.4g}\t{item['key']}\t{item.get('reason') or ''}")
+    listing(["SCORE", "KEY", "REASON"], [[f"{item['score']:.4g}", item["key"], item.get("reason") or ""] for item in found])
 
 
 @review.command("clear")
 @click.argument("name")
 @click.argument("keys", nargs=-1)
 @QUEUE
-def review_clear(name: str, keys: tuple[str, ...], queue: str) -> None:
+@write_options(None, json_help='Print JSON: {"queue", "removed"}.')
+def review_clear(name: str, keys: tuple[str, ...], queue: str, as_json: bool, quiet: bool) -> None:
     """Take KEYS (or, without KEYS, every key) out of a review queue of NAME."""
     removed = backend().review_remove(name, queue, list(keys) or None)
-    click.echo(f"queue '{queue}' of {name}: {removed} removed")
+    emit(f"queue '{queue}' of {name}: {removed} removed", None, {"queue": queue, "removed": removed}, as_json=as_json, quiet=quiet)

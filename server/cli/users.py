@@ -2,7 +2,7 @@
 
 import click
 
-from server.cli.common import fail, print_json
+from server.cli.common import emit, fail, listing, print_json, write_options
 from server.cli.main import cli
 from server.client import backend
 
@@ -18,29 +18,37 @@ def user() -> None:
 @click.argument("name")
 @click.option("--role", required=True, type=ROLE, help="admin: everything; engineer: data, training, promotion; labeler: edits.")
 @click.option("--dataset", "-d", "datasets", multiple=True, help="Assign a dataset (repeatable; labelers see only these).")
-def user_add(name: str, role: str, datasets: tuple[str, ...]) -> None:
-    """Add user NAME and print their first API token (last line; shown this once)."""
+@write_options("the token", json_help="Print JSON: the token's id, prefix, user and the token itself.")
+def user_add(name: str, role: str, datasets: tuple[str, ...], as_json: bool, quiet: bool) -> None:
+    """Add user NAME and print their first API token (on stdout; shown this once)."""
     issued = backend().add_user(name, role, list(datasets))
-    click.echo(f"added {role} {name}; their token (shown once, keep it secret):", err=True)
-    click.echo(issued.token)
+    emit(
+        f"added {role} {name}; their token (shown once, keep it secret):",
+        issued.token,
+        issued.model_dump(mode="json"),
+        as_json=as_json,
+        quiet=quiet,
+    )
 
 
 @user.command("token")
 @click.argument("name")
 @click.option("--label", help="What the token is for, e.g. laptop or ci.")
-def user_token(name: str, label: str | None) -> None:
-    """Issue another API token for NAME (last line; shown this once)."""
+@write_options("the token", json_help="Print JSON: the token's id, prefix, user and the token itself.")
+def user_token(name: str, label: str | None, as_json: bool, quiet: bool) -> None:
+    """Issue another API token for NAME (on stdout; shown this once)."""
     issued = backend().issue_token(name, label)
-    click.echo(f"token {issued.id} for {name} (shown once; revoke with: s2 user revoke {issued.id}):", err=True)
-    click.echo(issued.token)
+    summary = f"token {issued.id} for {name} (shown once; revoke with: s2 user revoke {issued.id}):"
+    emit(summary, issued.token, issued.model_dump(mode="json"), as_json=as_json, quiet=quiet)
 
 
 @user.command("revoke")
 @click.argument("token_id", type=int)
-def user_revoke(token_id: int) -> None:
-    """Revoke API token TOKEN_ID: it stops working at once."""
+@write_options("the token's id")
+def user_revoke(token_id: int, as_json: bool, quiet: bool) -> None:
+    """Revoke API token TOKEN_ID (the ID of `s2 user tokens NAME`): it stops working at once."""
     done = backend().revoke_token(token_id)
-    click.echo(f"revoked token {done.id} ({done.prefix}...) of {done.user}")
+    emit(f"revoked token {done.id} ({done.prefix}...) of {done.user}", done.id, done.model_dump(mode="json"), as_json=as_json, quiet=quiet)
 
 
 @user.command("list")
@@ -51,33 +59,44 @@ def user_list(as_json: bool) -> None:
     if as_json:
         print_json([u.model_dump(mode="json") for u in found])
         return
-    for u in found:
-        click.echo(f"{u.name}\t{u.role}{'  (disabled)' if u.disabled else ''}\t{','.join(u.datasets)}")
+    listing(["USER", "ROLE", "DATASETS"], [[u.name, u.role + ("  (disabled)" if u.disabled else ""), ",".join(u.datasets)] for u in found])
 
 
 @user.command("tokens")
 @click.argument("name")
-def user_tokens(name: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def user_tokens(name: str, as_json: bool) -> None:
     """List NAME's tokens (ids and first characters; secrets are never stored)."""
-    for t in backend().list_tokens(name):
-        state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "active"
-        click.echo(f"{t.id}\t{t.prefix}...\t{state}\t{t.label or ''}")
+    found = backend().list_tokens(name)
+    if as_json:
+        print_json([t.model_dump(mode="json") for t in found])
+        return
+    rows = [[t.id, f"{t.prefix}...", f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "active", t.label or ""] for t in found]
+    listing(["ID", "PREFIX", "STATE", "LABEL"], rows)
 
 
 @user.command("assign")
 @click.argument("name")
 @click.argument("dataset")
 @click.option("--remove", is_flag=True, help="Unassign instead.")
-def user_assign(name: str, dataset: str, remove: bool) -> None:
+@write_options(None)
+def user_assign(name: str, dataset: str, remove: bool, as_json: bool, quiet: bool) -> None:
     """Assign user NAME to DATASET (labelers read and edit only assigned datasets)."""
     done = backend().assign(name, dataset, remove)
-    click.echo(f"{name} is assigned to: {', '.join(done.datasets) or 'no dataset'}")
+    emit(
+        f"{name} is assigned to: {', '.join(done.datasets) or 'no dataset'}",
+        None,
+        done.model_dump(mode="json"),
+        as_json=as_json,
+        quiet=quiet,
+    )
 
 
 @user.command("passwd")
 @click.argument("name")
 @click.option("--remove", is_flag=True, help="Remove the password: NAME then signs in with API tokens only.")
-def user_passwd(name: str, remove: bool) -> None:
+@write_options(None)
+def user_passwd(name: str, remove: bool, as_json: bool, quiet: bool) -> None:
     """Set NAME's password for signing in in a browser; their open browser sessions end.
 
     The password is asked for twice at a terminal; otherwise it is read from standard input
@@ -94,18 +113,26 @@ def user_passwd(name: str, remove: bool) -> None:
             password = sys.stdin.readline().rstrip("\r\n")
             if not password:
                 fail("no password on standard input: pipe one line holding it, or run at a terminal to be asked")
-    backend().set_password(name, password)
-    click.echo(f"password of {name} {'removed' if remove else 'set'}; their browser sessions were ended", err=True)
+    done = backend().set_password(name, password)
+    summary = f"password of {name} {'removed' if remove else 'set'}; their browser sessions were ended"
+    emit(summary, None, done.model_dump(mode="json"), as_json=as_json, quiet=quiet)
 
 
 @user.command("set")
 @click.argument("name")
 @click.option("--role", type=ROLE, help="New role.")
 @click.option("--disable/--enable", default=None, help="A disabled user's tokens stop working.")
-def user_set(name: str, role: str | None, disable: bool | None) -> None:
+@write_options(None)
+def user_set(name: str, role: str | None, disable: bool | None, as_json: bool, quiet: bool) -> None:
     """Change NAME's role, or disable or enable them."""
     done = backend().set_user(name, role, disable)
-    click.echo(f"{done.name}: {done.role}{' (disabled)' if done.disabled else ''}")
+    emit(
+        f"{done.name}: {done.role}{' (disabled)' if done.disabled else ''}",
+        None,
+        done.model_dump(mode="json"),
+        as_json=as_json,
+        quiet=quiet,
+    )
 
 
 @cli.command()
@@ -118,5 +145,4 @@ def audit(actor: str | None, limit: int, as_json: bool) -> None:
     if as_json:
         print_json([e.model_dump(mode="json") for e in found])
         return
-    for e in found:
-        click.echo(f"{e.at:%Y-%m-%d %H:%M:%S}\t{e.actor}\t{e.action}\t{e.target}")
+    listing(["DATE (UTC)", "ACTOR", "ACTION", "TARGET"], [[f"{e.at:%Y-%m-%d %H:%M:%S}", e.actor, e.action, e.target] for e in found])

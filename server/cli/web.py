@@ -152,7 +152,7 @@ def up(host: str, port: int, demo: bool) -> None:
     # SIGTERM (a service manager, docker stop) must unwind like Ctrl-C: uvicorn re-raises it after its shutdown.
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     worker = subprocess.Popen(
-        [sys.executable, "-c", "from server.cli.main import main; main()", "worker", "--loglevel", "WARNING"],
+        [sys.executable, "-c", "from server.cli.main import main; main()", "worker", "--log-level", "WARNING"],
         start_new_session=True,  # Ctrl-C reaches us only; we stop it in order
         stdout=worker_log,
         stderr=subprocess.STDOUT,
@@ -160,9 +160,9 @@ def up(host: str, port: int, demo: bool) -> None:
         preexec_fn=_die_with_parent,
     )
     try:
-        if demo:
-            from server.demo import DEMO, build_demo
+        from server.demo import DEMO, build_demo, needs_demo
 
+        if demo and needs_demo():  # a store with datasets (the demo's or its own) is left as it is, and nothing said
             click.echo("building the demo dataset (scikit-learn digits) ...", err=True)
             run_id = build_demo(author())
             if run_id is not None:

@@ -429,10 +429,10 @@ class LocalBackend(Backend):
         return report.model_dump(mode="json")
 
     # training
-    def watch(self, name: str, branch: str, spec: dict | None) -> dict:
+    def watch(self, name: str, branch: str, spec: dict | None, folds: int | None = None) -> dict:
         from server.runs.service import watch
 
-        return _audited("watch.set", f"{name}/{branch}", lambda db: watch(db, dataset=name, branch=branch, spec=spec))
+        return _audited("watch.set", f"{name}/{branch}", lambda db: watch(db, dataset=name, branch=branch, spec=spec, folds=folds))
 
     def unwatch(self, name: str, branch: str) -> None:
         from server.runs.service import unwatch
@@ -448,15 +448,19 @@ class LocalBackend(Backend):
             lambda db: pin_eval(db, dataset=name, name=eval_name, source=source, rev=rev, only_eval_split=only_eval_split),
         )
 
-    def submit_run(self, name: str, rev: str | None, spec: dict | None):
+    def submit_run(
+        self, name: str, rev: str | None, spec: dict | None, *, from_model: str | None = None, force: bool = False, folds: int | None = None
+    ):
         from server.runs.service import submit_run
 
         store, who = _blobs(), _author()
         return _audited(
             "run.submit",
             name,
-            lambda db: submit_run(db, store, dataset=name, rev=rev, spec=spec, requested_by=who),
-            detail=lambda r: {"run": r.id, "commit": r.dataset_commit},
+            lambda db: submit_run(
+                db, store, dataset=name, rev=rev, spec=spec, requested_by=who, from_model=from_model, force=force, folds=folds
+            ),
+            detail=lambda r: {"run": r.id, "commit": r.dataset_commit, **({"reused": r.model} if r.reused else {})},
         )
 
     def get_run(self, run_id: int):
@@ -598,7 +602,48 @@ class LocalBackend(Backend):
         from labeling.review import list_items
 
         found = run_read(lambda db: list_items(db, dataset=name, queue=queue, after=None, limit=limit))
-        return [{"key": r.key, "score": r.score, "reason": r.reason, "added_by": r.added_by} for r in found]
+        return [
+            {
+                "key": r.key,
+                "score": r.score,
+                "reason": r.reason,
+                "added_by": r.added_by,
+                "model_id": r.model_id,
+                "suggested": r.suggested,
+                "confidence": r.confidence,
+                "given": r.given,
+            }
+            for r in found
+        ]
+
+    # the data engine
+    def accept_suggestions(self, name: str, queue: str, keys: list[str], branch: str | None) -> list[dict]:
+        from server.engine.service import accept_suggestions
+
+        blobs = _blobs()
+        return _audited(
+            "engine.accept",
+            f"{name}/{queue}",
+            lambda db: accept_suggestions(db, blobs, dataset=name, queue=queue, keys=keys, branch=branch, author=_author()),
+            lambda r: {"keys": [a["key"] for a in r][:100]},
+        )
+
+    def keep_labels(self, name: str, queue: str, keys: list[str]) -> int:
+        from server.engine.service import keep_labels
+
+        return _audited(
+            "engine.keep",
+            f"{name}/{queue}",
+            lambda db: keep_labels(db, dataset=name, queue=queue, keys=keys, by=_author()),
+            lambda r: {"kept": r},
+        )
+
+    def model_analysis(self, ref: str) -> dict | None:
+        from server.engine.service import analysis_of
+        from server.registry.service import get_model
+
+        found = run_read(lambda db: analysis_of(db, get_model(db, ref)))
+        return None if found is None else found.__dict__
 
     def review_remove(self, name: str, queue: str, keys: list[str] | None):
         from labeling.review import remove_items

@@ -85,12 +85,43 @@ class RemoteBackend(Backend):
 
     # edits and commits
     def stage(self, name, branch, edits):
+        """Stage edits, each with the version of its example as it is on the branch now, as the workbench sends it:
+        a labeler's edit needs one, and an edit someone stages between this read and the write is a conflict."""
         from server.datasets.schemas import StagedRead
 
-        body = {"edits": [{"key": k, "label": None if remove else label, "remove": remove} for k, label, remove in edits]}
+        versions = self._versions(name, branch, [k for k, _, _ in edits])
+        body = {
+            "edits": [
+                {"key": k, "label": None if remove else label, "remove": remove, "version": versions.get(k)} for k, label, remove in edits
+            ]
+        }
         return [
             StagedRead.model_validate(s) for s in self._call("POST", f"/datasets/{q(name)}/edits", json_body=body, query={"branch": branch})
         ]
+
+    def _versions(self, name, branch, keys: list[str]) -> dict[str, str]:
+        """The current version of each key on branch (its staged edit included), in the fewest requests: one read
+        per key, or pages of the whole revision when they are fewer. A key that is not there is NotFound, as
+        staging it would be; an unknown dataset or branch is left to the write to name."""
+        from server.errors import NotFound
+
+        try:
+            if len(keys) > 10:
+                rows = self._call("GET", f"/datasets/{q(name)}/commits/{q(branch or 'HEAD')}")["rows"]
+                if -(-rows // 1000) < len(keys):  # fewer pages of 1000 examples than keys
+                    wanted = set(keys)
+                    found = self.http.pages(f"{API}/datasets/{q(name)}/examples", {"rev": branch})
+                    versions = {e["key"]: e["version"] for e in found if e["key"] in wanted}
+                    missing = next((k for k in keys if k not in versions), None)
+                    if missing is not None:
+                        where = f"branch '{branch}'" if branch else "the default branch"
+                        raise NotFound(f"no example '{missing}' on {where} of dataset '{name}'")
+                    return versions
+            return {key: self._call("GET", f"/datasets/{q(name)}/examples/{qk(key)}", query={"rev": branch})["version"] for key in keys}
+        except NotFound as exc:
+            if str(exc).startswith("no example '"):
+                raise
+            return {}  # no such dataset or branch: the write says so, in its own words
 
     def list_staged(self, name, branch):
         from server.datasets.schemas import StagedRead
@@ -279,8 +310,8 @@ class RemoteBackend(Backend):
         return self._call("POST", "/gc", query={"dry_run": str(dry_run).lower(), "grace_s": grace_s})
 
     # training
-    def watch(self, name, branch, spec):
-        return self._call("PUT", f"/datasets/{q(name)}/watches/{qk(branch)}", json_body={"spec": spec})
+    def watch(self, name, branch, spec, folds=None):
+        return self._call("PUT", f"/datasets/{q(name)}/watches/{qk(branch)}", json_body={"spec": spec, "folds": folds})
 
     def unwatch(self, name, branch):
         self._call("DELETE", f"/datasets/{q(name)}/watches/{qk(branch)}")
@@ -292,10 +323,13 @@ class RemoteBackend(Backend):
             json_body={"name": eval_name, "rev": rev, "source": source, "only_eval_split": only_eval_split},
         )
 
-    def submit_run(self, name, rev, spec):
+    def submit_run(self, name, rev, spec, *, from_model=None, force=False, folds=None):
         from server.runs.schemas import RunRead
 
-        return RunRead.model_validate(self._call("POST", f"/datasets/{q(name)}/runs", json_body={"rev": rev, "spec": spec}))
+        body = {"rev": rev, "spec": spec, **({"from_model": from_model} if from_model else {}), **({"force": True} if force else {})}
+        if folds is not None:
+            body["folds"] = folds
+        return RunRead.model_validate(self._call("POST", f"/datasets/{q(name)}/runs", json_body=body))
 
     def get_run(self, run_id):
         from server.runs.schemas import RunRead
@@ -399,6 +433,22 @@ class RemoteBackend(Backend):
     def review_remove(self, name, queue, keys):
         query = {"key": keys} if keys else None
         return self._call("DELETE", f"/datasets/{q(name)}/queues/{q(queue)}", query=query)["removed"]
+
+    # the data engine
+    def accept_suggestions(self, name, queue, keys, branch):
+        query = {"branch": branch} if branch else None
+        return self._call("POST", f"/datasets/{q(name)}/queues/{q(queue)}/accept", json_body={"keys": keys}, query=query)
+
+    def keep_labels(self, name, queue, keys):
+        return self._call("POST", f"/datasets/{q(name)}/queues/{q(queue)}/keep", json_body={"keys": keys})["kept"]
+
+    def model_analysis(self, ref):
+        from server.errors import NotFound
+
+        try:
+            return self._call("GET", f"/models/{q(ref)}/analysis")
+        except NotFound:
+            return None
 
     # merge requests
     def _mr(self, name, number=None) -> str:

@@ -97,6 +97,7 @@ class CommitWriter:
         self.changes = self.added = self.removed = 0
         self.counts = dict(parent.label_counts) if parent.label_counts is not None else None
         self.last_key: str | None = None
+        self.sources: dict[str, str] = {}  # key -> where its edit came from, when suggested (changes.source)
         self.commit = Commit(
             id=f"pending-{uuid.uuid4().hex}",
             dataset_id=dataset.id,
@@ -147,6 +148,7 @@ class CommitWriter:
                     "meta": row and row.meta,
                     "inline": row and row.inline,
                     "author": edit_author if edit_author != self.author else None,
+                    "source": self.sources.get(key),
                 }
             )
             if len(rows) >= INSERT_CHUNK:
@@ -187,11 +189,12 @@ def write_commit(
     merge_parent: Commit | None = None,
     when: datetime | None = None,
     authors: dict[str, str] | None = None,
+    sources: dict[str, str] | None = None,
 ) -> Commit:
     """Record delta (new state per changed key, None = removed) on top of parent and move branch to it.
 
     `before` holds the parent's rows for the delta's keys; `authors` who made each edit (default:
-    the committer). The branch moves only if its head is still `parent` (compare-and-swap);
+    the committer), `sources` where a suggested edit came from. The branch moves only if its head is still `parent` (compare-and-swap);
     otherwise BranchMoved is raised and nothing is kept. `when` is the commit time (default:
     now); like git's committer date, a given one makes the id reproducible from the content alone.
     """
@@ -200,6 +203,7 @@ def write_commit(
     writer = CommitWriter(
         db, dataset=dataset, branch=branch, parent=parent, message=message, author=author, merge_parent=merge_parent, when=when
     )
+    writer.sources = {key: source for key, source in (sources or {}).items() if key in delta}
     writer.add((key, delta[key], before.get(key), (authors or {}).get(key)) for key in sorted(delta))
     return writer.finish()
 

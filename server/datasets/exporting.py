@@ -72,9 +72,7 @@ def _write_folder(rows, staging: Path, name: str, modality: str, labels: list[st
 def _records(rows, modality: str, blobs: BlobStore, tick: Tick, image_value: Callable[[Row, bytes], object]) -> Iterator[dict]:
     for row in rows:
         data = input_bytes(blobs, row)
-        record: dict = {"key": row.key, "label": row.label}
-        if row.split is not None:
-            record["split"] = row.split
+        record: dict = {"key": row.key, "label": row.label, "split": row.split}  # null: no explicit split (as in Parquet)
         if modality == "tabular":
             record.update(json.loads(data))
         elif modality == "text":

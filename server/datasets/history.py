@@ -167,6 +167,7 @@ def blame(db: Session, *, dataset: str, key: str, rev: str | None) -> list[Blame
             removed=ch.removed,
             label=ch.label,
             input=ch.input,
+            source=ch.source,
         )
         for c, ch in rows
         if c.pk in reachable

@@ -92,6 +92,7 @@ class Change(Base):
     meta: Mapped[str | None] = mapped_column(Text)  # canonical JSON object, or NULL
     inline: Mapped[str | None] = mapped_column(Text)  # the input itself when small (text, tabular row); else in the blob store
     author: Mapped[str | None] = mapped_column(String(256))  # who made this edit, when not the commit's author
+    source: Mapped[str | None] = mapped_column(Text)  # where the edit came from, when suggested ("suggested by digits@7, ...")
 
 
 class Branch(Base):
@@ -135,4 +136,5 @@ class StagedEdit(Base):
     author: Mapped[str] = mapped_column(String(256))
     version: Mapped[int] = mapped_column(Integer, default=1)  # bumps on every re-stage: optimistic lock
     input: Mapped[str | None] = mapped_column(String(64))  # the input the editor saw: a label never lands on another
+    source: Mapped[str | None] = mapped_column(Text)  # where the edit came from, when suggested ("suggested by digits@7, ...")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -82,6 +82,7 @@ class BlameEntry(BaseModel):
     removed: bool
     label: str | None
     input: str | None
+    source: str | None = None  # where the edit came from when suggested ("suggested by digits@7, label-error queue")
 
 
 class StagedRead(BaseModel):

@@ -51,11 +51,13 @@ def stage_edits(
     edits: list[tuple[str, str | None, bool]],
     author: str,
     expected_versions: dict[str, str] | None = None,
+    source: str | None = None,
 ) -> list[StagedRead]:
     """Stage (key, label, remove) edits on a branch; every key must exist there, every label be known.
 
     expected_versions maps a key to the example_version the editor saw; a different current
-    version is a Conflict that names the current label, never a silent overwrite.
+    version is a Conflict that names the current label, never a silent overwrite. source: where
+    the edits came from when suggested (kept with each edit, then with its change in the commit).
     """
     ds = get_dataset(db, dataset)
     # Stagers share the branch row (they touch different keys, or collide on the unique key
@@ -100,6 +102,7 @@ def stage_edits(
                     "version": 1,
                     "updated_at": utcnow(),
                     "input": existing[key].input,
+                    "source": source,
                 }
             )
             version = 1
@@ -110,7 +113,15 @@ def stage_edits(
             moved = db.execute(
                 update(StagedEdit)
                 .where(StagedEdit.id == edit.id, StagedEdit.version == edit.version)
-                .values(remove=remove, label=label, author=author, version=version, updated_at=utcnow(), input=existing[key].input)
+                .values(
+                    remove=remove,
+                    label=label,
+                    author=author,
+                    version=version,
+                    updated_at=utcnow(),
+                    input=existing[key].input,
+                    source=source,
+                )
                 .execution_options(synchronize_session=False)
             ).rowcount
             if moved != 1:
@@ -250,7 +261,17 @@ def commit_staged(db: Session, blobs: BlobStore, *, dataset: str, branch: str | 
     if not delta:  # edits that change nothing are dropped (kept, they could undo a later change)
         return CommitOutcome(commit=None, dropped=len(edits))
     authors = {e.key: e.author for e in edits}
+    sources = {e.key: e.source for e in edits if e.source}
     commit = write_commit(
-        db, dataset=ds, branch=br, parent=parent, delta=delta, before=before, message=message, author=author, authors=authors
+        db,
+        dataset=ds,
+        branch=br,
+        parent=parent,
+        delta=delta,
+        before=before,
+        message=message,
+        author=author,
+        authors=authors,
+        sources=sources,
     )
     return CommitOutcome(commit=commit_read(db, commit), dropped=len(edits) - len(delta))

@@ -113,6 +113,7 @@ def register_model(run_id: int, result, blobs: BlobStore) -> str:
             curves=result.curves,
             device=result.device,
             duration_s=result.duration_s,
+            parent_model_id=run.parent_model_id,  # set by the worker when the run started from it (a warm start)
             stage=None,
         )
         db.add(model)
@@ -132,9 +133,23 @@ def register_model(run_id: int, result, blobs: BlobStore) -> str:
         return f"{ds.name}@{version}"
 
 
+def model_refs(db: Session, ids: set[int]) -> dict[int, tuple[str, int]]:
+    """model version id -> (its reference DATASET@N, the run that built it), in one query; ids not found are left out."""
+    ids = {i for i in ids if i is not None}
+    if not ids:
+        return {}
+    rows = db.execute(
+        select(ModelVersion.id, Dataset.name, ModelVersion.version, ModelVersion.run_id)
+        .join(Dataset, Dataset.id == ModelVersion.dataset_id)
+        .where(ModelVersion.id.in_(ids))
+    ).all()
+    return {i: (f"{name}@{version}", run_id) for i, name, version, run_id in rows}
+
+
 def model_read(db: Session, m: ModelVersion, name: str | None = None) -> ModelRead:
     """The public view of a model version (name: its dataset's, when the caller has it); `metrics` are its `eval` set's."""
     name = name or db.get(Dataset, m.dataset_id).name
+    parent = model_refs(db, {m.parent_model_id}).get(m.parent_model_id) if m.parent_model_id else None
     return ModelRead(
         id=f"{name}@{m.version}",
         dataset=name,
@@ -152,6 +167,7 @@ def model_read(db: Session, m: ModelVersion, name: str | None = None) -> ModelRe
         predictions=m.predictions_blob,
         device=m.device,
         duration_s=m.duration_s,
+        parent_model=parent[0] if parent else None,
         stage=m.stage,
         promoted_by=m.promoted_by,
         created_at=m.created_at,

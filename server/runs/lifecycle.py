@@ -60,6 +60,17 @@ def claim(run_id: int, attempt: int, worker: str) -> bool:
         )
 
 
+def record_start(run_id: int, parent_model_id: int | None, scratch_reason: str | None) -> None:
+    """Record what a running warm-start run begins from: a parent model, or none and why (it trains from scratch)."""
+    with session_scope() as db:
+        db.execute(
+            update(TrainingRun)
+            .where(TrainingRun.id == run_id, TrainingRun.state == "running")
+            .values(parent_model_id=parent_model_id, scratch_reason=scratch_reason)
+            .execution_options(synchronize_session=False)
+        )
+
+
 def finish(run_id: int, **values) -> None:
     """Record a running run's end (state, error, log tail); a run that is no longer running is left as it is."""
     with session_scope() as db:

@@ -19,6 +19,7 @@ class WatchRule(Base):
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
     branch: Mapped[str] = mapped_column(String(128))
     spec: Mapped[dict] = mapped_column(JSON)
+    folds: Mapped[int | None] = mapped_column(Integer)  # the data engine's cross-fitting: K folds, 0 off, None the default
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -57,7 +58,10 @@ class TrainingRun(Base):
     log_tail: Mapped[str | None] = mapped_column(Text)
     worker_host: Mapped[str | None] = mapped_column(String(256))
     device: Mapped[str | None] = mapped_column(String(64))
-    model_version_id: Mapped[int | None] = mapped_column(Integer)
+    model_version_id: Mapped[int | None] = mapped_column(Integer)  # its model (another run's when this one reused a build)
+    parent_model_id: Mapped[int | None] = mapped_column(Integer)  # warm start: the model it starts from (see 0012)
+    scratch_reason: Mapped[str | None] = mapped_column(Text)  # warm start asked, but trained from scratch: why
+    folds: Mapped[int | None] = mapped_column(Integer)  # the data engine's cross-fitting after training: K, 0 off, None the default
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -99,6 +103,7 @@ class ModelVersion(Base):
     curves: Mapped[dict] = mapped_column(JSON)
     device: Mapped[str] = mapped_column(String(64))
     duration_s: Mapped[float] = mapped_column(Float)
+    parent_model_id: Mapped[int | None] = mapped_column(Integer)  # the model it was fine-tuned from (None: from scratch)
     stage: Mapped[str | None] = mapped_column(String(32))  # production, staging, archived
     promoted_by: Mapped[str | None] = mapped_column(String(256))  # who last moved its stage
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -25,6 +25,13 @@ class RunRead(BaseModel):
     device: str | None
     model: str | None
     requested_by: str | None = None
+    reused: bool = False  # the model is an identical earlier build (same commit, spec, seed, code): nothing was trained
+    parent_model: str | None = None  # warm start: the model it starts from (DATASET@N)
+    scratch_reason: str | None = None  # warm start asked for, but trained from scratch: why
+    folds: int | None = None  # the data engine's cross-fitting asked of this run (None: S2_ANALYSIS_FOLDS)
+    # the data engine's analysis of its model after training: state (running, done, failed), folds, labeled,
+    # examples, crossfit_s and analysis_s (what it cost), error; None until it starts (or for a reused build)
+    analysis: dict | None = None
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -49,6 +56,7 @@ class ModelRead(BaseModel):
     predictions: str
     device: str
     duration_s: float
+    parent_model: str | None = None  # the model it was fine-tuned from (DATASET@N); None: trained from scratch
     stage: str | None
     promoted_by: str | None = None
     created_at: datetime

@@ -13,7 +13,7 @@ from server.datasets.models import Dataset, utcnow
 from server.datasets.refs import get_branch
 from server.errors import Conflict, InvalidInput, NotFound
 from server.runs.broker import Queue
-from server.runs.models import ModelVersion, TrainingRun, WatchRule, WorkerHeartbeat
+from server.runs.models import TrainingRun, WatchRule, WorkerHeartbeat
 from server.runs.schemas import RunRead
 
 log = logging.getLogger(__name__)
@@ -36,13 +36,26 @@ def queue_for(spec) -> Queue:
 
 
 def run_reads(db: Session, runs: list[TrainingRun]) -> list[RunRead]:
-    """The public view of runs: their datasets' names and models' versions read in two queries, not two per run."""
+    """The public view of runs: their datasets' names and their models' references read in two queries, not two per run."""
+    from server.registry.service import model_refs
+
     names = dict(db.execute(select(Dataset.id, Dataset.name).where(Dataset.id.in_({r.dataset_id for r in runs}))).all()) if runs else {}
-    model_ids = {r.model_version_id for r in runs if r.model_version_id}
-    versions = (
-        dict(db.execute(select(ModelVersion.id, ModelVersion.version).where(ModelVersion.id.in_(model_ids))).all()) if model_ids else {}
-    )
-    return [_run_read(run, names[run.dataset_id], versions.get(run.model_version_id)) for run in runs]
+    refs = model_refs(db, {r.model_version_id for r in runs} | {r.parent_model_id for r in runs})
+    analyses = _analyses(db, {r.model_version_id for r in runs if r.model_version_id is not None})
+    return [_run_read(run, names[run.dataset_id], refs, analyses.get(run.model_version_id)) for run in runs]
+
+
+def _analyses(db: Session, model_ids: set[int]) -> dict[int, dict]:
+    """The data engine's analyses of these models, as runs show them (what each cost)."""
+    from server.engine.models import ModelAnalysis
+
+    if not model_ids:
+        return {}
+    fields = ("state", "folds", "labeled", "examples", "crossfit_s", "analysis_s", "error")
+    return {
+        a.model_id: {f: getattr(a, f) for f in fields}
+        for a in db.scalars(select(ModelAnalysis).where(ModelAnalysis.model_id.in_(model_ids)))
+    }
 
 
 def run_read(db: Session, run: TrainingRun) -> RunRead:
@@ -50,7 +63,8 @@ def run_read(db: Session, run: TrainingRun) -> RunRead:
     return run_reads(db, [run])[0]
 
 
-def _run_read(run: TrainingRun, dataset: str, model_version: int | None) -> RunRead:
+def _run_read(run: TrainingRun, dataset: str, refs: dict[int, tuple[str, int]], analysis: dict | None = None) -> RunRead:
+    model, built_by = refs.get(run.model_version_id, (None, None))
     return RunRead(
         id=run.id,
         dataset=dataset,
@@ -67,8 +81,13 @@ def _run_read(run: TrainingRun, dataset: str, model_version: int | None) -> RunR
         log_tail=run.log_tail,
         worker_host=run.worker_host,
         device=run.device,
-        model=f"{dataset}@{model_version}" if model_version is not None else None,
+        model=model,
         requested_by=run.requested_by,
+        reused=model is not None and built_by != run.id,  # its model was built by another run
+        parent_model=refs.get(run.parent_model_id, (None,))[0],
+        scratch_reason=run.scratch_reason,
+        folds=run.folds,
+        analysis=analysis if not (model is not None and built_by != run.id) else None,
         created_at=run.created_at,
         started_at=run.started_at,
         finished_at=run.finished_at,
@@ -96,7 +115,16 @@ def _check_runnable(db: Session, spec) -> None:
         _require_gpu_worker(db)
 
 
-def _new_run(db: Session, ds: Dataset, commit_id: str, spec, branch: str | None, requested_by: str | None = None) -> TrainingRun:
+def _new_run(
+    db: Session,
+    ds: Dataset,
+    commit_id: str,
+    spec,
+    branch: str | None,
+    requested_by: str | None = None,
+    parent_model_id: int | None = None,
+    folds: int | None = None,
+) -> TrainingRun:
     run = TrainingRun(
         dataset_id=ds.id,
         commit_id=commit_id,
@@ -109,6 +137,8 @@ def _new_run(db: Session, ds: Dataset, commit_id: str, spec, branch: str | None,
         attempt=0,
         cancel_requested=False,
         requested_by=requested_by,
+        parent_model_id=parent_model_id,
+        folds=folds,
     )
     db.add(run)
     db.flush()
@@ -116,12 +146,35 @@ def _new_run(db: Session, ds: Dataset, commit_id: str, spec, branch: str | None,
     return run
 
 
-def submit_run(db: Session, blobs, *, dataset: str, rev: str | None, spec: dict | None, requested_by: str | None = None) -> RunRead:
-    """Queue a training of rev (default: the default branch) with spec, refusing what cannot train."""
+def submit_run(
+    db: Session,
+    blobs,
+    *,
+    dataset: str,
+    rev: str | None,
+    spec: dict | None,
+    requested_by: str | None = None,
+    from_model: str | None = None,
+    force: bool = False,
+    folds: int | None = None,
+) -> RunRead:
+    """Queue a training of rev (default: the default branch) with spec, refusing what cannot train.
+
+    from_model: a model reference to warm-start from (sets the spec's warm_start). Unless force, an identical
+    earlier build (same commit, resolved spec, seed, trainer code and starting model) answers at once: the run
+    is recorded as succeeded with that build's model (RunRead.reused) and nothing is trained.
+    folds: the data engine's cross-fitting after training (K fold models, 0 off; None: S2_ANALYSIS_FOLDS).
+    """
+    check_folds(folds)
     from server.datasets.commits import label_counts
+    from server.registry.lineage import identical_build, reused_run
+    from server.registry.service import get_model
 
     ds = get_dataset(db, dataset)
     commit = resolve_rev(db, ds, rev or ds.default_branch)
+    asked = get_model(db, from_model) if from_model else None
+    if asked is not None:
+        spec = {**(spec or {}), "warm_start": True}
     resolved = parse_spec(spec, ds.modality)
     if commit.row_count == 0:
         raise InvalidInput(f"revision '{rev or ds.default_branch}' of dataset '{dataset}' has no examples to train on")
@@ -130,20 +183,33 @@ def submit_run(db: Session, blobs, *, dataset: str, rev: str | None, spec: dict 
         raise InvalidInput(
             f"revision '{rev or ds.default_branch}' of dataset '{dataset}' has {len(labels)} labeled class(es); training needs at least two"
         )
+    if not force:
+        built = identical_build(db, ds, commit, resolved, asked)
+        if built is not None:
+            return run_read(db, reused_run(db, ds, commit.id, resolved, built, branch=None, requested_by=requested_by))
     _check_runnable(db, resolved)
-    return run_read(db, _new_run(db, ds, commit.id, resolved, branch=None, requested_by=requested_by))
+    run = _new_run(
+        db, ds, commit.id, resolved, branch=None, requested_by=requested_by, parent_model_id=asked.id if asked else None, folds=folds
+    )
+    return run_read(db, run)
 
 
 def on_head_moved(db: Session, event) -> None:  # noqa: ANN001  (a server.events.HeadMoved)
     """A watched branch got a new head: queue its training, or fold it into the run still queued.
 
-    Runs inside the commit's transaction. A watch rule whose stored spec no longer validates (the
+    Runs inside the commit's transaction. A head whose identical build exists (a merge fast-forwarded
+    onto a commit another watched branch built with the same spec) is answered by that build, and a
+    queued run it is folded into ends with it. A watch rule whose stored spec no longer validates (the
     trainer changed since it was set) becomes a failed run saying why, never a failed commit.
     """
     dataset_id, branch, commit_id = event.dataset_id, event.branch, event.commit_id
     rule = db.scalar(select(WatchRule).where(WatchRule.dataset_id == dataset_id, WatchRule.branch == branch))
     if rule is None:
         return
+    from server.registry.lineage import identical_build_for_rule, reused_run  # only for watched branches: not on every commit
+
+    ds = db.get(Dataset, dataset_id)
+    built = identical_build_for_rule(db, ds, commit_id, rule.spec)
     waiting = db.scalar(
         select(TrainingRun)
         .where(
@@ -156,16 +222,19 @@ def on_head_moved(db: Session, event) -> None:  # noqa: ANN001  (a server.events
         .limit(1)
     )
     if waiting is not None:
-        # Coalesce: the queued run has not started, so it trains the newest commit instead.
+        # Coalesce: the queued run has not started, so it trains the newest commit instead (or ends with its build).
+        values = {"commit_id": commit_id, "covers": [*waiting.covers, commit_id]}
+        if built is not None:
+            values |= {"state": "succeeded", "model_version_id": built.id, "parent_model_id": built.parent_model_id}
+            values |= {"device": built.device, "finished_at": utcnow()}
         folded = db.execute(
             update(TrainingRun)
             .where(TrainingRun.id == waiting.id, TrainingRun.state == "queued")
-            .values(commit_id=commit_id, covers=[*waiting.covers, commit_id])
+            .values(**values)
             .execution_options(synchronize_session=False)
         ).rowcount
         if folded:
             return
-    ds = db.get(Dataset, dataset_id)
     try:
         spec = parse_spec(rule.spec, ds.modality)
     except InvalidInput as exc:
@@ -188,11 +257,24 @@ def on_head_moved(db: Session, event) -> None:  # noqa: ANN001  (a server.events
             )
         )
         return
-    _new_run(db, ds, commit_id, spec, branch=branch)
+    if built is not None:
+        reused_run(db, ds, commit_id, spec, built, branch=branch)
+        return
+    _new_run(db, ds, commit_id, spec, branch=branch, folds=rule.folds)
 
 
-def watch(db: Session, *, dataset: str, branch: str, spec: dict | None) -> dict:
-    """Train every new head of branch with spec from now on; replaces an earlier rule."""
+def check_folds(folds: int | None) -> None:
+    """Refuse a fold count the data engine cannot cross-fit with."""
+    if folds is not None and (folds < 0 or folds == 1 or folds > 20):
+        raise InvalidInput(f"folds {folds}: the data engine cross-fits with 2 to 20 folds, or 0 to turn it off")
+
+
+def watch(db: Session, *, dataset: str, branch: str, spec: dict | None, folds: int | None = None) -> dict:
+    """Train every new head of branch with spec from now on; replaces an earlier rule.
+
+    folds: the data engine's cross-fitting after each training (K, 0 off; None: S2_ANALYSIS_FOLDS).
+    """
+    check_folds(folds)
     ds = get_dataset(db, dataset)
     get_branch(db, ds, branch)
     resolved = parse_spec(spec, ds.modality)
@@ -202,8 +284,9 @@ def watch(db: Session, *, dataset: str, branch: str, spec: dict | None) -> dict:
         rule = WatchRule(dataset_id=ds.id, branch=branch, spec=spec or {})
         db.add(rule)
     rule.spec = spec or {}
+    rule.folds = folds
     db.flush()
-    return {"dataset": dataset, "branch": branch, "spec": resolved.model_dump(mode="json")}
+    return {"dataset": dataset, "branch": branch, "spec": resolved.model_dump(mode="json"), "folds": folds}
 
 
 def watched_branches(db: Session, *, dataset: str) -> set[str]:
@@ -310,4 +393,6 @@ def retry_run(db: Session, run_id: int, requested_by: str | None = None) -> RunR
     ds = db.get(Dataset, run.dataset_id)
     spec = parse_spec(run.spec, ds.modality)  # the trainer may have changed since: refuse what no longer validates
     _check_runnable(db, spec)
-    return run_read(db, _new_run(db, ds, run.commit_id, spec, branch=None, requested_by=requested_by))
+    # a retry starts from the same parent model, if the run had one (asked for, or chosen when it began)
+    again = _new_run(db, ds, run.commit_id, spec, branch=None, requested_by=requested_by, parent_model_id=run.parent_model_id)
+    return run_read(db, again)

@@ -64,7 +64,7 @@ def test_revisions_suggestions_and_deletions_over_rest_and_the_remote_cli(api, s
     eng.ok("tag", "ds", "v2", "HEAD")
     proc = eng.run("tag", "list", "ds")
     assert proc.returncode == 0 and proc.stderr.split() == ["TAG", "COMMIT"] and proc.stdout == f"v2\t{ids['merge'][:12]}\n"
-    assert "deleted tag v2" in eng.ok("tag", "delete", "ds", "v2")
+    assert "deleted tag v2" in eng.run("tag", "delete", "ds", "v2").stderr
     eng.ok("branch", "ds", "work")
     eng.ok("protect", "ds", "work")
     assert "protected" in eng.fails("branch", "delete", "ds", "work")
@@ -73,7 +73,7 @@ def test_revisions_suggestions_and_deletions_over_rest_and_the_remote_cli(api, s
     assert "need" in eng.fails("dataset", "delete", "digits", "--yes")  # an engineer: refused by the server
     admin = remote(s2env, tmp_path, api, api.admin_token)
     assert "--yes" in admin.fails("dataset", "delete", "ds")
-    assert admin.ok("dataset", "delete", "ds", "--yes").startswith("deleted dataset ds: 5 commit(s)")
+    assert admin.run("dataset", "delete", "ds", "--yes").stderr.startswith("deleted dataset ds: 5 commit(s)")
     assert [d["name"] for d in json.loads(admin.ok("dataset", "list", "--json"))] == ["digits"]
     with api.admin as c:
         audit = {(e["action"], e["target"]) for e in c.get("/audit", params={"limit": 200}).json()["items"]}

@@ -96,9 +96,10 @@ def test_the_remote_cli_resolves_conflicts_three_ways(api, s2env, tmp_path, cli)
     for branch in ("other", "third", "fifth"):
         eng.ok("branch", "t", branch, "--from", "main")
     proc = eng.run("merge", "t", "fix", "--into", "main")
-    assert proc.returncode == 1 and proc.stdout.splitlines()[0].split() == ["KEY", "BASE", "TARGET", "SOURCE"]
-    assert [line.split()[0] for line in proc.stdout.splitlines()[1:]] == clash
-    assert len([line for line in proc.stderr.splitlines() if line.strip()]) == 1 and "s2 resolve t KEY LABEL" in proc.stderr
+    header, *said = [line for line in proc.stderr.splitlines() if line.strip()]  # the table's header: on stderr when piped
+    assert proc.returncode == 1 and header.split() == ["KEY", "BASE", "TARGET", "SOURCE"]
+    assert [line.split()[0] for line in proc.stdout.splitlines()] == clash
+    assert len(said) == 1 and "s2 resolve t KEY LABEL" in said[0]
     proc = eng.run("merge", "t", "fix", "--into", "main", "--json")
     assert proc.returncode == 1 and [c["key"] for c in json.loads(proc.stdout)["conflicts"]] == clash
     # per key, with labels

@@ -51,8 +51,8 @@ def test_review_queues_are_filled_by_engineers_from_a_file_and_opened_by_labeler
     ana = api.add_user("ana", "labeler", ("pets",))
     suspects = tmp_path / "suspects.csv"
     suspects.write_text("key,score,reason\np3,0.9,label says cat; model says fox\np1,0.4,\np5,0.95,two models disagree\n")
-    assert "3 added, 0 re-scored" in cli.ok("review", "add", "pets", "--file", suspects, "--queue", "suspects")
-    assert cli.ok("review", "list", "pets", "-q", "suspects").splitlines()[0].split("\t")[:2] == ["0.95", "p5"]
+    assert "3 added, 0 re-scored" in cli.run("review", "add", "pets", "--file", suspects, "--queue", "suspects").stderr
+    assert cli.ok("review", "list", "pets", "-Q", "suspects").splitlines()[0].split("\t")[:2] == ["0.95", "p5"]
     bad = tmp_path / "bad.csv"
     bad.write_text("name,score\np1,1\n")
     assert "needs a header row with a 'key' column" in cli.fails("review", "add", "pets", "--file", bad)
@@ -74,4 +74,4 @@ def test_review_queues_are_filled_by_engineers_from_a_file_and_opened_by_labeler
         assert c.post("/datasets/pets/queues/all", json={"items": [{"key": "p0"}]}).status_code == 422
         assert c.post("/datasets/pets/queues/suspects", json={"items": []}).status_code == 422
         assert c.delete("/datasets/pets/queues/suspects", params={"key": ["p1", "p3"]}).json() == {"removed": 2}
-    assert "1 removed" in cli.ok("review", "clear", "pets", "-q", "suspects")
+    assert "1 removed" in cli.run("review", "clear", "pets", "-Q", "suspects").stderr

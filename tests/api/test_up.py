@@ -119,3 +119,21 @@ def test_up_runs_server_worker_and_a_trained_demo_then_stops_cleanly(tmp_path):
     while processes_using(home) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert processes_using(home) == [], "the worker outlived a killed `s2 up`"
+
+
+def test_up_on_a_store_with_datasets_says_nothing_of_a_demo_and_starts_its_worker_with_log_level(tmp_path):
+    """A store that has datasets already (its demo, or its own) is served as it is: no word about building the demo."""
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("S2_")} | {"S2_HOME": str(home)}
+    made = subprocess.run([str(S2_BIN), "dataset", "create", "pets", "--modality", "text", "--labels", "a,b"], env=env, capture_output=True)
+    assert made.returncode == 0, made.stderr
+    proc, url, token = start_up(env, free_port(), tmp_path / "up.log")
+    try:
+        api = httpx.Client(base_url=f"{url}/api/v1", headers={"Authorization": f"Bearer {token}"})
+        assert [d["name"] for d in api.get("/datasets").json()["items"]] == ["pets"]
+        assert api.get("/runs").json()["items"] == []
+    finally:
+        stop(proc)
+    printed = (tmp_path / "up.log").read_text()
+    assert "demo" not in printed and "building" not in printed, printed
+    assert "s2: error" not in (home / "logs" / "worker.log").read_text()  # `s2 worker --log-level WARNING`, as `s2 up` starts it

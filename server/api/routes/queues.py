@@ -101,6 +101,11 @@ class ReviewItemRead(BaseModel):
     reason: str | None
     added_by: str
     added_at: datetime
+    # the data engine's queues (label-errors, uncertain): the suggestion and the example as it was ranked
+    model_id: int | None = None
+    suggested: str | None = None
+    confidence: float | None = None
+    given: str | None = None
 
 
 class ReviewRemoved(BaseModel):
@@ -135,7 +140,20 @@ def list_review(name: str, queue: str, who: CurrentUser, cursor: Cursor = None, 
 
         raise InvalidInput(f"cursor {cursor!r} does not belong to this list")
     found = read(lambda db: list_items(db, dataset=name, queue=queue, after=tuple(after) if after else None, limit=limit + 1))
-    rows = [ReviewItemRead(key=r.key, score=r.score, reason=r.reason, added_by=r.added_by, added_at=r.added_at) for r in found]
+    rows = [
+        ReviewItemRead(
+            key=r.key,
+            score=r.score,
+            reason=r.reason,
+            added_by=r.added_by,
+            added_at=r.added_at,
+            model_id=r.model_id,
+            suggested=r.suggested,
+            confidence=r.confidence,
+            given=r.given,
+        )
+        for r in found
+    ]
     return page_from(rows, limit, lambda r: [r.score, r.key])
 
 

@@ -25,7 +25,11 @@ def _readable_run(who, run_id: int) -> RunRead:
     return read(lambda db: access.readable_run(db, who, run_id))
 
 
-@router.post("/datasets/{name}/runs", status_code=status.HTTP_201_CREATED, summary="Train a revision (retrain) now")
+@router.post(
+    "/datasets/{name}/runs",
+    status_code=status.HTTP_201_CREATED,
+    summary="Train a revision (retrain) now; an identical earlier build answers at once (reused: true) unless force",
+)
 def submit(name: str, body: RunCreate, who: CurrentUser) -> RunRead:
     require_engineer(who, "start training")
     store = blob_store()
@@ -33,8 +37,18 @@ def submit(name: str, body: RunCreate, who: CurrentUser) -> RunRead:
         who,
         "run.submit",
         name,
-        lambda db: service.submit_run(db, store, dataset=name, rev=body.rev, spec=body.spec, requested_by=who.name),
-        detail=lambda r: {"run": r.id},
+        lambda db: service.submit_run(
+            db,
+            store,
+            dataset=name,
+            rev=body.rev,
+            spec=body.spec,
+            requested_by=who.name,
+            from_model=body.from_model,
+            force=body.force,
+            folds=body.folds,
+        ),
+        detail=lambda r: {"run": r.id, **({"reused": r.model} if r.reused else {})},
     )
 
 
@@ -117,7 +131,9 @@ async def events(
 @router.put("/datasets/{name}/watches/{branch:path}", summary="Train every new head of a branch with this spec")
 def watch(name: str, branch: str, body: WatchSet, who: CurrentUser) -> WatchRead:
     require_engineer(who, "watch branches")
-    return write(who, "watch.set", f"{name}/{branch}", lambda db: service.watch(db, dataset=name, branch=branch, spec=body.spec))
+    return write(
+        who, "watch.set", f"{name}/{branch}", lambda db: service.watch(db, dataset=name, branch=branch, spec=body.spec, folds=body.folds)
+    )
 
 
 @router.delete("/datasets/{name}/watches/{branch:path}", status_code=status.HTTP_204_NO_CONTENT, summary="Stop training a branch")

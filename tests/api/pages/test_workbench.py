@@ -201,7 +201,7 @@ def test_grid_mode_labels_a_range_chosen_by_keys_and_by_mouse(site, api, cli, di
 
 def test_a_review_queue_and_the_filters_open_in_the_workbench(site, api, cli, digits):
     add_labeler(api, cli, "ana", ("digits",))
-    cli.ok("review", "add", "digits", "u004", "--score", "0.9", "--reason", "the model is unsure", "-q", "suspects")
+    cli.ok("review", "add", "digits", "u004", "--score", "0.9", "--reason", "the model is unsure", "-Q", "suspects")
     page = site.page()
     open_workbench(site, page, "ana", queue="suspects")
     assert shown_key(page) == "u004"

@@ -1,0 +1,91 @@
+"""The data engine over REST: a model's analysis, and accepting or keeping its suggestions."""
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from server.api import problems
+from server.api.deps import CurrentUser, blob_store, read, write
+from server.api.routing import OffLoopRoute
+from server.auth.policy import editable_branch, require_reader
+
+router = APIRouter(tags=["data engine"], route_class=OffLoopRoute)
+
+
+class AnalysisOut(BaseModel):
+    """What the workers learned of a model's data after training it (null fields: not yet, or not run)."""
+
+    model: str
+    state: str = Field(description="running, done or failed")
+    folds: int = Field(description="fold models cross-fitted (0: none, only the model's own pass)")
+    labeled: int | None = Field(description="labeled examples given out-of-sample probabilities")
+    examples: int | None = Field(description="examples given probabilities and an embedding by the model")
+    crossfit_s: float | None = Field(description="seconds the fold models took")
+    analysis_s: float | None = Field(description="seconds of the model's pass over every example and the queues' ranking")
+    error: str | None
+    queues: dict[str, int] = Field(description="items this model put in each of the engine's queues")
+
+
+class KeysIn(BaseModel):
+    keys: list[str] = Field(min_length=1, max_length=1000)
+
+
+class Accepted(BaseModel):
+    key: str
+    label: str
+    was: str | None
+    source: str
+
+
+class Kept(BaseModel):
+    kept: int
+
+
+@router.get(
+    "/models/{ref}/analysis",
+    summary="A model's data-engine analysis: cross-fitting, its cost, what it queued",
+    responses=problems.responses(404),
+)
+def model_analysis(ref: str, who: CurrentUser) -> AnalysisOut:
+    from server.engine.service import analysis_of
+    from server.errors import NotFound
+    from server.registry.service import get_model
+
+    def get(db):
+        model = get_model(db, ref)
+        require_reader(who, ref.split("@", 1)[0])
+        found = analysis_of(db, model)
+        if found is None:
+            raise NotFound(f"model {ref} has no analysis: it ran with folds 0 and no examples, or before the data engine")
+        return found
+
+    return AnalysisOut(**read(get).__dict__)
+
+
+@router.post(
+    "/datasets/{name}/queues/{queue}/accept",
+    summary="Accept the engine's suggestions: stage each key's suggested label with its provenance",
+    responses=problems.responses(409),
+)
+def accept(
+    name: str, queue: str, body: KeysIn, who: CurrentUser, branch: str | None = Query(None, description="Default: the default branch")
+) -> list[Accepted]:
+    from server.engine.service import accept_suggestions
+
+    require_reader(who, name)
+    store = blob_store()
+
+    def stage(db):
+        br = editable_branch(db, who, name, branch)
+        return br, accept_suggestions(db, store, dataset=name, queue=queue, keys=body.keys, branch=br, author=who.name)
+
+    done = write(who, "engine.accept", lambda r: f"{name}/{r[0]}", stage, detail=lambda r: {"keys": [a["key"] for a in r[1]][:100]})[1]
+    return [Accepted(**a) for a in done]
+
+
+@router.post("/datasets/{name}/queues/{queue}/keep", summary="Keep the given labels: the engine does not suggest another for them again")
+def keep(name: str, queue: str, body: KeysIn, who: CurrentUser) -> Kept:
+    from server.engine.service import keep_labels
+
+    require_reader(who, name)
+    kept = write(who, "engine.keep", f"{name}/{queue}", lambda db: keep_labels(db, dataset=name, queue=queue, keys=body.keys, by=who.name))
+    return Kept(kept=kept)

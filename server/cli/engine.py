@@ -1,0 +1,91 @@
+"""`s2 queue`: the data engine's queues, and accepting or keeping their suggestions."""
+
+import click
+
+from server.cli.common import emit, listing, print_json, write_options
+from server.cli.main import cli
+from server.client import backend
+
+KINDS = {"label-errors": "label-errors", "uncertain": "uncertain", "review": "review"}
+
+
+class _QueueGroup(click.Group):
+    """`s2 queue NAME ...` shows a queue; `s2 queue accept|keep ...` acts on it."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["show", *args]
+        return super().parse_args(ctx, args)
+
+
+@cli.group(cls=_QueueGroup)
+def queue() -> None:
+    """The data engine's queues: `s2 queue NAME --kind label-errors|uncertain|review`, then accept or keep.
+
+    After each model version the workers rank the dataset's examples: label-errors (the given
+    label the model, out of sample, confidently disagrees with, and the label it suggests) and
+    uncertain (unlabeled examples to label next, uncertain and diverse). Labelers see them in
+    the workbench's review queue (/d/NAME/label?queue=label-errors).
+    """
+
+
+KIND = click.option("--kind", "-k", default="label-errors", show_default=True, type=click.Choice(list(KINDS)), help="Which queue.")
+
+
+@queue.command("show")
+@click.argument("name")
+@KIND
+@click.option("-n", "--limit", default=50, show_default=True, type=click.IntRange(1, 10_000), help="How many, most likely first.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: the items with their suggestions.")
+def show(name: str, kind: str, limit: int, as_json: bool) -> None:
+    """List a queue of NAME, most likely first (label-errors: the given label, the suggestion and its confidence)."""
+    items = backend().review_list(name, KINDS[kind], limit)
+    if as_json:
+        print_json(items)
+        return
+    if not items:
+        click.echo(f"s2: the {kind} queue of {name} is empty (it fills after a model version is analysed)", err=True)
+        return
+    listing(
+        ["KEY", "GIVEN", "SUGGESTED", "CONFIDENCE", "REASON"],
+        [
+            [
+                i["key"],
+                i.get("given"),
+                i.get("suggested"),
+                None if i.get("confidence") is None else f"{i['confidence']:.2f}",
+                i.get("reason") or "",
+            ]
+            for i in items
+        ],
+    )
+
+
+@queue.command("accept")
+@click.argument("name")
+@click.argument("keys", nargs=-1, required=True)
+@KIND
+@click.option("--branch", "-b", help="Branch to stage on (default: the default branch).")
+@write_options("the keys staged, one per line", json_help='Print JSON: [{"key", "label", "was", "source"}].')
+def accept(name: str, keys: tuple[str, ...], kind: str, branch: str | None, as_json: bool, quiet: bool) -> None:
+    """Stage the suggested labels of KEYS (with their provenance); commit them with `s2 commit`."""
+    done = backend().accept_suggestions(name, KINDS[kind], list(keys), branch)
+    if as_json:
+        print_json(done)
+        return
+    if not quiet:
+        for a in done:
+            click.echo(f"staged {a['key']}: {a['was']!r} -> {a['label']!r} ({a['source']})", err=True)
+    for a in done:
+        click.echo(a["key"])
+
+
+@queue.command("keep")
+@click.argument("name")
+@click.argument("keys", nargs=-1, required=True)
+@KIND
+@write_options(None, json_help='Print JSON: {"kept"}.')
+def keep(name: str, keys: tuple[str, ...], kind: str, as_json: bool, quiet: bool) -> None:
+    """Keep the given labels of KEYS: the engine does not suggest another label for them again."""
+    kept = backend().keep_labels(name, KINDS[kind], list(keys))
+    emit(f"kept the labels of {kept} example(s) of {name}; they leave the {kind} queue", None, {"kept": kept}, as_json=as_json, quiet=quiet)

@@ -1,0 +1,40 @@
+"""ORM tables of the data engine: model analyses and kept labels."""
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from server.datasets.models import KEY, utcnow
+from server.db import Base
+
+
+class ModelAnalysis(Base):
+    """What the workers learned of a model's data after training it: out-of-sample probabilities and embeddings."""
+
+    __tablename__ = "model_analyses"
+
+    model_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    state: Mapped[str] = mapped_column(String(16))  # running, done, failed
+    folds: Mapped[int] = mapped_column(Integer)
+    blob: Mapped[str | None] = mapped_column(String(64))  # Parquet: key, label, oos, probabilities, embedding
+    labeled: Mapped[int | None] = mapped_column(Integer)
+    examples: Mapped[int | None] = mapped_column(Integer)
+    crossfit_s: Mapped[float | None] = mapped_column(Float)  # the K fold models' training and scoring
+    analysis_s: Mapped[float | None] = mapped_column(Float)  # the model over every example, and the queues' ranking
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class KeptLabel(Base):
+    """A label a labeler kept after the data engine suggested another: not suggested again while it stays."""
+
+    __tablename__ = "kept_labels"
+
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(KEY, primary_key=True)
+    label: Mapped[str] = mapped_column(String(256), primary_key=True)
+    kept_by: Mapped[str] = mapped_column(String(256))
+    kept_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

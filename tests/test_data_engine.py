@@ -1,0 +1,86 @@
+"""The data engine end to end: a real worker cross-fits after training, the queues fill, labelers accept or keep."""
+
+import csv
+import json
+import random
+
+import pytest
+
+from tests.factories import write_digits_folder
+from tests.test_training import DIGITS_SPEC, spec_file, wait_until
+
+production = pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+
+
+def noisy_digits(cli, tmp_path, unlabeled: int = 60) -> dict[str, str]:
+    """digits imported clean, then 10% of them relabeled wrong in one commit (seeded); returns key -> true label.
+
+    `unlabeled` more digits come in without labels (for the active-learning queue).
+    """
+    folder = write_digits_folder(tmp_path / "digits")
+    cli.ok("dataset", "create", "digits", "--modality", "image", "--labels", ",".join(str(d) for d in range(10)))
+    paths = sorted(folder.rglob("*.png"))
+    spare, paths = paths[:unlabeled], paths[unlabeled:]
+    labeled = tmp_path / "labeled.csv"
+    with labeled.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["key", "label", "image"])
+        w.writerows([p.relative_to(folder).as_posix(), p.parent.name, p.as_posix()] for p in paths)
+        w.writerows([f"new/{p.name}", "", p.as_posix()] for p in spare)
+    cli.ok("import", "digits", labeled)
+    truth = {p.relative_to(folder).as_posix(): p.parent.name for p in paths}
+    rng = random.Random(0)
+    flipped = rng.sample(sorted(truth), len(truth) // 10)
+    edits = tmp_path / "noise.csv"
+    edits.write_text("key,label\n" + "".join(f"{k},{(int(truth[k]) + rng.randint(1, 9)) % 10}\n" for k in flipped))
+    cli.ok("label", "digits", "--file", edits)
+    cli.ok("commit", "digits", "-m", "10% of the labels made wrong")
+    return {k: truth[k] for k in flipped}
+
+
+@production
+def test_label_errors_found_accepted_with_provenance_and_kept(cli, workers, tmp_path):
+    flipped = noisy_digits(cli, tmp_path)
+    workers(S2_ANALYSIS_FOLDS="5")  # the default cross-fitting, as a deployment has it
+    model = json.loads(cli.ok("train", "digits", "--spec", spec_file(tmp_path, DIGITS_SPEC), "--wait", "--json"))
+    analysis = wait_until(
+        lambda: (a := json.loads(cli.ok("run", str(model["run"]), "--json")).get("analysis")) and a["state"] != "running" and a,
+        timeout=600,
+        what="the model's analysis",
+    )
+    assert analysis["state"] == "done", analysis
+    assert analysis["folds"] == 5 and analysis["labeled"] == 1737 and analysis["examples"] == 1797 and analysis["crossfit_s"] > 0
+    queue = json.loads(cli.ok("queue", "digits", "--kind", "label-errors", "-n", "100", "--json"))
+    assert len(queue) == 100
+    shown = cli.ok("run", str(model["run"]))
+    assert "analysis  done: 5-fold cross-fitting of 1737 labeled examples" in shown
+    hits = [item for item in queue if item["key"] in flipped]
+    assert len(hits) >= 60, f"{len(hits)} of the top 100 are injected errors"
+    assert sum(item["suggested"] == flipped[item["key"]] for item in hits) >= 0.9 * len(hits)
+    assert all(item["given"] != item["suggested"] and 0 < item["confidence"] <= 1 for item in queue)
+    text = cli.run("queue", "digits")  # the text listing: its header on stderr when piped, the rows on stdout
+    assert text.stderr.splitlines()[0].split("\t")[:4] == ["KEY", "GIVEN", "SUGGESTED", "CONFIDENCE"]
+    assert text.stdout.splitlines()[0].split("\t")[:3] == [queue[0]["key"], queue[0]["given"], queue[0]["suggested"]]
+
+    # the active-learning queue: the unlabeled digits, each with the model's guess as a pre-fill
+    uncertain = json.loads(cli.ok("queue", "digits", "--kind", "uncertain", "-n", "1000", "--json"))
+    assert len(uncertain) == 60 and all(i["key"].startswith("new/") and i["given"] is None and i["suggested"] for i in uncertain)
+
+    # accept three suggestions: staged with their provenance, committed, shown by blame
+    accepted = [item["key"] for item in hits[:3]]
+    done = json.loads(cli.ok("queue", "accept", "digits", *accepted, "--json"))
+    assert [a["key"] for a in done] == accepted and all(a["source"] == f"suggested by {model['id']}, label-error queue" for a in done)
+    cli.ok("commit", "digits", "-m", "accepted the engine's suggestions")
+    blame = json.loads(cli.ok("blame", "digits", accepted[0], "--json"))
+    assert blame[-1]["label"] == flipped[accepted[0]] and blame[-1]["source"] == f"suggested by {model['id']}, label-error queue"
+    left = {i["key"] for i in json.loads(cli.ok("queue", "digits", "-n", "10000", "--json"))}
+    assert not left & set(accepted)  # accepted suggestions leave the queue
+
+    # keep a label: it leaves the queue and is remembered; accepting after a change is a conflict
+    kept = next(item["key"] for item in queue[3:] if item["key"] not in accepted)
+    assert json.loads(cli.ok("queue", "keep", "digits", kept, "--json")) == {"kept": 1}
+    assert "no suggestion for example" in cli.fails("queue", "accept", "digits", kept)
+    other = next(item for item in queue[4:] if item["key"] not in accepted and item["key"] != kept)
+    cli.ok("label", "digits", other["key"], other["suggested"] if other["suggested"] != "0" else "1")  # someone else relabels it first
+    said = cli.fails("queue", "accept", "digits", other["key"])
+    assert f"example '{other['key']}' changed on branch 'main' since the model ranked it" in said
