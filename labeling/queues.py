@@ -79,6 +79,7 @@ class QueueItem:
     guess: Guess | None
     score: float | None = None
     reason: str | None = None
+    suggestion: dict | None = None  # {label, confidence, given, by}: a label suggested for it (review queues)
 
 
 def queue_names(db: Session, dataset: str) -> dict[str, str]:
@@ -175,6 +176,13 @@ def _review(db, blobs, ds, br, staged_q, queue, after, limit, filters, attach):
         item = by_key.get(q.key)  # None: the key is gone from this branch
         if item is not None and filters.keep(item.example, item.guess):
             item.score, item.reason = q.score, q.reason
+            if q.suggested is not None:
+                item.suggestion = {
+                    "label": q.suggested,
+                    "confidence": q.confidence,
+                    "given": q.given,
+                    "by": q.added_by.removeprefix("model "),
+                }
             items.append(item)
             if len(items) == limit:
                 return items, last

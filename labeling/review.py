@@ -33,9 +33,21 @@ def check_queue_name(name: str) -> str:
 
 
 def add_items(
-    db: Session, blobs: BlobStore, *, dataset: str, queue: str, items: list[tuple[str, float, str | None]], by: str
+    db: Session,
+    blobs: BlobStore,
+    *,
+    dataset: str,
+    queue: str,
+    items: list[tuple[str, float, str | None]],
+    by: str,
+    suggestions: dict[str, str] | None = None,
 ) -> tuple[int, int]:
-    """Queue (key, score, reason) items; returns (added, updated). Every key must exist on the default branch."""
+    """Queue (key, score, reason) items; returns (added, updated). Every key must exist on the default branch.
+
+    suggestions: a label to suggest for some keys (a labeler accepts it with one key, or keeps the label the
+    example has now); the example's label and input as they are now are kept with it, as the engine does.
+    """
+    suggestions = suggestions or {}
     check_queue_name(queue)
     if not items:
         raise InvalidInput("no items to queue: give at least one key")
@@ -49,6 +61,11 @@ def add_items(
             raise InvalidInput(f"item {i} (key '{key}'): score must be a finite number")
         seen[key] = i
     ds = get_dataset(db, dataset)
+    for key, label in suggestions.items():
+        if label not in ds.labels:
+            raise InvalidInput(
+                f"item {seen.get(key, '?')} (key '{key}'): suggested label {label!r} is not in the label set ({', '.join(ds.labels)})"
+            )
     head = get_branch(db, ds, None)
     found = lookup(db, blobs, head.head_pk, list(seen))
     missing = [k for k in seen if k not in found]
@@ -66,10 +83,13 @@ def add_items(
     for key, score, reason in items:
         row = existing.get(key)
         if row is None:
-            db.add(ReviewItem(dataset_id=ds.id, queue=queue, key=key, score=float(score), reason=reason, added_by=by, added_at=now))
+            row = ReviewItem(dataset_id=ds.id, queue=queue, key=key)
+            db.add(row)
             added += 1
-        else:
-            row.score, row.reason, row.added_by, row.added_at = float(score), reason, by, now
+        row.score, row.reason, row.added_by, row.added_at = float(score), reason, by, now
+        suggested = suggestions.get(key)
+        row.model_id, row.confidence = None, None
+        row.suggested, row.given, row.input = suggested, found[key].label if suggested else None, found[key].input if suggested else None
     db.flush()
     return added, len(items) - added
 

@@ -84,3 +84,18 @@ def test_label_errors_found_accepted_with_provenance_and_kept(cli, workers, tmp_
     cli.ok("label", "digits", other["key"], other["suggested"] if other["suggested"] != "0" else "1")  # someone else relabels it first
     said = cli.fails("queue", "accept", "digits", other["key"])
     assert f"example '{other['key']}' changed on branch 'main' since the model ranked it" in said
+
+
+def test_suggestions_refuse_bad_input_and_name_it(cli, tmp_path):
+    folder = write_digits_folder(tmp_path / "digits", limit=20)
+    cli.ok("dataset", "create", "digits", "--modality", "image", "--labels", ",".join(str(d) for d in range(10)))
+    cli.ok("import", "digits", folder)
+    key = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.png"))[0]
+    said = cli.fails("review", "add", "digits", key, "--suggest", "eleven", "-Q", "label-errors")
+    assert "suggested label 'eleven' is not in the label set" in said
+    assert f"no suggestion for example '{key}' in the label-errors queue" in cli.fails("queue", "accept", "digits", key)
+    assert "no example 'nope'" in cli.fails("review", "add", "digits", "nope", "--suggest", "3", "-Q", "label-errors")
+    assert "folds 1: the data engine cross-fits with 2 to 20 folds, or 0 to turn it off" in cli.fails("train", "digits", "--folds", "1")
+    assert "Invalid value for '--folds'" in cli.fails("train", "digits", "--folds", "21")
+    cli.ok("review", "add", "digits", key, "--suggest", "3", "-Q", "label-errors")
+    assert json.loads(cli.ok("queue", "digits", "--json"))[0]["suggested"] == "3"

@@ -165,7 +165,30 @@ function effectiveLabel(ex) { return ex.staged_by ? (ex.staged_remove ? null : e
 
 function preselected(item) {
   if (!item) return null;
+  if (item.suggestion) return item.suggestion.label;
   return item.guess ? item.guess.label : effectiveLabel(item.example);
+}
+
+// ---- suggestions (the data engine's queues): Enter accepts one with its provenance, Shift+K keeps the label --
+
+async function decideSuggestion(item, how) {
+  if (!cfg.editable && how === "accept") { flash(`Branch ${cfg.branch} is protected: accept on another branch.`); return; }
+  const key = item.example.key;
+  const path = `/queues/${enc(cfg.queue)}/${how}` + (how === "accept" ? `?branch=${enc(cfg.branch)}` : "");
+  const { status, data } = await api("POST", path, { keys: [key] });
+  if (status !== 200) { flash(describe(data, `Could not ${how} the suggestion for ${key} (HTTP ${status}).`)); return; }
+  const label = item.suggestion.label;
+  item.suggestion = null;
+  if (how === "accept") {
+    const ex = item.example;
+    if (!ex.staged_by) state.staged += 1;
+    ex.staged_label = label; ex.staged_by = cfg.user; ex.staged_remove = false;
+    addRecent(key, label);
+    flash(`Accepted ${label} for ${key}.`);
+  } else {
+    flash(`Kept ${effectiveLabel(item.example) ?? "no label"} for ${key}: not suggested again.`);
+  }
+  move(1);
 }
 
 function fitImage(img) {
@@ -253,6 +276,12 @@ function renderDetails() {
     ["Staged", ex.staged_by ? `${ex.staged_remove ? "removed" : ex.staged_label} (by ${ex.staged_by})` : el("span", { class: "muted", text: "nothing" })],
     ["Guess", item.guess ? `${item.guess.label} · ${Math.round(item.guess.confidence * 100)}% (model v${item.guess.model})` : el("span", { class: "muted", text: "no model guess" })],
   ];
+  if (item.suggestion) {
+    const s = item.suggestion;
+    const sure = s.confidence === null || s.confidence === undefined ? "" : ` · ${Math.round(s.confidence * 100)}%`;
+    rows.push(["Suggested", el("span", { class: "suggested" }, el("strong", { text: s.label }), `${sure} by ${s.by}`, el("br"),
+      el("span", { class: "muted", text: `Enter accepts · Shift+K keeps ${s.given ?? "no label"} · → skips` }))]);
+  }
   if (ex.split) rows.push(["Split", ex.split]);
   if (item.reason || item.score !== null && item.score !== undefined) rows.push(["Why queued", `${item.reason || "—"} (score ${item.score})`]);
   const waiting = outbox.pendingFor(ex.key).length;
@@ -480,7 +509,8 @@ const { openCommit, submitCommit } = commitDialog({ state, outbox, render, flash
 // ---- keys ---------------------------------------------------------------------------------------------
 
 function renderHelp() {
-  const rows = [["Enter", "accept the pre-selected label (the model's guess)"], ["→ / ←", "next / previous example without labeling"],
+  const rows = [["Enter", "accept the pre-selected label (the model's guess; in a suggestion queue, the suggestion)"],
+    ["Shift+K", "suggestion queues: keep the example's label (not suggested again)"], ["→ / ←", "next / previous example without labeling (skip)"],
     ["u", "undo the last label (in the grid: the last batch)"], ["= / -", "zoom in / out (drag or scroll to pan)"], ["Shift+C", "commit the staged edits"], ["?", "this list"],
     ["g", "grid mode: a page of thumbnails"], ["arrows, Shift+arrows", "grid: move, select a range (or click, Shift+click)"], ["Space / Esc", "grid: select one more / none"],
     ["PageDown / PageUp", "grid: next / previous page"],
@@ -510,6 +540,8 @@ document.addEventListener("keydown", (event) => {
     else if (labelOf.has(k.toLowerCase()) && !event.shiftKey) gridLabel(labelOf.get(k.toLowerCase()));
     else return;
   }
+  else if (k === "Enter" && tag !== "BUTTON" && tag !== "A" && current() && current().suggestion) decideSuggestion(current(), "accept");
+  else if (k === "K" && event.shiftKey && current() && current().suggestion) decideSuggestion(current(), "keep");
   else if (k === "Enter" && tag !== "BUTTON" && tag !== "A") { const pre = preselected(current()); if (pre) choose(pre); else flash("No guess to accept: press a label's key."); }
   else if (k === "ArrowRight") move(1);
   else if (k === "ArrowLeft") move(-1);

@@ -587,14 +587,14 @@ class LocalBackend(Backend):
             lambda db: assign(db, user=name, dataset=dataset, assigned=not remove),
         )
 
-    def review_add(self, name: str, queue: str, items: list[tuple[str, float, str | None]]):
+    def review_add(self, name: str, queue: str, items: list[tuple[str, float, str | None]], suggestions: dict[str, str] | None = None):
         from labeling.review import add_items
 
         blobs = _blobs()
         return _audited(
             "review.add",
             f"{name}/{queue}",
-            lambda db: add_items(db, blobs, dataset=name, queue=queue, items=items, by=_author()),
+            lambda db: add_items(db, blobs, dataset=name, queue=queue, items=items, by=_author(), suggestions=suggestions),
             lambda r: {"added": r[0], "updated": r[1]},
         )
 

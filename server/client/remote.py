@@ -419,10 +419,13 @@ class RemoteBackend(Backend):
 
         return UserRead.model_validate(self._call("DELETE" if remove else "PUT", f"/datasets/{q(dataset)}/members/{q(name)}"))
 
-    def review_add(self, name, queue, items):
+    def review_add(self, name, queue, items, suggestions=None):
         done = {"added": 0, "updated": 0}
+        suggestions = suggestions or {}
         for start in range(0, len(items), 10_000):
-            body = {"items": [{"key": k, "score": s, "reason": r} for k, s, r in items[start : start + 10_000]]}
+            body = {
+                "items": [{"key": k, "score": s, "reason": r, "suggested": suggestions.get(k)} for k, s, r in items[start : start + 10_000]]
+            }
             answer = self._call("POST", f"/datasets/{q(name)}/queues/{q(queue)}", json_body=body)
             done = {k: done[k] + answer[k] for k in done}
         return done["added"], done["updated"]

@@ -210,8 +210,6 @@ def analysis_of(db: Session, model: ModelVersion) -> AnalysisRead | None:
 
 
 def _suggestion(db: Session, ds: Dataset, queue: str, key: str) -> ReviewItem:
-    if queue not in QUEUES:
-        raise InvalidInput(f"queue {queue!r} holds no suggestions: use one of {', '.join(QUEUES)}")
     item = db.scalar(select(ReviewItem).where(ReviewItem.dataset_id == ds.id, ReviewItem.queue == queue, ReviewItem.key == key))
     if item is None or item.suggested is None:
         raise NotFound(f"no suggestion for example '{key}' in the {queue} queue of dataset '{ds.name}'")
@@ -255,7 +253,8 @@ def accept_suggestions(
     models = {m.id: m.version for m in db.scalars(select(ModelVersion).where(ModelVersion.id.in_({i.model_id for i in items.values()})))}
     done = []
     for key, item in items.items():
-        source = f"suggested by {ds.name}@{models.get(item.model_id, '?')}, {QUEUES[queue]}"
+        by = f"{ds.name}@{models.get(item.model_id, '?')}" if item.model_id is not None else item.added_by
+        source = f"suggested by {by}, {QUEUES.get(queue, f'review queue {queue}')}"
         stage_edits(db, blobs, dataset=dataset, branch=br.name, edits=[(key, item.suggested, False)], author=author, source=source)
         done.append({"key": key, "label": item.suggested, "was": item.given, "source": source})
     db.execute(delete(ReviewItem).where(ReviewItem.id.in_([i.id for i in items.values()])).execution_options(synchronize_session=False))

@@ -28,11 +28,21 @@ class GuessRead(BaseModel):
     top: list[LabelScore]
 
 
+class SuggestionRead(BaseModel):
+    """A label suggested for a queued example: accept it (POST .../queues/{queue}/accept) or keep the label (.../keep)."""
+
+    label: str
+    confidence: float | None
+    given: str | None = Field(description="the example's label when it was suggested")
+    by: str = Field(description="who suggested it: a model (DATASET@N) or the engineer who queued it")
+
+
 class QueueItemRead(BaseModel):
     example: ExampleRead
     guess: GuessRead | None
     score: float | None = None  # review queues: its score
     reason: str | None = None  # review queues: why it is queued
+    suggestion: SuggestionRead | None = None  # review queues: a label suggested for it
 
 
 class QueuePage(BaseModel):
@@ -75,7 +85,16 @@ def queue(
         lambda db: queue_page(db, store, dataset=name, branch=branch, queue=queue, after=after, limit=limit, filters=filters)
     )
     return QueuePage(
-        items=[QueueItemRead(example=i.example, guess=_guess(i.guess), score=i.score, reason=i.reason) for i in items],
+        items=[
+            QueueItemRead(
+                example=i.example,
+                guess=_guess(i.guess),
+                score=i.score,
+                reason=i.reason,
+                suggestion=SuggestionRead(**i.suggestion) if i.suggestion else None,
+            )
+            for i in items
+        ],
         next_cursor=encode_cursor(more) if more is not None else None,
     )
 
@@ -84,6 +103,9 @@ class ReviewItemIn(BaseModel):
     key: str = Field(min_length=1, max_length=512)
     score: float = Field(0.0, description="Higher is reviewed first")
     reason: str | None = Field(None, max_length=2000, description="Why it is queued, shown to the labeler")
+    suggested: str | None = Field(
+        None, max_length=256, description="A label to suggest: the labeler accepts it with one key, or keeps theirs"
+    )
 
 
 class ReviewItemsIn(BaseModel):
@@ -119,11 +141,12 @@ def add_review(name: str, queue: str, body: ReviewItemsIn, who: CurrentUser) -> 
     require_engineer(who, "fill review queues")
     store = blob_store()
     items = [(i.key, i.score, i.reason) for i in body.items]
+    suggestions = {i.key: i.suggested for i in body.items if i.suggested is not None}
     added, updated = write(
         who,
         "review.add",
         f"{name}/{queue}",
-        lambda db: add_items(db, store, dataset=name, queue=queue, items=items, by=who.name),
+        lambda db: add_items(db, store, dataset=name, queue=queue, items=items, by=who.name, suggestions=suggestions),
         detail=lambda r: {"added": r[0], "updated": r[1]},
     )
     return ReviewAdded(added=added, updated=updated)

@@ -1,5 +1,7 @@
 """The labeling workbench in real Chromium: keyboard labeling, reloads, a server that goes away, conflicts, commits."""
 
+import json
+
 from tests.api.conftest import start_server
 from tests.api.pages.conftest import add_labeler, until
 from tests.conftest import stop_process
@@ -218,4 +220,31 @@ def test_a_review_queue_and_the_filters_open_in_the_workbench(site, api, cli, di
     assert shown_key(page) == sevens[0]
     assert page.locator("#position").inner_text().startswith(f"1 of {len(sevens)}")
     site.shot(page, "filtered")
+    assert site.errors == []
+
+
+def test_a_suggestion_queue_accepts_with_enter_keeps_with_shift_k_and_skips_with_the_arrow(site, api, cli, digits):
+    token = add_labeler(api, cli, "ana", ("digits",))
+    for key, label, score in (("l003", "8", "0.9"), ("l004", "1", "0.8"), ("l005", "6", "0.7")):
+        cli.ok("review", "add", "digits", key, "--suggest", label, "--score", score, "--reason", "looks mislabeled", "-Q", "label-errors")
+    page = site.page()
+    open_workbench(site, page, "ana", queue="label-errors")
+    assert shown_key(page) == "l003"
+    details = page.locator("#details").inner_text()
+    assert "Suggested" in details and "Shift+K keeps 3" in details
+    assert page.locator("#labels button.guess").inner_text().startswith("8")  # the suggestion is pre-selected
+    site.shot(page, "suggestion")
+    page.keyboard.press("Enter")  # accept: staged with its provenance
+    until(page, "document.querySelector('#details dd a').textContent === 'l004'")
+    page.keyboard.press("ArrowRight")  # skip: nothing staged, still queued
+    until(page, "document.querySelector('#details dd a').textContent === 'l005'")
+    page.keyboard.press("Shift+K")  # keep: remembered, out of the queue
+    until(page, "!window.s2workbench.state.items.some((i) => i.example.key === 'l005' && i.suggestion)")
+    assert staged(api, token) == {"l003": "8"}
+    left = [i["key"] for i in json.loads(cli.ok("queue", "digits", "--json"))]
+    assert left == ["l004"]  # accepted and kept suggestions leave the queue; the skipped one stays
+    cli.ok("commit", "digits", "-b", "work", "-m", "the accepted suggestion")
+    blame = json.loads(cli.ok("blame", "digits", "l003", "--rev", "work", "--json"))
+    assert blame[-1]["label"] == "8" and blame[-1]["author"] == "ana"
+    assert blame[-1]["source"] == "suggested by tester@example.com, label-error queue"
     assert site.errors == []
