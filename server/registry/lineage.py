@@ -88,20 +88,15 @@ def reused_run(
     db: Session, ds: Dataset, commit_id: str, spec, model: ModelVersion, branch: str | None, requested_by: str | None = None
 ) -> TrainingRun:
     """A run answered at once by an identical earlier build: succeeded, its model that build's, nothing sent to a worker."""
-    from server.runs.service import queue_for
+    from server.runs.service import run_row
 
-    run = TrainingRun(
-        dataset_id=ds.id,
-        commit_id=commit_id,
-        branch=branch,
-        covers=[commit_id],
-        spec=spec.model_dump(mode="json"),
-        spec_hash=spec.spec_hash(),
-        queue=queue_for(spec).value,
+    run = run_row(
+        ds,
+        commit_id,
+        spec,
+        branch,
+        requested_by,
         state="succeeded",
-        attempt=0,
-        cancel_requested=False,
-        requested_by=requested_by,
         model_version_id=model.id,
         parent_model_id=model.parent_model_id,
         device=model.device,

@@ -115,6 +115,23 @@ def _check_runnable(db: Session, spec) -> None:
         _require_gpu_worker(db)
 
 
+def run_row(ds: Dataset, commit_id: str, spec, branch: str | None, requested_by: str | None = None, **fields) -> TrainingRun:
+    """A new run of commit_id with spec (not yet added to the session); fields: its state and what else it sets."""
+    return TrainingRun(
+        dataset_id=ds.id,
+        commit_id=commit_id,
+        branch=branch,
+        covers=[commit_id],
+        spec=spec.model_dump(mode="json"),
+        spec_hash=spec.spec_hash(),
+        queue=queue_for(spec).value,
+        attempt=0,
+        cancel_requested=False,
+        requested_by=requested_by,
+        **fields,
+    )
+
+
 def _new_run(
     db: Session,
     ds: Dataset,
@@ -125,21 +142,7 @@ def _new_run(
     parent_model_id: int | None = None,
     folds: int | None = None,
 ) -> TrainingRun:
-    run = TrainingRun(
-        dataset_id=ds.id,
-        commit_id=commit_id,
-        branch=branch,
-        covers=[commit_id],
-        spec=spec.model_dump(mode="json"),
-        spec_hash=spec.spec_hash(),
-        queue=queue_for(spec).value,
-        state="queued",
-        attempt=0,
-        cancel_requested=False,
-        requested_by=requested_by,
-        parent_model_id=parent_model_id,
-        folds=folds,
-    )
+    run = run_row(ds, commit_id, spec, branch, requested_by, state="queued", parent_model_id=parent_model_id, folds=folds)
     db.add(run)
     db.flush()
     dispatch_after_commit(db, run.id)
