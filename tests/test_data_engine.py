@@ -62,6 +62,16 @@ def test_label_errors_found_accepted_with_provenance_and_kept(cli, workers, tmp_
     assert text.stderr.splitlines()[0].split("\t")[:4] == ["KEY", "GIVEN", "SUGGESTED", "CONFIDENCE"]
     assert text.stdout.splitlines()[0].split("\t")[:3] == [queue[0]["key"], queue[0]["given"], queue[0]["suggested"]]
 
+    # each suspect's nearest examples by the model's embeddings: mostly of the class the model suggests
+    near = json.loads(cli.ok("queue", "neighbours", "digits", hits[0]["key"], "--json"))
+    assert len(near) == 5 and hits[0]["key"] not in {n["key"] for n in near}
+    assert [n["similarity"] for n in near] == sorted((n["similarity"] for n in near), reverse=True)
+    agreeing = [
+        sum(n["label"] == h["suggested"] for n in json.loads(cli.ok("queue", "neighbours", "digits", h["key"], "--json")))
+        for h in hits[:10]
+    ]
+    assert sum(agreeing) >= 0.6 * 5 * len(agreeing), agreeing
+
     # the active-learning queue: the unlabeled digits, each with the model's guess as a pre-fill
     uncertain = json.loads(cli.ok("queue", "digits", "--kind", "uncertain", "-n", "1000", "--json"))
     assert len(uncertain) == 60 and all(i["key"].startswith("new/") and i["given"] is None and i["suggested"] for i in uncertain)

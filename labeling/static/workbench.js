@@ -171,6 +171,20 @@ function preselected(item) {
 
 // ---- suggestions (the data engine's queues): Enter accepts one with its provenance, Shift+K keeps the label --
 
+const similar = new Map(); // key -> its nearest examples by the queueing model's embeddings (or a pending fetch)
+
+function similarTo(item) {
+  const key = item.example.key;
+  if (!similar.has(key)) {
+    similar.set(key, null);
+    api("GET", `/queues/${enc(cfg.queue)}/neighbours?key=${enc(key)}&k=5`).then(({ status, data }) => {
+      similar.set(key, status === 200 ? data : []);
+      if (current() === item) renderDetails();
+    });
+  }
+  return similar.get(key);
+}
+
 async function decideSuggestion(item, how) {
   if (!cfg.editable && how === "accept") { flash(`Branch ${cfg.branch} is protected: accept on another branch.`); return; }
   const key = item.example.key;
@@ -281,6 +295,13 @@ function renderDetails() {
     const sure = s.confidence === null || s.confidence === undefined ? "" : ` · ${Math.round(s.confidence * 100)}%`;
     rows.push(["Suggested", el("span", { class: "suggested" }, el("strong", { text: s.label }), `${sure} by ${s.by}`, el("br"),
       el("span", { class: "muted", text: `Enter accepts · Shift+K keeps ${s.given ?? "no label"} · → skips` }))]);
+    const near = s.by.includes("@") ? similarTo(item) : [];
+    if (near === null) rows.push(["Similar", el("span", { class: "muted", text: "loading…" })]);
+    else if (near.length) {
+      rows.push(["Similar", el("span", { class: "similar" }, ...near.flatMap((n, i) => [i ? ", " : "",
+        el("a", { href: `/d/${enc(cfg.dataset)}/examples/${n.key.split("/").map(enc).join("/")}?rev=${enc(cfg.branch)}`, text: n.key }),
+        ` (${n.label ?? "no label"})`]))]);
+    }
   }
   if (ex.split) rows.push(["Split", ex.split]);
   if (item.reason || item.score !== null && item.score !== undefined) rows.push(["Why queued", `${item.reason || "—"} (score ${item.score})`]);

@@ -61,6 +61,21 @@ def show(name: str, kind: str, limit: int, as_json: bool) -> None:
     )
 
 
+@queue.command("neighbours")
+@click.argument("name")
+@click.argument("key")
+@KIND
+@click.option("-n", "--count", "count", default=5, show_default=True, type=click.IntRange(1, 50), help="How many, most alike first.")
+@click.option("--json", "as_json", is_flag=True, help='Print JSON: [{"key", "label", "similarity"}].')
+def neighbours(name: str, key: str, kind: str, count: int, as_json: bool) -> None:
+    """The examples most like queued KEY, by the embeddings of the model that queued it, with their labels then."""
+    found = backend().queue_neighbours(name, KINDS[kind], key, count)
+    if as_json:
+        print_json(found)
+        return
+    listing(["KEY", "LABEL", "SIMILARITY"], [[n["key"], n["label"], f"{n['similarity']:.3f}"] for n in found])
+
+
 @queue.command("accept")
 @click.argument("name")
 @click.argument("keys", nargs=-1, required=True)

@@ -638,6 +638,12 @@ class LocalBackend(Backend):
             lambda r: {"kept": r},
         )
 
+    def queue_neighbours(self, name: str, queue: str, key: str, k: int) -> list[dict]:
+        from server.engine.service import neighbours
+
+        blobs = _blobs()
+        return run_read(lambda db: neighbours(db, blobs, dataset=name, queue=queue, key=key, k=k))
+
     def model_analysis(self, ref: str) -> dict | None:
         from server.engine.service import analysis_of
         from server.registry.service import get_model

@@ -445,6 +445,9 @@ class RemoteBackend(Backend):
     def keep_labels(self, name, queue, keys):
         return self._call("POST", f"/datasets/{q(name)}/queues/{q(queue)}/keep", json_body={"keys": keys})["kept"]
 
+    def queue_neighbours(self, name, queue, key, k):
+        return self._call("GET", f"/datasets/{q(name)}/queues/{q(queue)}/neighbours", query={"key": key, "k": k})
+
     def model_analysis(self, ref):
         from server.errors import NotFound
 

@@ -209,6 +209,45 @@ def analysis_of(db: Session, model: ModelVersion) -> AnalysisRead | None:
     )
 
 
+class _Embeddings:
+    """A model's analysis as a mapped Arrow file: its keys, labels then, and unit-length embeddings (read once per process)."""
+
+    def __init__(self, reader):  # noqa: ANN001
+        from trainer.engine.neighbours import normalize
+
+        table = reader.read_all()
+        self.keys = table.column("key").to_pylist()
+        self.labels = table.column("label").to_pylist()
+        self.row = {k: i for i, k in enumerate(self.keys)}
+        flat = table.column("embedding").combine_chunks()
+        width = len(flat[0]) if len(flat) else 0
+        self.unit = normalize(flat.flatten().to_numpy(zero_copy_only=False).reshape(len(self.keys), width))
+
+
+def _embedding_batches(source):  # noqa: ANN001, ANN202
+    yield from source.iter_batches(columns=["key", "label", "embedding"], batch_size=65_536)
+
+
+def neighbours(db: Session, blobs: BlobStore, *, dataset: str, queue: str, key: str, k: int = 5) -> list[dict]:
+    """The examples most like a queued one, by the embeddings of the model that queued it: [{key, label, similarity}].
+
+    The label is the one each had when the model was trained: what a labeler compares a suspect with.
+    """
+    from server.datasets.arrow_cache import open_cached
+    from trainer.engine.neighbours import nearest
+
+    ds = get_dataset(db, dataset)
+    item = _suggestion(db, ds, queue, key)
+    analysis = db.get(ModelAnalysis, item.model_id) if item.model_id is not None else None
+    if analysis is None or analysis.blob is None:
+        raise NotFound(f"example '{key}' in the {queue} queue of dataset '{dataset}' was not queued by a model: it has no neighbours")
+    seen = open_cached(blobs, analysis.blob, _embedding_batches, _Embeddings, variant=".embeddings")
+    if key not in seen.row:
+        raise NotFound(f"example '{key}' is not in the analysis of the model that queued it")
+    idx, sims = nearest(seen.unit, [seen.row[key]], k=max(1, min(k, 50)), unit=True)
+    return [{"key": seen.keys[i], "label": seen.labels[i], "similarity": round(float(s), 4)} for i, s in zip(idx[0], sims[0])]
+
+
 def _suggestion(db: Session, ds: Dataset, queue: str, key: str) -> ReviewItem:
     item = db.scalar(select(ReviewItem).where(ReviewItem.dataset_id == ds.id, ReviewItem.queue == queue, ReviewItem.key == key))
     if item is None or item.suggested is None:

@@ -40,6 +40,12 @@ class Kept(BaseModel):
     kept: int
 
 
+class Neighbour(BaseModel):
+    key: str
+    label: str | None = Field(description="its label when the model was trained")
+    similarity: float = Field(description="cosine similarity of the model's embeddings, 1 the most alike")
+
+
 @router.get(
     "/models/{ref}/analysis",
     summary="A model's data-engine analysis: cross-fitting, its cost, what it queued",
@@ -80,6 +86,21 @@ def accept(
 
     done = write(who, "engine.accept", lambda r: f"{name}/{r[0]}", stage, detail=lambda r: {"keys": [a["key"] for a in r[1]][:100]})[1]
     return [Accepted(**a) for a in done]
+
+
+@router.get(
+    "/datasets/{name}/queues/{queue}/neighbours",
+    summary="The examples most like a queued one, by the embeddings of the model that queued it",
+    responses=problems.responses(404),
+)
+def queue_neighbours(
+    name: str, queue: str, who: CurrentUser, key: str = Query(..., max_length=512), k: int = Query(5, ge=1, le=50)
+) -> list[Neighbour]:
+    from server.engine.service import neighbours
+
+    require_reader(who, name)
+    store = blob_store()
+    return [Neighbour(**n) for n in read(lambda db: neighbours(db, store, dataset=name, queue=queue, key=key, k=k))]
 
 
 @router.post("/datasets/{name}/queues/{queue}/keep", summary="Keep the given labels: the engine does not suggest another for them again")
