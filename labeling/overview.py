@@ -51,6 +51,7 @@ class DatasetView:
     staged_total: int = 0
     tags: list[tuple[str, str]] = field(default_factory=list)  # (name, commit id)
     more_tags: bool = False
+    queues: dict[str, int] = field(default_factory=dict)  # review queues (the data engine's among them) and their sizes
 
 
 def staged_counts(db: Session, dataset_id: int) -> dict[str, int]:
@@ -81,6 +82,7 @@ def dataset_view(db: Session, who: Principal, name: str) -> DatasetView:
     tags = list_tags(db, dataset=name, limit=TAGS_SHOWN + 1)
     commits, _ = log(db, dataset=name, rev=None, limit=8)
     model = guessing_model(db, ds.id)
+    from labeling.review import queue_counts
     from server.registry.service import model_read
 
     return DatasetView(
@@ -93,6 +95,7 @@ def dataset_view(db: Session, who: Principal, name: str) -> DatasetView:
         staged_total=sum(counts.values()),
         tags=tags[:TAGS_SHOWN],
         more_tags=len(tags) > TAGS_SHOWN,
+        queues=queue_counts(db, ds.id),
     )
 
 

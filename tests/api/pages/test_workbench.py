@@ -227,8 +227,15 @@ def test_a_suggestion_queue_accepts_with_enter_keeps_with_shift_k_and_skips_with
     token = add_labeler(api, cli, "ana", ("digits",))
     for key, label, score in (("l003", "8", "0.9"), ("l004", "1", "0.8"), ("l005", "6", "0.7")):
         cli.ok("review", "add", "digits", key, "--suggest", label, "--score", score, "--reason", "looks mislabeled", "-Q", "label-errors")
+    cli.ok("review", "add", "digits", "u001", "u002", "-Q", "uncertain")
     page = site.page()
-    open_workbench(site, page, "ana", queue="label-errors")
+    site.sign_in(page, "ana", "/d/digits")
+    panel = page.locator("section.panel", has_text="Review queues")
+    assert panel.locator("a", has_text="label-errors").get_attribute("href") == "/d/digits/label?branch=work&queue=label-errors"
+    assert page.get_by_role("link", name="Label next").first.get_attribute("href").endswith("queue=uncertain")
+    site.shot(page, "home")
+    panel.locator("a", has_text="label-errors").click()
+    page.wait_for_selector("body[data-ready='1']")
     assert shown_key(page) == "l003"
     details = page.locator("#details").inner_text()
     assert "Suggested" in details and "Shift+K keeps 3" in details
