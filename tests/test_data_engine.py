@@ -77,7 +77,8 @@ def test_label_errors_found_accepted_with_provenance_and_kept(cli, workers, tmp_
     assert len(uncertain) == 60 and all(i["key"].startswith("new/") and i["given"] is None and i["suggested"] for i in uncertain)
 
     # accept three suggestions: staged with their provenance, committed, shown by blame
-    accepted = [item["key"] for item in hits[:3]]
+    accepted = [item["key"] for item in hits[:40]]
+    queue_given = {item["key"]: item["given"] for item in queue}
     done = json.loads(cli.ok("queue", "accept", "digits", *accepted, "--json"))
     assert [a["key"] for a in done] == accepted and all(a["source"] == f"suggested by {model['id']}, label-error queue" for a in done)
     cli.ok("commit", "digits", "-m", "accepted the engine's suggestions")
@@ -87,13 +88,31 @@ def test_label_errors_found_accepted_with_provenance_and_kept(cli, workers, tmp_
     assert not left & set(accepted)  # accepted suggestions leave the queue
 
     # keep a label: it leaves the queue and is remembered; accepting after a change is a conflict
-    kept = next(item["key"] for item in queue[3:] if item["key"] not in accepted)
+    kept = next(item["key"] for item in queue if item["key"] not in accepted)
     assert json.loads(cli.ok("queue", "keep", "digits", kept, "--json")) == {"kept": 1}
     assert "no suggestion for example" in cli.fails("queue", "accept", "digits", kept)
-    other = next(item for item in queue[4:] if item["key"] not in accepted and item["key"] != kept)
+    other = next(item for item in queue if item["key"] not in accepted and item["key"] != kept)
     cli.ok("label", "digits", other["key"], other["suggested"] if other["suggested"] != "0" else "1")  # someone else relabels it first
     said = cli.fails("queue", "accept", "digits", other["key"])
     assert f"example '{other['key']}' changed on branch 'main' since the model ranked it" in said
+    cli.ok("unstage", "digits", other["key"])
+
+    # lineage both ways: a commit that calls every 1 a 7, the next model, and which commit moved its predictions
+    ones = sorted(p.relative_to(tmp_path / "digits").as_posix() for p in (tmp_path / "digits" / "1").glob("*.png"))
+    (tmp_path / "sevens.csv").write_text("key,label\n" + "".join(f"{k},7\n" for k in ones))
+    cli.ok("label", "digits", "--file", tmp_path / "sevens.csv")
+    cli.ok("commit", "digits", "-m", "every 1 is a 7 now")
+    second = json.loads(cli.ok("train", "digits", "--spec", spec_file(tmp_path, DIGITS_SPEC), "--folds", "0", "--wait", "--json"))
+    wait_until(lambda: (json.loads(cli.ok("run", str(second["run"]), "--json")).get("analysis") or {}).get("state") == "done", timeout=300)
+    moved = json.loads(cli.ok("lineage", second["id"], "--json"))
+    assert moved["before"] == model["id"] and moved["moved"] > 0
+    assert moved["commits"][0]["message"] == "every 1 is a 7 now", moved
+    assert moved["commits"][0]["moved"] > len(ones) / 2 and set(moved["commits"][0]["keys"]) <= set(ones)
+    seen = json.loads(cli.ok("lineage", "digits", accepted[0], "--json"))
+    assert [e["model"] for e in seen] == [second["id"], model["id"]]
+    assert [e["label"] for e in seen] == [flipped[accepted[0]], queue_given[accepted[0]]]
+    assert seen[0]["trained_on"] == (seen[0]["side"] == "train") and seen[0]["side"] in ("train", "eval")
+    assert "no model of dataset 'digits' saw an example 'nope'" in cli.fails("lineage", "digits", "nope")
 
 
 def test_suggestions_refuse_bad_input_and_name_it(cli, tmp_path):

@@ -104,3 +104,49 @@ def keep(name: str, keys: tuple[str, ...], kind: str, as_json: bool, quiet: bool
     """Keep the given labels of KEYS: the engine does not suggest another label for them again."""
     kept = backend().keep_labels(name, KINDS[kind], list(keys))
     emit(f"kept the labels of {kept} example(s) of {name}; they leave the {kind} queue", None, {"kept": kept}, as_json=as_json, quiet=quiet)
+
+
+@cli.command("lineage")
+@click.argument("target")
+@click.argument("key", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def lineage(target: str, key: str | None, as_json: bool) -> None:
+    """Lineage both ways: `s2 lineage NAME KEY`, the models that trained on example KEY and its label for each;
+    `s2 lineage NAME@N`, the commits whose edits moved model N's predictions against the model before it."""
+    if key is not None:
+        found = backend().example_lineage(target, key)
+        if as_json:
+            print_json(found)
+            return
+        listing(
+            ["MODEL", "COMMIT", "LABEL THEN", "SIDE", "TRAINED ON IT"],
+            [
+                [e["model"], e["commit"][:12], e["label"] if e["present"] else "(absent)", e["side"], "yes" if e["trained_on"] else "no"]
+                for e in found
+            ],
+        )
+        return
+    if "@" not in target:
+        raise click.UsageError("give NAME KEY (an example's lineage) or a model NAME@N (what moved its predictions)")
+    found = backend().model_lineage(target)
+    if as_json:
+        print_json(found)
+        return
+    if found["before"] is None:
+        click.echo(f"s2: {found['model']} is the dataset's first model: nothing before it to compare with", err=True)
+        return
+    click.echo(f"{found['model']} against {found['before']}: {found['moved']} example(s) predicted differently", err=True)
+    listing(
+        ["COMMIT", "MOVED", "EDITED", "AUTHOR", "MESSAGE", "KEYS"],
+        [
+            [
+                c["commit"][:12],
+                c["moved"],
+                c["edited"],
+                c["author"],
+                c["message"],
+                ", ".join(c["keys"][:5]) + (" ..." if c["moved"] > 5 else ""),
+            ]
+            for c in found["commits"]
+        ],
+    )

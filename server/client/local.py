@@ -644,6 +644,18 @@ class LocalBackend(Backend):
         blobs = _blobs()
         return run_read(lambda db: neighbours(db, blobs, dataset=name, queue=queue, key=key, k=k))
 
+    def example_lineage(self, name: str, key: str) -> list[dict]:
+        from server.engine.lineage import example_lineage
+
+        blobs = _blobs()
+        return run_read(lambda db: example_lineage(db, blobs, dataset=name, key=key))
+
+    def model_lineage(self, ref: str) -> dict:
+        from server.engine.lineage import model_lineage
+
+        blobs = _blobs()
+        return run_read(lambda db: model_lineage(db, blobs, ref=ref))
+
     def model_analysis(self, ref: str) -> dict | None:
         from server.engine.service import analysis_of
         from server.registry.service import get_model

@@ -448,6 +448,12 @@ class RemoteBackend(Backend):
     def queue_neighbours(self, name, queue, key, k):
         return self._call("GET", f"/datasets/{q(name)}/queues/{q(queue)}/neighbours", query={"key": key, "k": k})
 
+    def example_lineage(self, name, key):
+        return self._call("GET", f"/datasets/{q(name)}/lineage", query={"key": key})
+
+    def model_lineage(self, ref):
+        return self._call("GET", f"/models/{q(ref)}/lineage")
+
     def model_analysis(self, ref):
         from server.errors import NotFound
 

@@ -110,3 +110,54 @@ def keep(name: str, queue: str, body: KeysIn, who: CurrentUser) -> Kept:
     require_reader(who, name)
     kept = write(who, "engine.keep", f"{name}/{queue}", lambda db: keep_labels(db, dataset=name, queue=queue, keys=body.keys, by=who.name))
     return Kept(kept=kept)
+
+
+class ExampleLineage(BaseModel):
+    model: str
+    commit: str
+    present: bool = Field(description="the example existed at the model's commit")
+    label: str | None = Field(description="its label then")
+    side: str | None = Field(description="train or eval (null: absent or unlabeled then)")
+    trained_on: bool
+
+
+class MovingCommit(BaseModel):
+    commit: str
+    message: str
+    author: str
+    edited: int = Field(description="examples the commit changed")
+    moved: int = Field(description="of those, the ones whose predicted class differs between the two models")
+    keys: list[str] = Field(description="the first of them")
+
+
+class ModelLineage(BaseModel):
+    model: str
+    before: str | None = Field(description="the model before it (null: the first)")
+    moved: int = Field(description="examples whose predicted class differs between the two models")
+    commits: list[MovingCommit]
+
+
+@router.get(
+    "/datasets/{name}/lineage",
+    summary="Which models trained on an example, and the label it had for each",
+    responses=problems.responses(404),
+)
+def example_lineage(name: str, who: CurrentUser, key: str = Query(..., max_length=512)) -> list[ExampleLineage]:
+    from server.engine.lineage import example_lineage as lineage
+
+    require_reader(who, name)
+    store = blob_store()
+    return [ExampleLineage(**e) for e in read(lambda db: lineage(db, store, dataset=name, key=key))]
+
+
+@router.get(
+    "/models/{ref}/lineage",
+    summary="The commits whose edits moved a model's predictions against the model before",
+    responses=problems.responses(404),
+)
+def model_lineage(ref: str, who: CurrentUser) -> ModelLineage:
+    from server.engine.lineage import model_lineage as lineage
+
+    require_reader(who, ref.split("@", 1)[0])
+    store = blob_store()
+    return ModelLineage(**read(lambda db: lineage(db, store, ref=ref)))
