@@ -70,7 +70,7 @@ def _probability_batches(source):  # noqa: ANN001, ANN202
     yield from source.iter_batches(columns=["key", "probabilities"], batch_size=65_536)
 
 
-def _predicted(db: Session, blobs: BlobStore, model: ModelVersion, ref: str) -> dict[str, int]:
+def predicted_classes(db: Session, blobs: BlobStore, model: ModelVersion, ref: str) -> dict[str, int]:
     from server.datasets.arrow_cache import open_cached
 
     analysis = db.get(ModelAnalysis, model.id)
@@ -94,7 +94,7 @@ def model_lineage(db: Session, blobs: BlobStore, *, ref: str) -> dict:
     if before is None:
         return {"model": f"{ds.name}@{model.version}", "before": None, "moved": 0, "commits": []}
     before_ref = f"{ds.name}@{before.version}"
-    now, then = _predicted(db, blobs, model, ref), _predicted(db, blobs, before, before_ref)
+    now, then = predicted_classes(db, blobs, model, ref), predicted_classes(db, blobs, before, before_ref)
     moved = {k for k, p in now.items() if k in then and then[k] != p}
     a, b = resolve_rev(db, ds, before.commit_id), resolve_rev(db, ds, model.commit_id)
     _, since = commits_since_base(db, a, b)

@@ -161,3 +161,48 @@ def model_lineage(ref: str, who: CurrentUser) -> ModelLineage:
     require_reader(who, ref.split("@", 1)[0])
     store = blob_store()
     return ModelLineage(**read(lambda db: lineage(db, store, ref=ref)))
+
+
+class PredictionIn(BaseModel):
+    """What a deployed model predicted for one example: an existing one (key) or a new input (text, features or image_base64)."""
+
+    predicted: str = Field(max_length=256)
+    probabilities: list[float] | None = Field(None, max_length=1000, description="in the dataset's label order; they must sum to 1")
+    key: str | None = Field(None, max_length=512)
+    text: str | None = Field(None, max_length=100_000)
+    features: dict | None = None
+    image_base64: str | None = Field(None, max_length=700_000)
+
+
+class PredictionsIn(BaseModel):
+    model: str = Field(max_length=200, description="the deployed model: DATASET@N or DATASET@production")
+    items: list[PredictionIn] = Field(min_length=1, max_length=1000)
+
+
+class PredictionsOut(BaseModel):
+    received: int
+    new_examples: int = Field(description="new inputs that landed as unlabeled examples")
+    commit: str | None = Field(description="the commit that added them (null: none were new)")
+    disagreements: int = Field(description="existing examples queued in the `production` review queue")
+
+
+@router.post(
+    "/datasets/{name}/predictions",
+    summary="Feedback from production: a deployed model's predictions; new inputs become unlabeled examples, disagreements are queued",
+    responses=problems.responses(404, 422),
+)
+def post_predictions(
+    name: str, body: PredictionsIn, who: CurrentUser, branch: str | None = Query(None, description="Default: the default branch")
+) -> PredictionsOut:
+    from server.auth.policy import require_engineer
+    from server.db import run_in_transaction
+    from server.engine.feedback import Prediction, record_predictions
+
+    require_engineer(who, "post predictions")
+    store = blob_store()
+    items = [Prediction(**i.model_dump()) for i in body.items]
+    done = record_predictions(run_in_transaction, store, dataset=name, model=body.model, items=items, branch=branch, author=who.name)
+    write(
+        who, "engine.predictions", name, lambda db: done, detail=lambda r: {k: r[k] for k in ("received", "new_examples", "disagreements")}
+    )
+    return PredictionsOut(**done)
