@@ -254,4 +254,8 @@ def test_a_suggestion_queue_accepts_with_enter_keeps_with_shift_k_and_skips_with
     blame = json.loads(cli.ok("blame", "digits", "l003", "--rev", "work", "--json"))
     assert blame[-1]["label"] == "8" and blame[-1]["author"] == "ana"
     assert blame[-1]["source"] == "suggested by tester@example.com, label-error queue"
+    page.goto("/d/digits/examples/l003?rev=work")
+    history = page.locator("section.panel", has_text="History of its label").inner_text()
+    assert "suggested by tester@example.com, label-error queue" in history
+    site.shot(page, "example-history")
     assert site.errors == []
