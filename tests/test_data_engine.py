@@ -128,3 +128,45 @@ def test_suggestions_refuse_bad_input_and_name_it(cli, tmp_path):
     assert "Invalid value for '--folds'" in cli.fails("train", "digits", "--folds", "21")
     cli.ok("review", "add", "digits", key, "--suggest", "3", "-Q", "label-errors")
     assert json.loads(cli.ok("queue", "digits", "--json"))[0]["suggested"] == "3"
+
+
+def test_consensus_with_three_labelers_two_agreeing(cli, tmp_path, monkeypatch):
+    folder = write_digits_folder(tmp_path / "digits", limit=30)
+    cli.ok("dataset", "create", "digits", "--modality", "image", "--labels", ",".join(str(d) for d in range(10)))
+    cli.ok("import", "digits", folder)
+    cli.ok("branch", "create", "digits", "work")
+    keys = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.png"))[:5]
+    cli.ok("review", "add", "digits", *keys, "-Q", "triple")
+    assert "does not ask for votes" in cli.fails("queue", "vote", "digits", keys[0], "1", "-Q", "triple")
+    cli.ok("queue", "consensus", "digits", "-Q", "triple", "--votes", "3", "--branch", "work")
+
+    def vote(who: str, key: str, label: str) -> dict:
+        monkeypatch.setenv("S2_AUTHOR", who)
+        return json.loads(cli.ok("queue", "vote", "digits", key, label, "-Q", "triple", "--json"))
+
+    for key in keys[:4]:  # ana and bo agree (on a label the example does not have yet), cy differs
+        truth = str((int(key.split("/")[0]) + 2) % 10)
+        assert vote("ana", key, truth)["votes"] == 1
+        assert vote("bo", key, truth) == {"key": key, "votes": 2, "required": 3, "settled": None}  # no one sees the others' labels
+        done = vote("cy", key, str((int(truth) + 1) % 10))
+        assert done["settled"]["label"] == truth
+        assert done["settled"]["source"] == f"consensus in queue triple: ana, bo chose {truth}; cy chose {(int(truth) + 1) % 10}"
+    last = keys[4]  # three labelers, three labels: disputed
+    for who, label in (("ana", "1"), ("bo", "2"), ("cy", "3")):
+        done = vote(who, last, label)
+    assert done["settled"] == {"label": None, "disputed": True}
+    disputed = json.loads(cli.ok("review", "list", "digits", "-Q", "disputed", "--json"))
+    assert [d["key"] for d in disputed] == [last] and disputed[0]["reason"] == "triple: ana chose 1; bo chose 2; cy chose 3"
+    monkeypatch.setenv("S2_AUTHOR", "rev")
+    resolved = json.loads(cli.ok("queue", "resolve", "digits", last, "2", "--json"))
+    assert resolved["source"] == "resolved by rev from triple: ana chose 1; bo chose 2; cy chose 3"
+    assert "is not in the triple queue" in cli.fails("queue", "vote", "digits", keys[0], "1", "-Q", "triple")  # settled: out of the queue
+    assert "label 'x' is not in the label set" in cli.fails("queue", "vote", "digits", keys[0], "x", "-Q", "triple")
+
+    stats = json.loads(cli.ok("queue", "agreement", "digits", "-Q", "triple", "--json"))
+    assert stats["items"] == 5 and stats["per_labeler"] == {"ana": 1.0, "bo": 1.0, "cy": 0.0}
+    assert -1 <= stats["krippendorff_alpha"] < 0.8 and stats["fleiss_raters"] == 3
+    assert {(c["a"], c["b"]) for c in stats["cohen_kappa"]} == {("ana", "bo"), ("ana", "cy"), ("bo", "cy")}
+    cli.ok("commit", "digits", "-b", "work", "-m", "consensus")
+    blame = json.loads(cli.ok("blame", "digits", keys[0], "--rev", "work", "--json"))
+    assert blame[-1]["source"].startswith("consensus in queue triple: ana, bo chose") and blame[-1]["author"] == "cy"

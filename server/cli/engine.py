@@ -150,3 +150,80 @@ def lineage(target: str, key: str | None, as_json: bool) -> None:
             for c in found["commits"]
         ],
     )
+
+
+QUEUE_NAME = click.option("--queue", "-Q", "queue_name", required=True, help="The review queue.")
+
+
+@queue.command("consensus")
+@click.argument("name")
+@QUEUE_NAME
+@click.option("--votes", type=click.IntRange(2, 20), required=True, help="Independent labels each example needs.")
+@click.option("--branch", "-b", help="Where agreed labels are staged (default: the default branch).")
+@write_options(None, json_help='Print JSON: {"dataset", "queue", "votes", "branch"}.')
+def consensus(name: str, queue_name: str, votes: int, branch: str | None, as_json: bool, quiet: bool) -> None:
+    """Make a review queue of NAME ask for N independent labels per example (labelers vote with `s2 queue vote`)."""
+    done = backend().set_consensus(name, queue_name, votes, branch)
+    emit(
+        f"queue '{queue_name}' of {name} asks for {votes} labels per example; agreed ones are staged on {done['branch']}",
+        None,
+        done,
+        as_json=as_json,
+        quiet=quiet,
+    )
+
+
+@queue.command("vote")
+@click.argument("name")
+@click.argument("key")
+@click.argument("label")
+@QUEUE_NAME
+@write_options(None, json_help='Print JSON: {"key", "votes", "required", "settled"}.')
+def vote(name: str, key: str, label: str, queue_name: str, as_json: bool, quiet: bool) -> None:
+    """Vote LABEL for example KEY of a consensus queue (the others' votes stay hidden until it is settled)."""
+    done = backend().vote(name, queue_name, key, label)
+    settled = done["settled"]
+    if settled is None:
+        summary = f"{key}: {done['votes']} of {done['required']} votes"
+    elif settled["label"] is None:
+        summary = f"{key}: the labelers disagree; it waits in the disputed queue (s2 queue resolve {name} {key} LABEL)"
+    else:
+        summary = f"{key}: agreed on {settled['label']!r}, staged ({settled['source']})"
+    emit(summary, None, done, as_json=as_json, quiet=quiet)
+
+
+@queue.command("resolve")
+@click.argument("name")
+@click.argument("key")
+@click.argument("label")
+@click.option("--branch", "-b", help="Stage on this branch (default: the consensus queue's).")
+@write_options(None, json_help='Print JSON: {"key", "label", "source"}.')
+def resolve(name: str, key: str, label: str, branch: str | None, as_json: bool, quiet: bool) -> None:
+    """Pick the label of a disputed example (its labelers disagreed): staged with every labeler's choice."""
+    done = backend().resolve_dispute(name, key, label, branch)
+    emit(f"{key}: staged {label!r} ({done['source']})", None, done, as_json=as_json, quiet=quiet)
+
+
+@queue.command("agreement")
+@click.argument("name")
+@QUEUE_NAME
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def agreement(name: str, queue_name: str, as_json: bool) -> None:
+    """How far the labelers of a consensus queue agree: Krippendorff's alpha, Fleiss' and Cohen's kappa, per class and labeler."""
+    found = backend().agreement(name, queue_name)
+    if as_json:
+        print_json(found)
+        return
+
+    def fmt(v):  # noqa: ANN001, ANN202
+        return "-" if v is None else f"{v:.3f}"
+
+    click.echo(f"{found['items']} example(s) with two or more votes in '{found['queue']}'", err=True)
+    rows = [
+        ["Krippendorff's alpha", fmt(found["krippendorff_alpha"])],
+        [f"Fleiss' kappa ({found['fleiss_raters']} raters)", fmt(found["fleiss_kappa"])],
+    ]
+    rows += [[f"Cohen's kappa {c['a']} / {c['b']}", fmt(c["kappa"])] for c in found["cohen_kappa"]]
+    rows += [[f"agreement on class {c}", fmt(v)] for c, v in found["per_class"].items() if v is not None]
+    rows += [[f"{who} agrees with the verdict", fmt(v)] for who, v in found["per_labeler"].items()]
+    listing(["STATISTIC", "VALUE"], rows)

@@ -656,6 +656,40 @@ class LocalBackend(Backend):
         blobs = _blobs()
         return run_read(lambda db: model_lineage(db, blobs, ref=ref))
 
+    def set_consensus(self, name: str, queue: str, votes: int, branch: str | None) -> dict:
+        from server.engine.consensus import require_votes
+
+        return _audited(
+            "consensus.set",
+            f"{name}/{queue}",
+            lambda db: require_votes(db, dataset=name, queue=queue, required=votes, branch=branch, by=_author()),
+        )
+
+    def vote(self, name: str, queue: str, key: str, label: str) -> dict:
+        from server.engine.consensus import cast_vote
+
+        blobs = _blobs()
+        return _audited(
+            "consensus.vote",
+            f"{name}/{queue}",
+            lambda db: cast_vote(db, blobs, dataset=name, queue=queue, key=key, label=label, labeler=_author()),
+        )
+
+    def resolve_dispute(self, name: str, key: str, label: str, branch: str | None) -> dict:
+        from server.engine.consensus import resolve_dispute
+
+        blobs = _blobs()
+        return _audited(
+            "consensus.resolve",
+            name,
+            lambda db: resolve_dispute(db, blobs, dataset=name, key=key, label=label, by=_author(), branch=branch),
+        )
+
+    def agreement(self, name: str, queue: str) -> dict:
+        from server.engine.consensus import queue_agreement
+
+        return run_read(lambda db: queue_agreement(db, dataset=name, queue=queue))
+
     def model_analysis(self, ref: str) -> dict | None:
         from server.engine.service import analysis_of
         from server.registry.service import get_model

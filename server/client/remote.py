@@ -454,6 +454,18 @@ class RemoteBackend(Backend):
     def model_lineage(self, ref):
         return self._call("GET", f"/models/{q(ref)}/lineage")
 
+    def set_consensus(self, name, queue, votes, branch):
+        return self._call("PUT", f"/datasets/{q(name)}/queues/{q(queue)}/consensus", json_body={"votes": votes, "branch": branch})
+
+    def vote(self, name, queue, key, label):
+        return self._call("POST", f"/datasets/{q(name)}/queues/{q(queue)}/votes", json_body={"key": key, "label": label})
+
+    def resolve_dispute(self, name, key, label, branch):
+        return self._call("POST", f"/datasets/{q(name)}/disputes/resolve", json_body={"key": key, "label": label, "branch": branch})
+
+    def agreement(self, name, queue):
+        return self._call("GET", f"/datasets/{q(name)}/queues/{q(queue)}/agreement")
+
     def model_analysis(self, ref):
         from server.errors import NotFound
 

@@ -38,3 +38,29 @@ class KeptLabel(Base):
     label: Mapped[str] = mapped_column(String(256), primary_key=True)
     kept_by: Mapped[str] = mapped_column(String(256))
     kept_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ConsensusQueue(Base):
+    """A review queue that asks for `required` independent labels per example before one is staged."""
+
+    __tablename__ = "consensus_queues"
+
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True)
+    queue: Mapped[str] = mapped_column(String(64), primary_key=True)
+    required: Mapped[int] = mapped_column(Integer)
+    branch: Mapped[str] = mapped_column(String(128))  # where an agreed label is staged
+    created_by: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Vote(Base):
+    """One labeler's label for one example of a consensus queue (their later vote replaces it)."""
+
+    __tablename__ = "votes"
+
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True)
+    queue: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(KEY, primary_key=True)
+    labeler: Mapped[str] = mapped_column(String(256), primary_key=True)
+    label: Mapped[str] = mapped_column(String(256))
+    voted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

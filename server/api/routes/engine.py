@@ -206,3 +206,76 @@ def post_predictions(
         who, "engine.predictions", name, lambda db: done, detail=lambda r: {k: r[k] for k in ("received", "new_examples", "disagreements")}
     )
     return PredictionsOut(**done)
+
+
+class ConsensusIn(BaseModel):
+    votes: int = Field(ge=2, le=20, description="independent labels each example needs")
+    branch: str | None = Field(None, max_length=128, description="where agreed labels are staged (default: the default branch)")
+
+
+class VoteIn(BaseModel):
+    key: str = Field(max_length=512)
+    label: str = Field(max_length=256)
+
+
+class ResolveIn(VoteIn):
+    branch: str | None = Field(None, max_length=128)
+
+
+@router.put("/datasets/{name}/queues/{queue}/consensus", summary="Make a review queue ask for N independent labels per example (engineer)")
+def set_consensus(name: str, queue: str, body: ConsensusIn, who: CurrentUser) -> dict:
+    from server.auth.policy import require_engineer
+    from server.engine.consensus import require_votes
+
+    require_engineer(who, "set up consensus labeling")
+    return write(
+        who,
+        "consensus.set",
+        f"{name}/{queue}",
+        lambda db: require_votes(db, dataset=name, queue=queue, required=body.votes, branch=body.branch, by=who.name),
+    )
+
+
+@router.post(
+    "/datasets/{name}/queues/{queue}/votes",
+    summary="Vote a label for a queued example; answers counts only (labelers do not see each other's votes)",
+    responses=problems.responses(404),
+)
+def vote(name: str, queue: str, body: VoteIn, who: CurrentUser) -> dict:
+    from server.engine.consensus import cast_vote
+
+    require_reader(who, name)
+    store = blob_store()
+    return write(
+        who,
+        "consensus.vote",
+        f"{name}/{queue}",
+        lambda db: cast_vote(db, store, dataset=name, queue=queue, key=body.key, label=body.label, labeler=who.name),
+    )
+
+
+@router.post(
+    "/datasets/{name}/disputes/resolve", summary="Pick the label of an example its labelers disagreed on", responses=problems.responses(404)
+)
+def resolve(name: str, body: ResolveIn, who: CurrentUser) -> dict:
+    from server.engine.consensus import resolve_dispute
+
+    require_reader(who, name)
+    store = blob_store()
+
+    def work(db):
+        br = editable_branch(db, who, name, body.branch) if body.branch else None
+        return resolve_dispute(db, store, dataset=name, key=body.key, label=body.label, by=who.name, branch=br)
+
+    return write(who, "consensus.resolve", name, work)
+
+
+@router.get(
+    "/datasets/{name}/queues/{queue}/agreement", summary="How far a consensus queue's labelers agree", responses=problems.responses(404)
+)
+def agreement(name: str, queue: str, who: CurrentUser) -> dict:
+    from server.auth.policy import require_engineer
+    from server.engine.consensus import queue_agreement
+
+    require_engineer(who, "read labelers' agreement")
+    return read(lambda db: queue_agreement(db, dataset=name, queue=queue))
