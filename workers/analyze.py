@@ -28,7 +28,7 @@ def analyze_model(model_id: int, weights: bytes, snapshot, spec, folds: int, blo
         seen = analyze(weights, snapshot)
         with session_scope() as db:
             counts = record_analysis(db, blobs, model_id, snapshot, fit, seen)
-        log.info("model %s: analysed; queues %s", model_id, counts)
+        log.info("model %s: analysed; queues and slices %s", model_id, counts)
     except Exception as exc:  # the model is registered already: an analysis that fails is recorded, not raised
         log.error("model %s: analysis failed:\n%s", model_id, traceback.format_exc())
         with session_scope() as db:

@@ -227,3 +227,66 @@ def agreement(name: str, queue_name: str, as_json: bool) -> None:
     rows += [[f"agreement on class {c}", fmt(v)] for c, v in found["per_class"].items() if v is not None]
     rows += [[f"{who} agrees with the verdict", fmt(v)] for who, v in found["per_labeler"].items()]
     listing(["STATISTIC", "VALUE"], rows)
+
+
+@cli.group("slice")
+def slice_() -> None:
+    """Data unit tests: named slices of a dataset with a minimum accuracy; every model is scored on each,
+    and a model failing one is refused promotion to production (unless --force)."""
+
+
+@slice_.command("add")
+@click.argument("name")
+@click.argument("slice_name", metavar="SLICE")
+@click.option("--keys", help="Comma-separated keys of the slice's examples.")
+@click.option("--keys-file", type=click.File("r"), help="A file of keys, one per line ('-': standard input).")
+@click.option("--query", help="label = 3, label != 3, label in (3, 5), meta.source = web; clauses joined by 'and'.")
+@click.option("--rev", help="Read the slice at this revision (default: each model's own commit).")
+@click.option("--min", "minimum", type=click.FloatRange(0, 1), required=True, help="The accuracy a model must reach on it.")
+@write_options(None, json_help="Print JSON: the slice, with its newest model's score.")
+def slice_add(
+    name: str, slice_name: str, keys: str | None, keys_file, query: str | None, rev: str | None, minimum: float, as_json: bool, quiet: bool
+) -> None:  # noqa: ANN001
+    """Add (or replace) data unit test SLICE of NAME; the analysed models are scored on it at once."""
+    listed = [k for k in (keys or "").split(",") if k] + ([line.strip() for line in keys_file if line.strip()] if keys_file else [])
+    done = backend().add_slice(name, slice_name, listed or None, query, rev, minimum)
+    latest = done["latest"]
+    said = f"slice '{slice_name}' of {name} (minimum {minimum:g})" + (
+        f": {latest['model']} {'passes' if latest['passed'] else 'FAILS'} with {latest['score'] if latest['score'] is None else round(latest['score'], 4)}"
+        if latest
+        else ": no analysed model yet"
+    )
+    emit(said, None, done, as_json=as_json, quiet=quiet)
+
+
+@slice_.command("list")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def slice_list(name: str, as_json: bool) -> None:
+    """NAME's data unit tests, each with its newest model's score."""
+    found = backend().list_slices(name)
+    if as_json:
+        print_json(found)
+        return
+    rows = []
+    for s in found:
+        what = s["query"] or f"{s['keys']} key(s)"
+        latest = s["latest"]
+        result = (
+            "-"
+            if latest is None
+            else ("pass" if latest["passed"] else "FAIL")
+            + (f" ({latest['score']:.4f}, {latest['model']})" if latest["score"] is not None else f" (nothing scored, {latest['model']})")
+        )
+        rows.append([s["name"], what, f"{s['minimum']:g}", (s["rev"] or "")[:12] or "-", result])
+    listing(["SLICE", "WHAT", "MINIMUM", "REV", "NEWEST MODEL"], rows)
+
+
+@slice_.command("rm")
+@click.argument("name")
+@click.argument("slice_name", metavar="SLICE")
+@write_options(None, json_help='Print JSON: {"removed"}.')
+def slice_rm(name: str, slice_name: str, as_json: bool, quiet: bool) -> None:
+    """Remove data unit test SLICE of NAME (and its scores)."""
+    backend().remove_slice(name, slice_name)
+    emit(f"removed slice '{slice_name}' of {name}", None, {"removed": slice_name}, as_json=as_json, quiet=quiet)

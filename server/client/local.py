@@ -690,6 +690,26 @@ class LocalBackend(Backend):
 
         return run_read(lambda db: queue_agreement(db, dataset=name, queue=queue))
 
+    def add_slice(self, name: str, slice_name: str, keys: list[str] | None, query: str | None, rev: str | None, minimum: float) -> dict:
+        from server.engine.slices import add_slice
+
+        blobs = _blobs()
+        return _audited(
+            "slice.add",
+            f"{name}/{slice_name}",
+            lambda db: add_slice(db, blobs, dataset=name, name=slice_name, keys=keys, query=query, rev=rev, minimum=minimum, by=_author()),
+        )
+
+    def list_slices(self, name: str) -> list[dict]:
+        from server.engine.slices import list_slices
+
+        return run_read(lambda db: list_slices(db, dataset=name))
+
+    def remove_slice(self, name: str, slice_name: str) -> None:
+        from server.engine.slices import remove_slice
+
+        _audited("slice.remove", f"{name}/{slice_name}", lambda db: remove_slice(db, dataset=name, name=slice_name))
+
     def model_analysis(self, ref: str) -> dict | None:
         from server.engine.service import analysis_of
         from server.registry.service import get_model

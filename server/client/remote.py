@@ -466,6 +466,16 @@ class RemoteBackend(Backend):
     def agreement(self, name, queue):
         return self._call("GET", f"/datasets/{q(name)}/queues/{q(queue)}/agreement")
 
+    def add_slice(self, name, slice_name, keys, query, rev, minimum):
+        body = {"name": slice_name, "keys": keys, "query": query, "rev": rev, "minimum": minimum}
+        return self._call("POST", f"/datasets/{q(name)}/slices", json_body=body)
+
+    def list_slices(self, name):
+        return self._call("GET", f"/datasets/{q(name)}/slices")
+
+    def remove_slice(self, name, slice_name):
+        self._call("DELETE", f"/datasets/{q(name)}/slices/{q(slice_name)}")
+
     def model_analysis(self, ref):
         from server.errors import NotFound
 

@@ -78,6 +78,7 @@ def cell_url(dataset: str, version: int, eval_set: str, label: str | None, predi
 class ModelRow:
     model: ModelRead
     previous: ModelRead | None  # the version before it, to compare with and to show the metric's change
+    slices: list[dict] = field(default_factory=list)  # its data unit tests: slice, score, minimum, passed, failing keys
 
 
 @router.get("/d/{name}/models")
@@ -85,10 +86,14 @@ def models(request: Request, name: str, who: SignedIn, cursor: str | None = Quer
     """A dataset's model versions, newest first, a page at a time (as GET /api/v1/datasets/NAME/models)."""
     require_reader(who, name)
     before = cursor_int(cursor)
-    dataset, found = read(
-        lambda db: (dataset_read(get_dataset(db, name)), list_models(db, dataset=name, before=before, limit=MODELS_PAGE + 1))
-    )
-    rows = [ModelRow(m, found[i + 1] if i + 1 < len(found) else None) for i, m in enumerate(found[:MODELS_PAGE])]
+    from server.engine.slices import slices_of_models
+
+    def load(db):
+        found = list_models(db, dataset=name, before=before, limit=MODELS_PAGE + 1)
+        return dataset_read(get_dataset(db, name)), found, slices_of_models(db, dataset=name, versions=[m.version for m in found])
+
+    dataset, found, slices = read(load)
+    rows = [ModelRow(m, found[i + 1] if i + 1 < len(found) else None, slices.get(m.version, [])) for i, m in enumerate(found[:MODELS_PAGE])]
     return page(
         request,
         "models.html",

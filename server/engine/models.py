@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.datasets.models import KEY, utcnow
@@ -64,3 +64,33 @@ class Vote(Base):
     labeler: Mapped[str] = mapped_column(String(256), primary_key=True)
     label: Mapped[str] = mapped_column(String(256))
     voted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Slice(Base):
+    """A data unit test: a named part of the dataset (keys, or a query), optionally at a pinned revision, and its minimum."""
+
+    __tablename__ = "slices"
+
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    keys: Mapped[list | None] = mapped_column(JSON)
+    query: Mapped[str | None] = mapped_column(Text)
+    rev: Mapped[str | None] = mapped_column(String(64))  # a pinned commit id (None: each model's own commit)
+    minimum: Mapped[float] = mapped_column(Float)
+    created_by: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SliceScore(Base):
+    """A model's accuracy on a slice, and whether it reached the slice's minimum."""
+
+    __tablename__ = "slice_scores"
+
+    model_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True)
+    slice: Mapped[str] = mapped_column(String(64), primary_key=True)
+    score: Mapped[float | None] = mapped_column(Float)
+    examples: Mapped[int] = mapped_column(Integer)
+    minimum: Mapped[float] = mapped_column(Float)
+    passed: Mapped[bool] = mapped_column(Boolean)
+    failing: Mapped[list] = mapped_column(JSON)  # the first misclassified keys
+    scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

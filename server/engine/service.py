@@ -162,6 +162,10 @@ def record_analysis(db: Session, blobs: BlobStore, model_id: int, snapshot, fit,
     row.labeled, row.examples = (len(fit.keys) if fit is not None else 0), len(seen.keys)
     row.crossfit_s = fit.seconds if fit is not None else None
     row.analysis_s = seen.seconds + (utcnow() - started).total_seconds()
+    db.flush()
+    from server.engine.slices import score_model  # every data unit test of the dataset, on this model
+
+    counts["slices failed"] = sum(not passed for passed in score_model(db, blobs, model_id).values())
     return counts
 
 

@@ -148,6 +148,20 @@ def promote(db: Session, *, ref: str, stage: str, max_regression: float, force: 
         .order_by(ModelVersion.version.desc())
         .execution_options(populate_existing=True)
     )
+    if stage == "production" and not force:
+        from server.engine.slices import model_slices
+
+        failing = [s for s in model_slices(db, model) if not s["passed"]]
+        if failing:
+            s = failing[0]
+            got = "no example of it was scored" if s["score"] is None else f"accuracy {s['score']:.4f} < {s['minimum']:.4f}"
+            raise Conflict(
+                f"{ds.name}@{model.version} fails the data unit test '{s['slice']}' ({got}"
+                + (f"; failing examples: {', '.join(s['failing'][:5])}" if s["failing"] else "")
+                + (f"; and {len(failing) - 1} more slice(s)" if len(failing) > 1 else "")
+                + "); fix the data or the model, or pass --force",
+                extra={"candidate": f"{ds.name}@{model.version}", "slices": failing},
+            )
     checked = []
     if stage == "production" and current is not None and current.id != model.id:
         pinned = sorted((set(model.metrics) & set(current.metrics)) - {"eval"}) or ["eval"]

@@ -8,7 +8,16 @@ LABELS = ["a", "b", "c"]
 
 
 def seed(api, cli, blobs, tmp_path) -> str:
-    """A text dataset of six notes and its model digits-style: notes@1, analysed as predicting 'a' for every note."""
+    """A text dataset of six notes (n0..n5 labeled a, b, c, a, b, c) and its model notes@1, analysed as predicting 'a' for every note."""
+    src = tmp_path / "notes.csv"
+    src.write_text("key,label,text\n" + "".join(f"n{i},{LABELS[i % 3]},note number {i}\n" for i in range(6)))
+    cli.ok("dataset", "create", "notes", "--modality", "text", "--labels", ",".join(LABELS))
+    cli.ok("import", "notes", src)
+    return analysed_model(api, blobs, lambda key, label: "a")
+
+
+def analysed_model(api, blobs, predict) -> str:
+    """A new model of notes whose analysis predicts predict(key, label) for every note; returns its ref."""
     from server.datasets.datasets import get_dataset
     from server.db import run_read, session_scope
     from server.engine.service import record_analysis, start_analysis
@@ -16,17 +25,16 @@ def seed(api, cli, blobs, tmp_path) -> str:
     from server.runs.models import ModelVersion
     from trainer.crossfit import Analysis
 
-    src = tmp_path / "notes.csv"
-    src.write_text("key,label,text\n" + "".join(f"n{i},{LABELS[i % 3]},note number {i}\n" for i in range(6)))
-    cli.ok("dataset", "create", "notes", "--modality", "text", "--labels", ",".join(LABELS))
-    cli.ok("import", "notes", src)
     with api.admin as c:
-        run = c.post("/datasets/notes/runs", json={}).json()["id"]
+        run = c.post("/datasets/notes/runs", json={"force": True}).json()["id"]
     truth = {f"n{i}": LABELS[i % 3] for i in range(6)}
     ref = register_model(blobs, run, LABELS, truth, truth)
-    model = run_read(lambda db: db.query(ModelVersion).one())
+    model = run_read(lambda db: db.query(ModelVersion).order_by(ModelVersion.version.desc()).first())
     snapshot = run_read(lambda db: to_training_snapshot(db, blobs, get_dataset(db, "notes"), model.commit_id))
-    probs = np.tile(np.array([[0.8, 0.1, 0.1]], dtype=np.float32), (len(snapshot.keys), 1))
+    probs = np.array(
+        [[0.8 if LABELS[j] == predict(k, LABELS[t]) else 0.1 for j in range(3)] for k, t in zip(snapshot.keys, snapshot.targets)],
+        np.float32,
+    )
     seen = Analysis(list(snapshot.keys), probs, np.eye(len(snapshot.keys), 4, dtype=np.float32), 0.0)
     with session_scope() as db:
         start_analysis(db, model.id, 0)
@@ -87,3 +95,44 @@ def test_bad_predictions_are_422_naming_the_field_and_change_nothing(api, cli, b
         assert len(log) == 2  # nothing landed: the dataset's creation and its import only
     with api.client(ana) as c:
         assert c.post("/datasets/notes/predictions", json={"model": ref, "items": [{"key": "n1", "predicted": "a"}]}).status_code == 403
+
+
+def test_a_failing_slice_blocks_promotion_and_a_passing_model_is_promoted(api, cli, blobs, tmp_path):
+    first = seed(api, cli, blobs, tmp_path)
+    with api.admin as c:
+        ok = c.post("/datasets/notes/slices", json={"name": "as", "query": "label = a", "minimum": 0.9})
+        assert ok.status_code == 200 and ok.json()["latest"]["passed"] is True, ok.text
+        bs = c.post("/datasets/notes/slices", json={"name": "bs", "keys": ["n1", "n4"], "minimum": 0.5}).json()
+        assert bs["latest"] == {
+            "model": first,
+            "slice": "bs",
+            "score": 0.0,
+            "examples": 2,
+            "minimum": 0.5,
+            "passed": False,
+            "failing": ["n1", "n4"],
+        }
+        refused = c.post(f"/models/{first}/promote", json={"stage": "production"})
+        assert (
+            refused.status_code == 409
+            and "fails the data unit test 'bs' (accuracy 0.0000 < 0.5000; failing examples: n1, n4)" in refused.text
+        )
+        for body, said in (
+            ({"name": "x", "keys": ["n1", "zz"], "minimum": 0.5}, "slice x: no example 'zz'"),
+            ({"name": "x", "query": "label ~ a", "minimum": 0.5}, "cannot read 'label ~ a'"),
+            ({"name": "x", "query": "label = q", "minimum": 0.5}, "'q' is not a label of 'notes'"),
+            ({"name": "x", "keys": ["n1"], "query": "label = a", "minimum": 0.5}, "give exactly one"),
+            ({"name": "X!", "keys": ["n1"], "minimum": 0.5}, "invalid slice name"),
+        ):
+            r = c.post("/datasets/notes/slices", json=body)
+            assert r.status_code == 422 and said in r.text, (body, r.text)
+    second = analysed_model(api, blobs, lambda key, label: label)  # the next model gets every note right
+    with api.admin as c:
+        listed = {s["name"]: s["latest"] for s in c.get("/datasets/notes/slices").json()}
+        assert listed["bs"]["model"] == second and listed["bs"]["passed"] is True and listed["as"]["passed"] is True
+        assert c.post(f"/models/{second}/promote", json={"stage": "production"}).status_code == 200
+        assert c.post(f"/models/{first}/promote", json={"stage": "production", "force": True}).status_code == 200
+    text = cli.ok("slice", "list", "notes")
+    assert text.splitlines()[1].split("\t")[:3] == ["bs", "2 key(s)", "0.5"]
+    cli.ok("slice", "rm", "notes", "bs")
+    assert "no slice 'bs'" in cli.fails("slice", "rm", "notes", "bs")

@@ -279,3 +279,49 @@ def agreement(name: str, queue: str, who: CurrentUser) -> dict:
 
     require_engineer(who, "read labelers' agreement")
     return read(lambda db: queue_agreement(db, dataset=name, queue=queue))
+
+
+class SliceIn(BaseModel):
+    name: str = Field(max_length=64)
+    keys: list[str] | None = Field(None, max_length=10_000, description="the slice's examples (or give query)")
+    query: str | None = Field(None, max_length=2000, description="label = 3, label in (3, 5), meta.source = web, joined by 'and'")
+    rev: str | None = Field(None, max_length=200, description="read the slice at this revision (default: each model's own commit)")
+    minimum: float = Field(ge=0, le=1, description="the accuracy a model must reach on it")
+
+
+@router.post(
+    "/datasets/{name}/slices",
+    summary="Add (or replace) a data unit test: a slice and its minimum accuracy (engineer)",
+    responses=problems.responses(422),
+)
+def add_slice(name: str, body: SliceIn, who: CurrentUser) -> dict:
+    from server.auth.policy import require_engineer
+    from server.engine.slices import add_slice as add
+
+    require_engineer(who, "define data unit tests")
+    store = blob_store()
+    return write(
+        who,
+        "slice.add",
+        f"{name}/{body.name}",
+        lambda db: add(
+            db, store, dataset=name, name=body.name, keys=body.keys, query=body.query, rev=body.rev, minimum=body.minimum, by=who.name
+        ),
+    )
+
+
+@router.get("/datasets/{name}/slices", summary="A dataset's data unit tests, each with its newest model's score")
+def slices(name: str, who: CurrentUser) -> list[dict]:
+    from server.engine.slices import list_slices
+
+    require_reader(who, name)
+    return read(lambda db: list_slices(db, dataset=name))
+
+
+@router.delete("/datasets/{name}/slices/{slice_name}", status_code=204, summary="Remove a data unit test (engineer)")
+def remove_slice(name: str, slice_name: str, who: CurrentUser) -> None:
+    from server.auth.policy import require_engineer
+    from server.engine.slices import remove_slice as remove
+
+    require_engineer(who, "remove data unit tests")
+    write(who, "slice.remove", f"{name}/{slice_name}", lambda db: remove(db, dataset=name, name=slice_name))

@@ -188,3 +188,22 @@ def test_two_really_trained_models_compare_in_the_browser(site, api, cli, worker
     assert page.locator(".cell-examples li").evaluate_all("(els) => els.map(e => e.dataset.key)") == [e["key"] for e in cell]
     site.shot(page, "cell-trained")
     assert site.errors == [] and "Traceback" not in worker.output()
+
+
+def test_the_models_list_shows_each_models_data_unit_tests_and_links_failing_examples(site, api, cli, blobs, tmp_path):
+    from tests.api.test_engine_api import analysed_model, seed
+
+    seed(api, cli, blobs, tmp_path)  # notes@1 predicts 'a' for every note
+    add_engineer(api, cli, "eve")
+    with api.admin as c:
+        assert c.post("/datasets/notes/slices", json={"name": "bs", "keys": ["n1", "n4"], "minimum": 0.5}).status_code == 200
+    analysed_model(api, blobs, lambda key, label: label)  # notes@2 gets them right
+    page = site.page()
+    site.sign_in(page, "eve", "/d/notes/models")
+    rows = page.locator("table.models tbody tr")
+    assert rows.nth(0).locator("td.slices").inner_text().startswith("✓ bs 1.000")
+    failing = rows.nth(1).locator("td.slices .fail")
+    assert failing.inner_text().startswith("✗ bs 0.000: n1, n4")
+    assert failing.locator("a").first.get_attribute("href").startswith("/d/notes/examples/n1?rev=")
+    site.shot(page, "models-slices")
+    assert site.errors == []
