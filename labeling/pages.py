@@ -60,10 +60,12 @@ def workbench(
 ) -> Response:
     from labeling.overview import dataset_view
     from labeling.queues import Filters, check_filters, queue_names
+    from server.engine.consensus import votes_required
     from server.errors import NotFound
 
     view = read(lambda db: dataset_view(db, who, name))
     queues = read(lambda db: queue_names(db, name))
+    votes = read(lambda db: votes_required(db, dataset=name, queue=queue))
     if queue not in queues:
         raise NotFound(f"no queue '{queue}' in dataset '{name}': the queues are {', '.join(queues)}")
     # The filter form sends empty fields for "any".
@@ -85,6 +87,7 @@ def workbench(
         "editable": here.editable,
         "user": who.name,
         "defaultBranch": view.dataset.default_branch,
+        "votes": votes,  # a consensus queue: a label is a vote (the others' stay hidden), not a staged edit
     }
     return page(
         request,

@@ -303,6 +303,8 @@ function renderDetails() {
         ` (${n.label ?? "no label"})`]))]);
     }
   }
+  if (cfg.votes) rows.push(["Your vote", el("span", {}, item.voted ? el("strong", { text: item.voted }) : el("span", { class: "muted", text: "none yet" }),
+    el("br"), el("span", { class: "muted", text: `this queue asks ${cfg.votes} labelers; the others' votes stay hidden` }))]);
   if (ex.split) rows.push(["Split", ex.split]);
   if (item.reason || item.score !== null && item.score !== undefined) rows.push(["Why queued", `${item.reason || "—"} (score ${item.score})`]);
   const waiting = outbox.pendingFor(ex.key).length;
@@ -398,9 +400,21 @@ function stage(item, label) {
   return before;
 }
 
+async function castVote(item, label) {
+  const key = item.example.key;
+  const { status, data } = await api("POST", `/queues/${enc(cfg.queue)}/votes`, { key, label });
+  if (status !== 200) { flash(describe(data, `Could not vote for ${key} (HTTP ${status}).`)); return; }
+  item.voted = label;
+  addRecent(key, label);
+  const s = data.settled;
+  flash(!s ? `Voted ${label} for ${key} (${data.votes} of ${data.required} votes).`
+    : s.label ? `${key}: agreed on ${s.label}, staged.` : `${key}: the labelers disagree; a reviewer settles it.`);
+}
+
 function choose(label) {
   const item = current();
   if (!item) return;
+  if (cfg.votes) { castVote(item, label); move(1); return; }
   if (!cfg.editable) { flash(`Branch ${cfg.branch} is protected: label on another branch.`); return; }
   const before = stage(item, label);
   if (before) state.undo.push([before]);

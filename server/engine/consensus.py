@@ -48,6 +48,12 @@ def require_votes(db: Session, *, dataset: str, queue: str, required: int, branc
     return {"dataset": dataset, "queue": queue, "votes": required, "branch": br.name}
 
 
+def votes_required(db: Session, *, dataset: str, queue: str) -> int | None:
+    """How many labels a queue asks for per example (None: not a consensus queue)."""
+    row = db.get(ConsensusQueue, (get_dataset(db, dataset).id, queue))
+    return row.required if row is not None else None
+
+
 def _choices(votes: dict[str, str]) -> str:
     by_label = defaultdict(list)
     for who, label in sorted(votes.items()):

@@ -259,3 +259,24 @@ def test_a_suggestion_queue_accepts_with_enter_keeps_with_shift_k_and_skips_with
     assert "suggested by tester@example.com, label-error queue" in history
     site.shot(page, "example-history")
     assert site.errors == []
+
+
+def test_a_consensus_queue_takes_votes_that_stay_hidden_and_stages_the_agreed_label(site, api, cli, digits):
+    ana, bo = add_labeler(api, cli, "ana", ("digits",)), add_labeler(api, cli, "bo", ("digits",))
+    cli.ok("review", "add", "digits", "u001", "u002", "-Q", "pairs")
+    cli.ok("queue", "consensus", "digits", "-Q", "pairs", "--votes", "2", "--branch", "work")
+    with api.client(bo) as c:  # bo votes first, over the API
+        r = c.post("/datasets/digits/queues/pairs/votes", json={"key": "u001", "label": "4"})
+        assert r.status_code == 200 and r.json() == {"key": "u001", "votes": 1, "required": 2, "settled": None}, r.text
+    page = site.page()
+    open_workbench(site, page, "ana", queue="pairs")
+    assert shown_key(page) == "u001"
+    details = page.locator("#details").inner_text()
+    assert "this queue asks 2 labelers" in details and "4" not in details.split("Your vote")[1].split("Split")[0]  # bo's vote is not shown
+    site.shot(page, "consensus")
+    page.keyboard.press("4")  # agrees with bo: staged on work
+    until(page, "document.body.textContent.includes('u001: agreed on 4, staged.')")
+    page.keyboard.press("7")  # u002: a first vote
+    until(page, "document.body.textContent.includes('Voted 7 for u002 (1 of 2 votes).')")
+    assert staged(api, ana) == {"u001": "4"}
+    assert site.errors == []
