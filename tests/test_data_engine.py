@@ -12,15 +12,25 @@ from tests.test_training import DIGITS_SPEC, spec_file, wait_until
 production = pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 
 
-def noisy_digits(cli, tmp_path, unlabeled: int = 60) -> dict[str, str]:
+def noisy_digits(cli, tmp_path, unlabeled: int = 60, held_out: int = 300) -> dict[str, str]:
     """digits imported clean, then 10% of them relabeled wrong in one commit (seeded); returns key -> true label.
 
-    `unlabeled` more digits come in without labels (for the active-learning queue).
+    `unlabeled` more digits come in without labels (for the active-learning queue), and `held_out` others,
+    correctly labeled, make dataset `clean`, pinned as an evaluation set of digits.
     """
     folder = write_digits_folder(tmp_path / "digits")
-    cli.ok("dataset", "create", "digits", "--modality", "image", "--labels", ",".join(str(d) for d in range(10)))
+    labels = ",".join(str(d) for d in range(10))
+    cli.ok("dataset", "create", "digits", "--modality", "image", "--labels", labels)
     paths = sorted(folder.rglob("*.png"))
-    spare, paths = paths[:unlabeled], paths[unlabeled:]
+    held = set(random.Random(1).sample(paths, held_out))
+    spare, paths = paths[:unlabeled], [p for p in paths[unlabeled:] if p not in held]
+    clean = tmp_path / "clean.csv"
+    clean.write_text(
+        "key,label,image\n" + "".join(f"{p.relative_to(folder).as_posix()},{p.parent.name},{p.as_posix()}\n" for p in sorted(held))
+    )
+    cli.ok("dataset", "create", "clean", "--modality", "image", "--labels", labels)
+    cli.ok("import", "clean", clean)
+    cli.ok("dataset", "pin-eval", "digits", "clean", "--rev", "main", "--from-dataset", "clean")
     labeled = tmp_path / "labeled.csv"
     with labeled.open("w", newline="") as f:
         w = csv.writer(f)
@@ -49,11 +59,11 @@ def test_label_errors_found_accepted_with_provenance_and_kept(cli, workers, tmp_
         what="the model's analysis",
     )
     assert analysis["state"] == "done", analysis
-    assert analysis["folds"] == 5 and analysis["labeled"] == 1737 and analysis["examples"] == 1797 and analysis["crossfit_s"] > 0
+    assert analysis["folds"] == 5 and analysis["labeled"] == 1437 and analysis["examples"] == 1497 and analysis["crossfit_s"] > 0
     queue = json.loads(cli.ok("queue", "digits", "--kind", "label-errors", "-n", "100", "--json"))
     assert len(queue) == 100
     shown = cli.ok("run", str(model["run"]))
-    assert "analysis  done: 5-fold cross-fitting of 1737 labeled examples" in shown
+    assert "analysis  done: 5-fold cross-fitting of 1437 labeled examples" in shown
     hits = [item for item in queue if item["key"] in flipped]
     assert len(hits) >= 60, f"{len(hits)} of the top 100 are injected errors"
     assert sum(item["suggested"] == flipped[item["key"]] for item in hits) >= 0.9 * len(hits)
@@ -97,6 +107,15 @@ def test_label_errors_found_accepted_with_provenance_and_kept(cli, workers, tmp_
     assert f"example '{other['key']}' changed on branch 'main' since the model ranked it" in said
     cli.ok("unstage", "digits", other["key"])
 
+    # accept the rest of the queue's suggestions and retrain: better on the clean pinned eval set than the noisy model
+    rest = [i["key"] for i in json.loads(cli.ok("queue", "digits", "-n", "10000", "--json")) if i["key"] != other["key"]]
+    cli.ok("queue", "accept", "digits", *rest[:300], "-q")
+    cli.ok("commit", "digits", "-m", "the engine's suggestions, all of them")
+    fixed = json.loads(cli.ok("train", "digits", "--spec", spec_file(tmp_path, DIGITS_SPEC), "--folds", "0", "--wait", "--json"))
+    noisy_clean, fixed_clean = model["eval_sets"]["clean"]["accuracy"], fixed["eval_sets"]["clean"]["accuracy"]
+    assert fixed_clean > noisy_clean, (noisy_clean, fixed_clean)
+    wait_until(lambda: (json.loads(cli.ok("run", str(fixed["run"]), "--json")).get("analysis") or {}).get("state") == "done", timeout=300)
+
     # lineage both ways: a commit that calls every 1 a 7, the next model, and which commit moved its predictions
     ones = sorted(p.relative_to(tmp_path / "digits").as_posix() for p in (tmp_path / "digits" / "1").glob("*.png"))
     (tmp_path / "sevens.csv").write_text("key,label\n" + "".join(f"{k},7\n" for k in ones))
@@ -105,12 +124,12 @@ def test_label_errors_found_accepted_with_provenance_and_kept(cli, workers, tmp_
     second = json.loads(cli.ok("train", "digits", "--spec", spec_file(tmp_path, DIGITS_SPEC), "--folds", "0", "--wait", "--json"))
     wait_until(lambda: (json.loads(cli.ok("run", str(second["run"]), "--json")).get("analysis") or {}).get("state") == "done", timeout=300)
     moved = json.loads(cli.ok("lineage", second["id"], "--json"))
-    assert moved["before"] == model["id"] and moved["moved"] > 0
+    assert moved["before"] == fixed["id"] and moved["moved"] > 0
     assert moved["commits"][0]["message"] == "every 1 is a 7 now", moved
     assert moved["commits"][0]["moved"] > len(ones) / 2 and set(moved["commits"][0]["keys"]) <= set(ones)
     seen = json.loads(cli.ok("lineage", "digits", accepted[0], "--json"))
-    assert [e["model"] for e in seen] == [second["id"], model["id"]]
-    assert [e["label"] for e in seen] == [flipped[accepted[0]], queue_given[accepted[0]]]
+    assert [e["model"] for e in seen] == [second["id"], fixed["id"], model["id"]]
+    assert [e["label"] for e in seen][1:] == [flipped[accepted[0]], queue_given[accepted[0]]]
     assert seen[0]["trained_on"] == (seen[0]["side"] == "train") and seen[0]["side"] in ("train", "eval")
     assert "no model of dataset 'digits' saw an example 'nope'" in cli.fails("lineage", "digits", "nope")
 

@@ -35,6 +35,7 @@ class CheckRead(BaseModel):
     run_state: str | None
     production: str | None = Field(description="The production model the request is measured against")
     metrics: dict[str, dict] = Field(description="accuracy, macro_f1, loss: {production, model, delta}")
+    slices: list[dict] = Field(default_factory=list, description="the model's data unit tests: {slice, score, minimum, passed, failing}")
 
 
 class MergeRequestRead(BaseModel):

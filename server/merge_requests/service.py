@@ -122,6 +122,11 @@ def _check(db: Session, ds: Dataset, head: Commit) -> CheckRead:
         a = prod.metrics.get(name) if prod else None
         b = build.model.metrics.get(name) if build.model else None
         metrics[name] = {"production": a, "model": b, "delta": None if a is None or b is None else round(b - a, 6)}
+    slices = []
+    if build.model is not None:
+        from server.engine.slices import slices_of_models
+
+        slices = slices_of_models(db, dataset=ds.name, versions=[build.model.version]).get(build.model.version, [])
     return CheckRead(
         source_head=head.id,
         model=build.model.id if build.model else None,
@@ -129,6 +134,7 @@ def _check(db: Session, ds: Dataset, head: Commit) -> CheckRead:
         run_state=build.run_state,
         production=prod.id if prod else None,
         metrics=metrics,
+        slices=slices,
     )
 
 

@@ -16,7 +16,7 @@ def seed(api, cli, blobs, tmp_path) -> str:
     return analysed_model(api, blobs, lambda key, label: "a")
 
 
-def analysed_model(api, blobs, predict) -> str:
+def analysed_model(api, blobs, predict, rev: str | None = None) -> str:
     """A new model of notes whose analysis predicts predict(key, label) for every note; returns its ref."""
     from server.datasets.datasets import get_dataset
     from server.db import run_read, session_scope
@@ -26,7 +26,7 @@ def analysed_model(api, blobs, predict) -> str:
     from trainer.crossfit import Analysis
 
     with api.admin as c:
-        run = c.post("/datasets/notes/runs", json={"force": True}).json()["id"]
+        run = c.post("/datasets/notes/runs", json={"force": True, "rev": rev}).json()["id"]
     truth = {f"n{i}": LABELS[i % 3] for i in range(6)}
     ref = register_model(blobs, run, LABELS, truth, truth)
     model = run_read(lambda db: db.query(ModelVersion).order_by(ModelVersion.version.desc()).first())
@@ -136,3 +136,20 @@ def test_a_failing_slice_blocks_promotion_and_a_passing_model_is_promoted(api, c
     assert text.splitlines()[1].split("\t")[:3] == ["bs", "2 key(s)", "0.5"]
     cli.ok("slice", "rm", "notes", "bs")
     assert "no slice 'bs'" in cli.fails("slice", "rm", "notes", "bs")
+
+
+def test_a_merge_requests_check_shows_the_source_models_data_unit_tests(api, cli, blobs, tmp_path):
+    seed(api, cli, blobs, tmp_path)
+    with api.admin as c:
+        assert c.post("/datasets/notes/slices", json={"name": "bs", "keys": ["n1", "n4"], "minimum": 0.5}).status_code == 200
+        assert c.post("/datasets/notes/branches", json={"name": "fix"}).status_code == 201
+        assert c.post("/datasets/notes/edits", params={"branch": "fix"}, json={"edits": [{"key": "n2", "label": "a"}]}).status_code == 200
+        assert c.post("/datasets/notes/commits", json={"message": "n2 is an a", "branch": "fix"}).status_code == 201
+    analysed_model(api, blobs, lambda key, label: "a", rev="fix")  # the branch's model misses the b's
+    with api.admin as c:
+        r = c.post("/datasets/notes/merge-requests", json={"source": "fix", "target": "main", "title": "n2"})
+        assert r.status_code == 201, r.text
+        check = c.get(f"/datasets/notes/merge-requests/{r.json()['number']}").json()["check"]
+        assert check["model"] == "notes@2" and [(s["slice"], s["passed"], s["failing"]) for s in check["slices"]] == [
+            ("bs", False, ["n1", "n4"])
+        ]
