@@ -96,6 +96,9 @@ def fuzz(op, data: dict, mode: GenerationMode, examples: int) -> None:
     )
     @given(case=strategy)
     def run(case):
+        # The API declares no header parameters: a header a negative case makes up (a Content-Length of "vP%1DT=)")
+        # is refused by the HTTP server before the app sees the request, which tests uvicorn rather than s2.
+        case.headers = None
         case.call_and_validate(headers=headers, checks=CHECKS, timeout=30)
 
     run()

@@ -79,5 +79,6 @@ def test_answers_are_documented_and_keep_the_services_shape(api, blobs):
             "dataset": "pets",
             "branch": "main",
             "spec": parse_spec(None, "text").model_dump(mode="json"),
+            "folds": None,  # the data engine's cross-fitting: the default (S2_ANALYSIS_FOLDS)
         }
         assert c.post("/fsck").json() == {"checked": len(list(blobs.iter_ids())), "corrupt": [], "missing": [], "leftovers": [], "ok": True}

@@ -281,7 +281,7 @@ def test_exports_and_media_return_the_uploaded_data(api):
         create(c, "texts", "text", ("pos", "neg"))
         imported(c, upload(c, "texts", ("r.csv", csv_bytes([["t1", "pos", "héllo"]], ("key", "label", "text")))))
         lines = c.get("/datasets/texts/export", params={"rev": "main", "format": "jsonl"}).text.splitlines()
-        assert [json.loads(line) for line in lines] == [{"key": "t1", "label": "pos", "text": "héllo"}]
+        assert [json.loads(line) for line in lines] == [{"key": "t1", "label": "pos", "split": None, "text": "héllo"}]
         assert_refused(c.get("/datasets/pets/export", params={"rev": "nope", "format": "parquet"}), 404, "nope")
         assert_refused(c.get("/datasets/pets/export", params={"rev": "main", "format": "csv"}), 422, "format")
 
