@@ -22,7 +22,7 @@ def noisy_digits(cli, tmp_path, unlabeled: int = 60, held_out: int = 300) -> dic
     labels = ",".join(str(d) for d in range(10))
     cli.ok("dataset", "create", "digits", "--modality", "image", "--labels", labels)
     paths = sorted(folder.rglob("*.png"))
-    held = set(random.Random(1).sample(paths, held_out))
+    held = set(random.Random(1).sample(paths[unlabeled:], held_out))
     spare, paths = paths[:unlabeled], [p for p in paths[unlabeled:] if p not in held]
     clean = tmp_path / "clean.csv"
     clean.write_text(
@@ -112,12 +112,17 @@ def test_label_errors_found_accepted_with_provenance_and_kept(cli, workers, tmp_
     cli.ok("queue", "accept", "digits", *rest[:300], "-q")
     cli.ok("commit", "digits", "-m", "the engine's suggestions, all of them")
     fixed = json.loads(cli.ok("train", "digits", "--spec", spec_file(tmp_path, DIGITS_SPEC), "--folds", "0", "--wait", "--json"))
-    noisy_clean, fixed_clean = model["eval_sets"]["clean"]["accuracy"], fixed["eval_sets"]["clean"]["accuracy"]
-    assert fixed_clean > noisy_clean, (noisy_clean, fixed_clean)
+    noisy_clean, fixed_clean = model["eval_sets"]["clean"], fixed["eval_sets"]["clean"]
+    # On digits a CNN trained with 10% flipped labels still classifies the clean set about as well (0.97-0.99 either
+    # way), but it is less sure of the right answers: the fixed model's loss on the clean set is clearly lower.
+    assert fixed_clean["accuracy"] >= noisy_clean["accuracy"] and fixed_clean["loss"] < 0.9 * noisy_clean["loss"], (
+        noisy_clean,
+        fixed_clean,
+    )
     wait_until(lambda: (json.loads(cli.ok("run", str(fixed["run"]), "--json")).get("analysis") or {}).get("state") == "done", timeout=300)
 
     # lineage both ways: a commit that calls every 1 a 7, the next model, and which commit moved its predictions
-    ones = sorted(p.relative_to(tmp_path / "digits").as_posix() for p in (tmp_path / "digits" / "1").glob("*.png"))
+    ones = sorted(row["key"] for row in csv.DictReader((tmp_path / "labeled.csv").open()) if row["key"].startswith("1/"))
     (tmp_path / "sevens.csv").write_text("key,label\n" + "".join(f"{k},7\n" for k in ones))
     cli.ok("label", "digits", "--file", tmp_path / "sevens.csv")
     cli.ok("commit", "digits", "-m", "every 1 is a 7 now")

@@ -57,13 +57,11 @@ class _Predicted:
     """A model analysis's predicted class per key (mapped once per process)."""
 
     def __init__(self, reader):  # noqa: ANN001
-        import numpy as np
+        from server.engine.service import list_matrix
 
         table = reader.read_all()
-        probs = table.column("probabilities").combine_chunks()
-        width = len(probs[0]) if len(probs) else 0
-        matrix = probs.flatten().to_numpy(zero_copy_only=False).reshape(len(table), width)
-        self.predicted = dict(zip(table.column("key").to_pylist(), np.argmax(matrix, axis=1).tolist() if width else []))
+        matrix = list_matrix(table.column("probabilities"))
+        self.predicted = dict(zip(table.column("key").to_pylist(), matrix.argmax(axis=1).tolist() if matrix.shape[1] else []))
 
 
 def _probability_batches(source):  # noqa: ANN001, ANN202

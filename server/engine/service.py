@@ -213,6 +213,13 @@ def analysis_of(db: Session, model: ModelVersion) -> AnalysisRead | None:
     )
 
 
+def list_matrix(column) -> np.ndarray:  # noqa: ANN001
+    """An Arrow column of equal-length float lists (an analysis's probabilities or embeddings) as an (n, width) array."""
+    flat = column.combine_chunks()
+    width = len(flat[0]) if len(flat) else 0
+    return flat.flatten().to_numpy(zero_copy_only=False).reshape(len(flat), width)
+
+
 class _Embeddings:
     """A model's analysis as a mapped Arrow file: its keys, labels then, and unit-length embeddings (read once per process)."""
 
@@ -223,9 +230,7 @@ class _Embeddings:
         self.keys = table.column("key").to_pylist()
         self.labels = table.column("label").to_pylist()
         self.row = {k: i for i, k in enumerate(self.keys)}
-        flat = table.column("embedding").combine_chunks()
-        width = len(flat[0]) if len(flat) else 0
-        self.unit = normalize(flat.flatten().to_numpy(zero_copy_only=False).reshape(len(self.keys), width))
+        self.unit = normalize(list_matrix(table.column("embedding")))
 
 
 def _embedding_batches(source):  # noqa: ANN001, ANN202

@@ -6,6 +6,7 @@ from pathlib import Path
 from tests.api.pages.conftest import LABELS, PASSWORD, add_labeler, until
 from tests.api.pages.test_access import axe_problems
 from tests.factories import write_digits_folder, write_image_csv
+from tests.test_training import wait_until
 
 SPEC = {"epochs": 4, "image_size": 8, "image_channels": 1, "batch_size": 32}
 EXAMPLES = 900
@@ -97,9 +98,15 @@ def test_an_engineer_follows_a_real_run_live_cancels_and_retries(site, api, cli,
     assert page.locator("#cancel-run").is_hidden() and page.locator("#retry-run").is_hidden()
     assert axe_problems(page) == []
     site.shot(page, "run-succeeded")
-    # Reloaded, the server draws the same curve the module drew.
+    # Reloaded, the server draws the same curve the module drew, and the data engine's pass over the examples.
     drawn = page.locator("#loss-svg polyline.train").get_attribute("points"), page.locator("#loss-svg circle").count()
+    run_id = page.url.rsplit("/", 1)[1]  # the worker analyses the model right after the run succeeds
+    wait_until(lambda: (eve.get(f"/runs/{run_id}").json().get("analysis") or {}).get("state") == "done", 60, "the model's analysis")
     page.reload()
+    assert (
+        page.locator("#run-analysis").inner_text().startswith("done; ")
+        and "examples scored and ranked" in page.locator("#run-analysis").inner_text()
+    )
     assert (page.locator("#loss-svg polyline.train").get_attribute("points"), page.locator("#loss-svg circle").count()) == drawn
     assert page.locator("#loss-svg .axis-title").all_text_contents() == ["step", "loss"]
 
