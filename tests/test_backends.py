@@ -8,10 +8,12 @@ from server.client.remote import RemoteBackend
 
 
 def operations(cls) -> dict[str, list[str]]:
-    """The public methods a class defines itself (not inherited from the protocol's empty ones), with their parameters."""
+    """The public methods a class defines, itself or in the parts it mixes in (not the protocol's empty ones), with their parameters."""
+    own = [c for c in cls.__mro__ if c is cls or c not in Backend.__mro__]
     return {
         name: list(inspect.signature(fn).parameters)[1:]
-        for name, fn in vars(cls).items()
+        for part in reversed(own)
+        for name, fn in vars(part).items()
         if inspect.isfunction(fn) and not name.startswith("_")
     }
 
