@@ -7,6 +7,8 @@
 import { Outbox } from "./sync.js";
 import { $, api, cfg, describe, el, enc, mediaUrl, refreshCsrf, sleep } from "./page.js";
 import { commitDialog } from "./commit.js";
+import { gridMode } from "./grid.js";
+import { decisions } from "./suggest.js";
 
 const AHEAD = 10; // fetch the next page when fewer than this many examples are left
 const PRELOAD = 6; // media of the next examples fetched before they are shown
@@ -169,41 +171,9 @@ function preselected(item) {
   return item.guess ? item.guess.label : effectiveLabel(item.example);
 }
 
-// ---- suggestions (the data engine's queues): Enter accepts one with its provenance, Shift+K keeps the label --
+// ---- suggestions and votes (suggest.js): the data engine's queues and consensus queues ----------------
 
-const similar = new Map(); // key -> its nearest examples by the queueing model's embeddings (or a pending fetch)
-
-function similarTo(item) {
-  const key = item.example.key;
-  if (!similar.has(key)) {
-    similar.set(key, null);
-    api("GET", `/queues/${enc(cfg.queue)}/neighbours?key=${enc(key)}&k=5`).then(({ status, data }) => {
-      similar.set(key, status === 200 ? data : []);
-      if (current() === item) renderDetails();
-    });
-  }
-  return similar.get(key);
-}
-
-async function decideSuggestion(item, how) {
-  if (!cfg.editable && how === "accept") { flash(`Branch ${cfg.branch} is protected: accept on another branch.`); return; }
-  const key = item.example.key;
-  const path = `/queues/${enc(cfg.queue)}/${how}` + (how === "accept" ? `?branch=${enc(cfg.branch)}` : "");
-  const { status, data } = await api("POST", path, { keys: [key] });
-  if (status !== 200) { flash(describe(data, `Could not ${how} the suggestion for ${key} (HTTP ${status}).`)); return; }
-  const label = item.suggestion.label;
-  item.suggestion = null;
-  if (how === "accept") {
-    const ex = item.example;
-    if (!ex.staged_by) state.staged += 1;
-    ex.staged_label = label; ex.staged_by = cfg.user; ex.staged_remove = false;
-    addRecent(key, label);
-    flash(`Accepted ${label} for ${key}.`);
-  } else {
-    flash(`Kept ${effectiveLabel(item.example) ?? "no label"} for ${key}: not suggested again.`);
-  }
-  move(1);
-}
+const { similarTo, decideSuggestion, castVote } = decisions({ state, current, flash, move, addRecent, effectiveLabel, renderDetails });
 
 function fitImage(img) {
   const viewer = $("viewer");
@@ -400,17 +370,6 @@ function stage(item, label) {
   return before;
 }
 
-async function castVote(item, label) {
-  const key = item.example.key;
-  const { status, data } = await api("POST", `/queues/${enc(cfg.queue)}/votes`, { key, label });
-  if (status !== 200) { flash(describe(data, `Could not vote for ${key} (HTTP ${status}).`)); return; }
-  item.voted = label;
-  addRecent(key, label);
-  const s = data.settled;
-  flash(!s ? `Voted ${label} for ${key} (${data.votes} of ${data.required} votes).`
-    : s.label ? `${key}: agreed on ${s.label}, staged.` : `${key}: the labelers disagree; a reviewer settles it.`);
-}
-
 function choose(label) {
   const item = current();
   if (!item) return;
@@ -440,92 +399,10 @@ function undo() {
   render(); ahead();
 }
 
-// ---- grid mode: a page of thumbnails; select with mouse or keys, a label key labels them all ---------
+// ---- grid mode (grid.js): a page of thumbnails; select with mouse or keys, a label key labels them all ---
 
-const GRID = 48;
-const COLUMNS = 8;
-
-function gridStart() { return Math.floor(state.pos / GRID) * GRID; }
-
-function toggleGrid() {
-  state.grid = !state.grid;
-  state.selected = new Set();
-  state.anchor = state.pos;
-  $("grid-toggle").setAttribute("aria-pressed", String(state.grid));
-  document.body.classList.toggle("grid-mode", state.grid);
-  if (state.grid) ensureLoaded(gridStart() + GRID).then(render); else render();
-}
-
-async function ensureLoaded(count) {
-  while (state.items.length < count && !state.end) await loadMore();
-}
-
-function gridMove(step, extend) {
-  const start = gridStart();
-  const last = Math.min(state.items.length, start + GRID) - 1;
-  const next = Math.max(start, Math.min(last, state.pos + step));
-  state.pos = next;
-  if (extend) {
-    state.selected = new Set();
-    const [a, b] = [Math.min(state.anchor, next), Math.max(state.anchor, next)];
-    for (let i = a; i <= b; i++) state.selected.add(i);
-  } else {
-    state.anchor = next;
-  }
-  render();
-}
-
-function gridPage(step) {
-  const target = gridStart() + step * GRID;
-  if (target < 0) return;
-  ensureLoaded(target + GRID).then(() => {
-    if (target >= state.items.length) { flash("The end of the queue."); return; }
-    state.pos = target; state.anchor = target; state.selected = new Set();
-    render(); ahead();
-  });
-}
-
-function gridLabel(label) {
-  if (!cfg.editable) { flash(`Branch ${cfg.branch} is protected: label on another branch.`); return; }
-  const chosen = state.selected.size ? [...state.selected] : [state.pos];
-  const batch = chosen.map((i) => state.items[i]).filter(Boolean).map((item) => stage(item, label)).filter(Boolean);
-  if (batch.length) state.undo.push(batch);
-  flash(`${batch.length} example(s) labeled ${label}.`);
-  state.selected = new Set();
-  render();
-}
-
-function renderGrid() {
-  const start = gridStart();
-  const items = state.items.slice(start, start + GRID);
-  const grid = el("div", { class: "grid", role: "listbox", "aria-multiselectable": "true", "aria-label": "Examples on this page" });
-  items.forEach((item, n) => {
-    const i = start + n;
-    const ex = item.example;
-    const label = effectiveLabel(ex);
-    const tile = el("div", {
-      class: ["tile", state.selected.has(i) ? "selected" : "", i === state.pos ? "focus" : "", ex.staged_by ? "staged" : ""].join(" ").trim(),
-      role: "option", "aria-selected": String(state.selected.has(i)), "data-index": String(i), id: `tile-${i}`,
-    },
-    cfg.modality === "image" ? el("img", { src: mediaUrl(ex), alt: "", draggable: false }) : el("span", { class: "snippet", text: String(ex.inline ?? ex.key).slice(0, 80) }),
-    el("span", { class: "caption", text: `${ex.key} · ${label ?? "—"}` }));
-    grid.append(tile);
-  });
-  grid.setAttribute("aria-activedescendant", `tile-${state.pos}`);
-  grid.tabIndex = 0;
-  $("viewer").replaceChildren(grid);
-}
-
-$("viewer").addEventListener("click", (event) => {
-  const tile = event.target.closest(".tile");
-  if (!tile) return;
-  const i = Number(tile.dataset.index);
-  if (event.shiftKey) { state.pos = i; gridMove(0, true); return; }
-  if (event.ctrlKey || event.metaKey) { if (state.selected.has(i)) state.selected.delete(i); else state.selected.add(i); }
-  else state.selected = new Set([i]);
-  state.pos = i; state.anchor = i;
-  render();
-});
+const { GRID, COLUMNS, gridStart, toggleGrid, gridMove, gridPage, gridLabel, renderGrid } =
+  gridMode({ state, render, ahead, loadMore, flash, stage, effectiveLabel });
 
 function move(step) {
   state.pos = Math.max(0, Math.min(state.items.length, state.pos + step));
