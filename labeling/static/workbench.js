@@ -166,7 +166,7 @@ function showViewerMessage(text) {
 function effectiveLabel(ex) { return ex.staged_by ? (ex.staged_remove ? null : ex.staged_label) : ex.label; }
 
 function preselected(item) {
-  if (!item) return null;
+  if (!item || cfg.votes) return null; // a consensus queue asks for each labeler's own judgement: nothing pre-selected
   if (item.suggestion) return item.suggestion.label;
   return item.guess ? item.guess.label : effectiveLabel(item.example);
 }
