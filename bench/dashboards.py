@@ -42,11 +42,8 @@ import argparse
 import csv
 import io
 import json
-import os
 import random
 import shutil
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -56,13 +53,14 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
-from _scale_env import Server, wait_until_up  # noqa: E402
+from _dashboards_mlflow import MLFLOW_METRICS, MLflow, mlflow_marks  # noqa: E402
+from _dashboards_report import cpu_note, report  # noqa: E402
+from _scale_env import Server  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 PY = ROOT / ".venv" / "bin" / "python"
 S2 = ROOT / ".venv" / "bin" / "s2"
-MLFLOW_BIN = BENCH / ".venv-mlflow" / "bin"
 LABELS = [f"c{i}" for i in range(10)]
 USER, PASSWORD = "eve", "bench password 1"
 WORDS = (
@@ -128,20 +126,6 @@ S2_MARKS = {
         "summary": "!!document.querySelector('#diff-summary .diff-counts') && !!document.querySelector('#relabel-matrix')",
     },
 }
-
-
-def mlflow_marks(metrics: list[str]) -> dict:
-    """Run table, the plot's axis, and a metrics grid row with two values for every metric (read without layout)."""
-    names = json.dumps(metrics)
-    return {
-        "page": (
-            "!!document.querySelector('table.mlflow-compare-run-table') && !!document.querySelector('.pcp-plot .parcoords .y-axis .tick')"
-            " && (() => { const cells = [...document.querySelectorAll('.ReactVirtualized__Grid [role=rowgroup] > div')];"
-            f" const text = cells.map(c => c.textContent.trim()); const names = {names};"
-            " if (!names.every(n => text.includes(n))) return false;"
-            " return text.filter(t => /^-?[0-9][0-9.e+-]*$/.test(t)).length >= 2 * names.length; })()"
-        )
-    }
 
 
 # Where a load's time went: the HTML's last byte, the requests the page made before its mark was painted (from
@@ -354,81 +338,6 @@ def s2_signed_in(browser, server: Server) -> dict:
     return state
 
 
-# ---- MLflow --------------------------------------------------------------------------------------------------
-
-LOG_RUNS = r"""
-import json, sys, time
-from mlflow.entities import Metric
-from mlflow.tracking import MlflowClient
-client = MlflowClient(sys.argv[1])
-experiment = client.create_experiment("bench-compare")
-runs = []
-for r in range(2):
-    run = client.create_run(experiment, run_name=f"model-{r + 1}")
-    now, metrics = int(time.time() * 1000), []
-    for epoch in range(10):
-        accuracy = round(0.5 + 0.035 * epoch + 0.02 * r, 4)
-        metrics += [Metric("accuracy", accuracy, now + epoch, epoch), Metric("macro_f1", round(accuracy - 0.012, 4), now + epoch, epoch),
-                    Metric("loss", round(1.5 - 0.1 * epoch - 0.05 * r, 4), now + epoch, epoch)]
-    metrics += [Metric(f"f1_c{k}", round(0.78 + 0.013 * k + 0.02 * r, 4), now + 10, 9) for k in range(10)]
-    client.log_batch(run.info.run_id, metrics=metrics)
-    client.set_terminated(run.info.run_id)
-    runs.append(run.info.run_id)
-print(json.dumps({"experiment": experiment, "runs": runs}))
-"""
-MLFLOW_METRICS = ["accuracy", "macro_f1", "loss"] + [f"f1_c{k}" for k in range(10)]
-
-
-class MLflow:
-    """`mlflow server` on its own SQLite store, with an experiment of two runs logging the same metrics."""
-
-    def __init__(self, work: Path):
-        if not (MLFLOW_BIN / "mlflow").exists():
-            log("creating bench/.venv-mlflow with bench/setup_mlflow.sh (once) ...")
-            subprocess.run(["bash", str(BENCH / "setup_mlflow.sh")], check=True)
-        self.version = subprocess.run(
-            [str(MLFLOW_BIN / "python"), "-c", "import mlflow; print(mlflow.__version__)"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        home = work / "mlflow"
-        home.mkdir(parents=True, exist_ok=True)
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-        # no telemetry; no job runner (its ~8 huey consumers serve GenAI jobs, nothing the compare page uses)
-        self.env.update(HOME=str(home), MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true", MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        self.base = f"http://127.0.0.1:{port}"
-        self.log = open(home / "server.log", "wb")
-        cmd = [
-            str(MLFLOW_BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-            "--backend-store-uri", f"sqlite:///{home / 'mlflow.db'}", "--default-artifact-root", str(home / "artifacts"),
-        ]  # fmt: skip
-        t = time.perf_counter()
-        self.proc = subprocess.Popen(cmd, env=self.env, stdout=self.log, stderr=subprocess.STDOUT, cwd=home, start_new_session=True)
-        wait_until_up(f"{self.base}/health", self.proc, 180, f"mlflow server did not start on {self.base}; see {home / 'server.log'}")
-        log(f"[mlflow] {self.version} up in {time.perf_counter() - t:.0f} s")
-        out = subprocess.run(
-            [str(MLFLOW_BIN / "python"), "-c", LOG_RUNS, self.base], env=self.env, capture_output=True, text=True, cwd=home
-        )
-        if out.returncode:
-            raise RuntimeError(f"logging MLflow runs failed: {out.stderr[-2000:]}")
-        made = json.loads(out.stdout.strip().splitlines()[-1])
-        self.url = f"{self.base}/#/compare-runs?runs={json.dumps(made['runs'], separators=(',', ':'))}&experiments={json.dumps([made['experiment']])}"
-
-    def close(self) -> None:
-        import signal
-
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)  # its own session: the server and the workers it started
-        except ProcessLookupError:
-            pass
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.log.close()
-
-
 # ---- measuring -----------------------------------------------------------------------------------------------
 
 
@@ -494,11 +403,6 @@ class Target:
             self.warm_context.close()
 
 
-def stats(values: list[float]) -> tuple[float, float]:
-    s = sorted(values)
-    return statistics.median(s), s[min(len(s) - 1, round(0.95 * (len(s) - 1)))]
-
-
 def measure(browser, targets: list[Target], loads: int) -> dict:
     """Warm-up, then the pages taking turns, first visits and revisits alike; the first summary's time."""
     first_summary = None
@@ -513,90 +417,6 @@ def measure(browser, targets: list[Target], loads: int) -> dict:
                 t.load(browser, mode, record=True)
         log(f"  load {i + 1}/{loads}")
     return {"first_summary": first_summary}
-
-
-# ---- the table ---------------------------------------------------------------------------------------------
-
-
-def fmt(values: list[float] | None) -> str:
-    if not values:
-        return "—"
-    med, p95 = stats(values)
-    return f"{med:.0f} / {p95:.0f}"
-
-
-def report(
-    targets: dict[tuple[str, str], Target], sizes: dict, loads: int, extra: dict, mlflow_version: str | None, cpu: str
-) -> tuple[str, bool]:
-    s2 = {name: t for (tool, name), t in targets.items() if tool == "s2"}
-    peer = targets.get(("mlflow", "compare"))
-    rows = [
-        ("compare", "page", f"compare two models on {sizes['compare_n']:,} examples (`/d/cmp/compare/1...2`)", 1000),
-        ("timeline", "page", f"timeline of a branch of {sizes['commits']:,} commits (`/d/hist/commits?branch=work`)", 500),
-        ("diff", "page", f"diff of {sizes['relabels']:,} relabels, first page to its thumbnails painted", 500),
-        ("diff", "summary", "  its summary fragment (htmx, counts + relabel matrix), remembered", None),
-    ]
-    ok = True
-    lines = [
-        f"Dashboards in headless Chromium, navigation start to the last table or chart painted; ms as median / p95 of {loads} loads"
-        f" after a warm-up; first visit = empty browser cache, revisit = cached ({cpu})",
-        "",
-        f"| page | s2 first visit | s2 revisit | {'MLflow ' + mlflow_version if peer else 'peer'} first visit | peer revisit | goal | |",
-        "|---|---:|---:|---:|---:|---|---|",
-    ]
-    for name, mark, title, goal in rows:
-        t = s2[name]
-        first, again = t.times["first"].get(mark), t.times["revisit"].get(mark)
-        verdict, goal_text, peer_first, peer_again = "", "", "—", "—"
-        if goal is not None:
-            passed = stats(first)[0] < goal
-            ok &= passed
-            verdict = "PASS" if passed else "FAIL"
-            goal_text = f"< {goal:,} ms"
-        if name == "compare" and peer is not None:
-            peer_first, peer_again = fmt(peer.times["first"]["page"]), fmt(peer.times["revisit"]["page"])
-            faster = stats(first)[0] < stats(peer.times["first"]["page"])[0] and stats(again)[0] < stats(peer.times["revisit"]["page"])[0]
-            ok &= faster
-            goal_text += "; faster than MLflow"
-            verdict += "; " + ("PASS" if faster else "FAIL")
-        lines.append(f"| {title} | {fmt(first)} | {fmt(again)} | {peer_first} | {peer_again} | {goal_text} | {verdict} |")
-    if extra.get("first_summary") is not None:
-        lines.append(f"| diff summary, first (warm-up load, before the server remembered it) | {extra['first_summary']:.0f} | | | | | |")
-    lines += [
-        "",
-        "Where the time went (medians; first visit / revisit): the HTML's last byte; requests made before the page was"
-        " painted (of them fetched from the network); the last of them answered.",
-        "",
-        "| page | HTML received ms | requests (fetched) | last response ms | |",
-        "|---|---:|---:|---:|---|",
-    ]
-    for (tool, name), t in targets.items():
-        f, r = t.details["first"], t.details["revisit"]
-
-        def med(rows: list[dict], field: str) -> float:
-            return statistics.median(d[field] for d in rows)
-
-        thumbs = f"{med(f, 'thumbs'):.0f} thumbnails on the first screen" if f and f[0]["thumbs"] is not None else ""
-        lines.append(
-            f"| {tool} {name} | {med(f, 'html'):.0f} / {med(r, 'html'):.0f} | {med(f, 'requests'):.0f} ({med(f, 'fetched'):.0f}) /"
-            f" {med(r, 'requests'):.0f} ({med(r, 'fetched'):.0f}) | {med(f, 'last_response'):.0f} / {med(r, 'last_response'):.0f} | {thumbs} |"
-        )
-    if peer is not None:
-        lines += [
-            "",
-            "MLflow's compare-runs page shows each run's last value per metric (run table, a parallel coordinates plot, the"
-            " metrics grid); it has no per-example predictions, so it cannot show which examples one model fixed or broke."
-            " s2's compare page lists them (the flips table, with each example's label history between the two commits).",
-        ]
-    return "\n".join(lines), ok
-
-
-def cpu_note() -> str:
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        load = float("nan")
-    return f"{os.cpu_count()} cores, load average {load:.1f} at the end"
 
 
 def main() -> int:
