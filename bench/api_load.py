@@ -37,7 +37,6 @@ from _load_env import (
     CommandFailed,
     CpuMonitor,
     Databases,
-    LabelStudioSystem,
     Process,
     S2System,
     cleanup_tmp,
@@ -45,6 +44,7 @@ from _load_env import (
     log,
     write_examples,
 )
+from _load_ls import LabelStudioSystem
 
 PY_SPY = PYTHON.parent / "py-spy"
 GOAL_P99_MS, GOAL_N = 50.0, 50
