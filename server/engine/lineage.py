@@ -96,17 +96,19 @@ def model_lineage(db: Session, blobs: BlobStore, *, ref: str) -> dict:
     moved = {k for k, p in now.items() if k in then and then[k] != p}
     a, b = resolve_rev(db, ds, before.commit_id), resolve_rev(db, ds, model.commit_id)
     _, since = commits_since_base(db, a, b)
+    edited: dict[int, list[str]] = {}
+    for pk, key in db.execute(select(Change.commit_pk, Change.key).where(Change.commit_pk.in_(since))):  # one read, not one per commit
+        edited.setdefault(pk, []).append(key)
     commits = []
     for c in db.scalars(select(Commit).where(Commit.pk.in_(since)).order_by(Commit.generation.desc(), Commit.pk.desc())):
-        edited = list(db.scalars(select(Change.key).where(Change.commit_pk == c.pk)))
-        hit = sorted(k for k in edited if k in moved)
+        hit = sorted(k for k in edited.get(c.pk, []) if k in moved)
         if hit:
             commits.append(
                 {
                     "commit": c.id,
                     "message": c.message,
                     "author": c.author,
-                    "edited": len(edited),
+                    "edited": len(edited.get(c.pk, [])),
                     "moved": len(hit),
                     "keys": hit[:KEYS_SHOWN],
                 }

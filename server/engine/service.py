@@ -17,7 +17,7 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from labeling.models import ReviewItem
@@ -192,14 +192,14 @@ def analysis_of(db: Session, model: ModelVersion) -> AnalysisRead | None:
     if row is None:
         return None
     ds = db.get(Dataset, model.dataset_id)
-    counts = {}
-    if row.state == "done":
-        for queue in QUEUES:
-            counts[queue] = len(
-                db.execute(
-                    select(ReviewItem.id).where(ReviewItem.dataset_id == ds.id, ReviewItem.queue == queue, ReviewItem.model_id == model.id)
-                ).all()
-            )
+    counts = dict.fromkeys(QUEUES, 0)
+    if row.state == "done":  # one grouped count, not a query per queue
+        found = db.execute(
+            select(ReviewItem.queue, func.count())
+            .where(ReviewItem.dataset_id == ds.id, ReviewItem.queue.in_(list(QUEUES)), ReviewItem.model_id == model.id)
+            .group_by(ReviewItem.queue)
+        )
+        counts.update(dict(found.all()))
     return AnalysisRead(
         model=f"{ds.name}@{model.version}",
         state=row.state,
@@ -299,12 +299,14 @@ def accept_suggestions(
                 extra={"key": key, "label": label},
             )
     models = {m.id: m.version for m in db.scalars(select(ModelVersion).where(ModelVersion.id.in_({i.model_id for i in items.values()})))}
-    done = []
+    done, by_source = [], {}
     for key, item in items.items():
         by = f"{ds.name}@{models.get(item.model_id, '?')}" if item.model_id is not None else item.added_by
         source = f"suggested by {by}, {QUEUES.get(queue, f'review queue {queue}')}"
-        stage_edits(db, blobs, dataset=dataset, branch=br.name, edits=[(key, item.suggested, False)], author=author, source=source)
+        by_source.setdefault(source, []).append((key, item.suggested, False))
         done.append({"key": key, "label": item.suggested, "was": item.given, "source": source})
+    for source, edits in by_source.items():  # one staging per source (usually one model): not a lookup per key
+        stage_edits(db, blobs, dataset=dataset, branch=br.name, edits=edits, author=author, source=source)
     db.execute(delete(ReviewItem).where(ReviewItem.id.in_([i.id for i in items.values()])).execution_options(synchronize_session=False))
     return done
 
