@@ -93,6 +93,15 @@ class Settings(BaseModel):
         default=1.0, gt=0, le=900, description="The wait after three failed sign-ins in a row (seconds); it doubles with each more"
     )
     api_threads: int = 8  # threads serving the API's blocking work per server process (more only adds GIL contention)
+    # The Label Studio bridge. Label Studio's browser loads images from s2 at public_url (signed, expiring URLs),
+    # and its webhooks call s2 there: the address Label Studio reaches s2 at, not necessarily the one s2 listens on.
+    public_url: str | None = Field(default=None, description="The URL Label Studio reaches this s2 server at, e.g. http://s2:8000")
+    media_url_ttl_s: float = Field(
+        default=14 * 86400, gt=0, le=365 * 86400, description="How long a media URL handed to Label Studio works (seconds)"
+    )
+    labelstudio_batch: int = Field(
+        default=500, ge=1, le=10_000, description="Tasks per request when pushing to and pulling from Label Studio"
+    )
     analysis_folds: int = Field(
         default=5,
         ge=0,

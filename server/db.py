@@ -16,7 +16,7 @@ from server.errors import DatabaseUnavailable  # noqa: F401  (defined apart so t
 
 # The newest Alembic revision; the app compares it with the database's before deciding
 # to run `alembic upgrade head`, so light commands skip loading Alembic at all.
-HEAD_REVISION = "0015_slices"
+HEAD_REVISION = "0016_labelstudio"
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 

@@ -45,6 +45,10 @@ class Forbidden(S2Error):
     """The caller is known but their role or assignment does not allow this."""
 
 
+class UpstreamFailed(S2Error):
+    """A service s2 talks to on the user's behalf (Label Studio) could not be reached, or failed."""
+
+
 class TooManyAttempts(S2Error):
     """Too many failed sign-ins for one user in a row: the next one must wait (extra: retry_after seconds)."""
 

@@ -1,6 +1,7 @@
 """Import every ORM module so Base.metadata knows all tables (for Alembic and tests)."""
 
 from labeling import models as labeling_models  # noqa: F401,E402
+from labeling.labelstudio import models as labelstudio_models  # noqa: F401,E402
 from server.auth import models as auth_models  # noqa: F401,E402
 from server.datasets import models as datasets_models  # noqa: F401
 from server.datasets import pending as pending_merge_models  # noqa: F401

@@ -27,6 +27,7 @@ STATUS = [  # most specific first
     (errors.Conflict, 409, "conflict"),
     (errors.NothingToCommit, 409, "nothing-to-commit"),
     (errors.InvalidInput, 422, "invalid-input"),
+    (errors.UpstreamFailed, 502, "upstream-failed"),
 ]
 TITLES = {
     401: "Unauthorized",
@@ -34,6 +35,7 @@ TITLES = {
     404: "Not Found",
     405: "Method Not Allowed",
     409: "Conflict",
+    502: "Bad Gateway",
     413: "Content Too Large",
     415: "Unsupported Media Type",
     422: "Unprocessable Content",
@@ -50,9 +52,10 @@ WHEN = {
     404: "Something the request names (dataset, branch, revision, example, run, model, user) does not exist",
     409: "The change collides with the current state (a name taken, a stale edit, a merge conflict, a moved branch, "
     "nothing to commit, a regression)",
-    413: "Over the upload size limit",
+    413: "Over the size limit of a request body (S2_JSON_MAX_BYTES) or an upload (S2_UPLOAD_MAX_BYTES)",
     422: "The request is malformed: `errors` lists every invalid field",
     428: "A labeler's edit must carry the example `version` it was made on (from GET .../examples/{key})",
+    502: "A service s2 talks to on the caller's behalf (Label Studio) could not be reached, or failed",
     503: "A service the server depends on (the database, the blob store) is unavailable",
 }
 
@@ -82,7 +85,7 @@ def responses(*codes: int) -> dict[int, dict]:
     return {code: {"description": WHEN[code], "content": {PROBLEM: {"schema": ref}}} for code in codes}
 
 
-COMMON = responses(401, 403, 404, 422)  # any route of the API: authentication, roles, named things, validation
+COMMON = responses(401, 403, 404, 413, 422)  # any route: authentication, roles, named things, a body too large, validation
 CONFLICT = responses(409)
 
 

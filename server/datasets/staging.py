@@ -51,13 +51,15 @@ def stage_edits(
     edits: list[tuple[str, str | None, bool]],
     author: str,
     expected_versions: dict[str, str] | None = None,
-    source: str | None = None,
+    source: str | dict[str, str] | None = None,
+    authors: dict[str, str] | None = None,
 ) -> list[StagedRead]:
     """Stage (key, label, remove) edits on a branch; every key must exist there, every label be known.
 
     expected_versions maps a key to the example_version the editor saw; a different current
     version is a Conflict that names the current label, never a silent overwrite. source: where
-    the edits came from when suggested (kept with each edit, then with its change in the commit).
+    the edits came from when suggested (kept with each edit, then with its change in the commit); a dict
+    gives each key its own. authors: a key's own author where it is not the stager (a Label Studio annotator).
     """
     ds = get_dataset(db, dataset)
     # Stagers share the branch row (they touch different keys, or collide on the unique key
@@ -88,8 +90,11 @@ def stage_edits(
                 extra={"key": key, "version": current, "label": now[0], "removed": now[1], "by": edit.author if edit else None},
             )
     result, fresh = [], []
+    stager = author
     for key, label, remove in edits:
         label = None if remove else label
+        author = authors.get(key, stager) if authors else stager
+        why = source.get(key) if isinstance(source, dict) else source
         edit = staged.get(key)
         if edit is None:
             fresh.append(
@@ -102,7 +107,7 @@ def stage_edits(
                     "version": 1,
                     "updated_at": utcnow(),
                     "input": existing[key].input,
-                    "source": source,
+                    "source": why,
                 }
             )
             version = 1
@@ -120,7 +125,7 @@ def stage_edits(
                     version=version,
                     updated_at=utcnow(),
                     input=existing[key].input,
-                    source=source,
+                    source=why,
                 )
                 .execution_options(synchronize_session=False)
             ).rowcount
@@ -224,17 +229,23 @@ def unstage(db: Session, *, dataset: str, branch: str | None, keys: list[str] | 
     return db.execute(query.execution_options(synchronize_session=False)).rowcount, kept
 
 
-def commit_staged(db: Session, blobs: BlobStore, *, dataset: str, branch: str | None, message: str, author: str) -> CommitOutcome:
+def commit_staged(
+    db: Session, blobs: BlobStore, *, dataset: str, branch: str | None, message: str, author: str, source_prefix: str | None = None
+) -> CommitOutcome:
     """Turn the branch's staged edits into one commit and clear them, in one transaction.
 
     Each change keeps the author of its edit (the committer is the commit's author). The commit
     is None, with every edit dropped, when every staged edit matches the head already. An edit
     made on an input that an import has since replaced is a conflict: its label was meant for
-    what the editor saw.
+    what the editor saw. source_prefix: only the edits whose source starts with it (a Label Studio pull
+    commits what it staged, not the labelers' edits in progress).
     """
     ds = get_dataset(db, dataset)
     br = get_branch(db, ds, branch, lock=True)
-    edits = list(db.scalars(select(StagedEdit).where(StagedEdit.branch_id == br.id)))
+    mine = StagedEdit.branch_id == br.id
+    if source_prefix is not None:
+        mine = mine & StagedEdit.source.startswith(source_prefix, autoescape=True)
+    edits = list(db.scalars(select(StagedEdit).where(mine)))
     if not edits:
         raise NothingToCommit(
             f"nothing staged on branch '{br.name}' of dataset '{dataset}' (stage edits with: s2 label {dataset} KEY LABEL)"
@@ -257,7 +268,7 @@ def commit_staged(db: Session, blobs: BlobStore, *, dataset: str, branch: str | 
         )
     updates: dict[str, Row | None] = {e.key: None if e.remove else before[e.key]._replace(label=e.label) for e in edits}
     delta = effective_delta(updates, before)
-    db.execute(delete(StagedEdit).where(StagedEdit.branch_id == br.id).execution_options(synchronize_session=False))
+    db.execute(delete(StagedEdit).where(mine).execution_options(synchronize_session=False))
     if not delta:  # edits that change nothing are dropped (kept, they could undo a later change)
         return CommitOutcome(commit=None, dropped=len(edits))
     authors = {e.key: e.author for e in edits}

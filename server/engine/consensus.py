@@ -24,6 +24,7 @@ from server.engine.models import ConsensusQueue, Vote
 from server.errors import InvalidInput, NotFound
 
 DISPUTED = "disputed"
+LABEL_STUDIO = "labelstudio"  # the queue name of disagreements among Label Studio annotators
 
 
 def require_votes(db: Session, *, dataset: str, queue: str, required: int, branch: str | None, by: str) -> dict:
@@ -54,7 +55,7 @@ def votes_required(db: Session, *, dataset: str, queue: str) -> int | None:
     return row.required if row is not None else None
 
 
-def _choices(votes: dict[str, str]) -> str:
+def choices_text(votes: dict[str, str]) -> str:
     by_label = defaultdict(list)
     for who, label in sorted(votes.items()):
         by_label[label].append(who)
@@ -90,21 +91,27 @@ def cast_vote(db: Session, blobs: BlobStore, *, dataset: str, queue: str, key: s
     db.execute(delete(ReviewItem).where(ReviewItem.id == item.id).execution_options(synchronize_session=False))
     if verdict.label is not None:
         agreed = ds.labels[verdict.label]
-        source = f"consensus in queue {queue}: {_choices(votes)}"
+        source = f"consensus in queue {queue}: {choices_text(votes)}"
         stage_edits(db, blobs, dataset=dataset, branch=rule.branch, edits=[(key, agreed, False)], author=labeler, source=source)
         outcome["settled"] = {"label": agreed, "source": source}
     else:
-        _dispute(db, ds, key, queue, votes)
+        dispute(db, ds, key, queue, votes)
         outcome["settled"] = {"label": None, "disputed": True}
     return outcome
 
 
-def _dispute(db: Session, ds: Dataset, key: str, queue: str, votes: dict[str, str]) -> None:
+def dispute(db: Session, ds: Dataset, key: str, queue: str, votes: dict[str, str], origin: str | None = None) -> None:
+    """Queue key in `disputed` with each labeler's choice; origin names where the votes were cast (default: the queue)."""
     row = db.scalar(select(ReviewItem).where(ReviewItem.dataset_id == ds.id, ReviewItem.queue == DISPUTED, ReviewItem.key == key))
     if row is None:
         row = ReviewItem(dataset_id=ds.id, queue=DISPUTED, key=key)
         db.add(row)
-    row.score, row.reason, row.added_by, row.added_at = float(len(votes)), f"{queue}: {_choices(votes)}", f"consensus {queue}", utcnow()
+    row.score, row.reason, row.added_by, row.added_at = (
+        float(len(votes)),
+        f"{origin or queue}: {choices_text(votes)}",
+        f"consensus {queue}",
+        utcnow(),
+    )
     row.suggested = row.given = row.input = row.confidence = row.model_id = None
     db.flush()
 
@@ -119,6 +126,11 @@ def resolve_dispute(db: Session, blobs: BlobStore, *, dataset: str, key: str, la
         raise NotFound(f"example '{key}' is not disputed in dataset '{dataset}'")
     queue = item.added_by.removeprefix("consensus ")
     rule = db.get(ConsensusQueue, (ds.id, queue))
+    if rule is None and branch is None and queue == LABEL_STUDIO:
+        from labeling.labelstudio.models import LabelStudioLink
+
+        link = db.get(LabelStudioLink, ds.id)  # annotators who disagreed in Label Studio: the linked branch
+        branch = link.branch if link is not None else None
     source = f"resolved by {by} from {item.reason}"
     stage_edits(
         db, blobs, dataset=dataset, branch=branch or (rule.branch if rule else None), edits=[(key, label, False)], author=by, source=source

@@ -82,8 +82,8 @@ def api_factory(s2env: dict[str, str], broker_url: str, cli, tmp_path: Path, mon
     admin_token = cli.last_line("user", "add", "root", "--role", "admin")
     procs: list[subprocess.Popen] = []
 
-    def start(**settings: str) -> Api:
-        port, log_path = free_port(), tmp_path / f"server{len(procs)}.log"
+    def start(port: int | None = None, **settings: str) -> Api:
+        port, log_path = port or free_port(), tmp_path / f"server{len(procs)}.log"
         procs.append(start_server({**env, **settings}, log_path, port))
         return Api(f"http://127.0.0.1:{port}", admin_token, log_path, procs[-1])
 
