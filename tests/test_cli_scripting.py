@@ -23,6 +23,8 @@ READS = {
     "diff",
     "fsck",
     "imports",
+    "labelstudio status",
+    "labelstudio tasks",
     "log",
     "models",
     "mr list",

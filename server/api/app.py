@@ -52,6 +52,7 @@ def create_app() -> FastAPI:
         engine,
         examples,
         imports,
+        labelstudio,
         maintenance,
         merge_requests,
         models,
@@ -77,7 +78,22 @@ def create_app() -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, openapi=lambda: app.openapi(), uploads=[("POST", f"{API}/datasets/{{name}}/imports")])
     app.add_middleware(SecurityHeaders)
     app.add_middleware(MetricsMiddleware)  # outermost: it times and counts the 413s too
-    for module in (datasets, branches, commits, examples, edits, engine, queues, imports, runs, models, merge_requests, users, maintenance):
+    for module in (
+        datasets,
+        branches,
+        commits,
+        examples,
+        edits,
+        engine,
+        queues,
+        imports,
+        runs,
+        models,
+        merge_requests,
+        users,
+        maintenance,
+        labelstudio,
+    ):
         app.include_router(module.router, prefix=API, responses=problems.COMMON)
     app.mount("/static/swagger-ui", StaticFiles(directory=swagger_assets()), name="swagger-ui")
     from labeling import pages as labeling_pages

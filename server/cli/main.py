@@ -93,7 +93,21 @@ def main() -> None:
     """Run the CLI, turning every domain error into one line on stderr and exit status 1."""
     _collect_after_start_up()
     from server.blobs import BlobCorrupt, BlobMissing
-    from server.cli import datasets, engine, history, io, maintenance, merge_requests, refs, registry, review, training, users, web  # noqa: F401  (registers the commands)
+    from server.cli import (  # noqa: F401  (registers the commands)
+        datasets,
+        engine,
+        history,
+        io,
+        labelstudio,
+        maintenance,
+        merge_requests,
+        refs,
+        registry,
+        review,
+        training,
+        users,
+        web,
+    )
     from server.errors import DatabaseUnavailable, SettingsInvalid
 
     try:

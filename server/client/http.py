@@ -6,10 +6,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib import error, parse, request
 
-from server.errors import AlreadyExists, Conflict, Forbidden, InvalidInput, NotFound, NothingToCommit, S2Error, TooLarge, Unauthorized
+from server.errors import (
+    AlreadyExists,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    NothingToCommit,
+    S2Error,
+    TooLarge,
+    Unauthorized,
+    UpstreamFailed,
+)
 
-BY_STATUS = {401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict, 413: TooLarge, 422: InvalidInput}
-BY_TYPE = {"already-exists": AlreadyExists, "nothing-to-commit": NothingToCommit}
+BY_STATUS = {401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict, 413: TooLarge, 422: InvalidInput, 502: UpstreamFailed}
+BY_TYPE = {"already-exists": AlreadyExists, "nothing-to-commit": NothingToCommit, "upstream-failed": UpstreamFailed}
 
 
 class ServerUnreachable(S2Error):

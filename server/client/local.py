@@ -5,6 +5,7 @@ from pathlib import Path
 from server.client.backend import Backend
 from server.client.local_engine import LocalEngine
 from server.client.local_history import LocalHistory
+from server.client.local_labelstudio import LocalLabelStudio
 from server.client.local_people import LocalPeople
 from server.client.units import _audited, _author, _blobs
 from server.db import run_in_transaction, run_read
@@ -18,8 +19,8 @@ def _restart(bar, phase: str) -> None:  # noqa: ANN001  (a tqdm bar)
     bar.set_description(phase)
 
 
-class LocalBackend(LocalHistory, LocalPeople, LocalEngine, Backend):
-    """Direct access to the configured database and blob store (history, people and the data engine in their own modules)."""
+class LocalBackend(LocalHistory, LocalPeople, LocalEngine, LocalLabelStudio, Backend):
+    """Direct access to the configured database and blob store (history, people, the data engine and Label Studio in their own modules)."""
 
     remote = False
 

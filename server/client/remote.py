@@ -8,12 +8,13 @@ from pathlib import Path
 from server.client.backend import Backend
 from server.client.http import Http
 from server.client.paths import API, q, qk
+from server.client.remote_labelstudio import RemoteLabelStudio
 from server.client.remote_more import RemoteEngine, RemotePeople
 from server.errors import InvalidInput
 
 
-class RemoteBackend(RemotePeople, RemoteEngine, Backend):
-    """The same methods as LocalBackend, over HTTP (users and the data engine in remote_more.py)."""
+class RemoteBackend(RemotePeople, RemoteEngine, RemoteLabelStudio, Backend):
+    """The same methods as LocalBackend, over HTTP (users and the data engine in remote_more.py, Label Studio in its own)."""
 
     remote = True
 

@@ -52,11 +52,16 @@ def media(name: str, blob_id: str, who: CurrentUser, request: Request) -> Respon
         read(lambda db: get_dataset(db, name))  # an unknown dataset is named first
         raise NotFound(f"no input '{blob_id}': an input id is 64 lowercase hex digits (an example's `input`)")
     modality = read(lambda db: input_modality(db, name, blob_id))
+    return serve_input(blob_id, modality, request, IMMUTABLE)
+
+
+def serve_input(blob_id: str, modality: str, request: Request, cache_control: str) -> Response:
+    """An input's bytes with their content type and ETag, or 304 when the client holds them (every media route)."""
     store = blob_store()
     etag = f'"{blob_id}"'
     if request.headers.get("if-none-match") == etag and store.exists(blob_id):
-        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": IMMUTABLE})
+        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": cache_control})
     if not store.exists(blob_id):
         raise NotFound(f"no input '{blob_id}' in the blob store")
     data = store.get(blob_id)
-    return Response(data, media_type=media_type(data, modality), headers={"ETag": etag, "Cache-Control": IMMUTABLE})
+    return Response(data, media_type=media_type(data, modality), headers={"ETag": etag, "Cache-Control": cache_control})
