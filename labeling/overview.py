@@ -1,6 +1,8 @@
 """What the labeler's pages show, read through the same services as the API (no SQL in a page handler)."""
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -12,7 +14,7 @@ from server.blobs import BlobStore
 from server.datasets.datasets import dataset_read, get_dataset, list_datasets
 from server.datasets.examples import get_example
 from server.datasets.history import ahead_behind, blame, log
-from server.datasets.models import Branch, StagedEdit
+from server.datasets.models import Branch, Dataset, StagedEdit
 from server.datasets.refs import list_branches, list_tags
 from server.datasets.schemas import BlameEntry, BranchRead, CommitRead, DatasetRead, ExampleRead
 from server.errors import NotFound
@@ -52,6 +54,7 @@ class DatasetView:
     tags: list[tuple[str, str]] = field(default_factory=list)  # (name, commit id)
     more_tags: bool = False
     queues: dict[str, int] = field(default_factory=dict)  # review queues (the data engine's among them) and their sizes
+    labelstudio: dict | None = None  # the Label Studio link's status (labeling.labelstudio.bridge.status_of), None: not linked
 
 
 def staged_counts(db: Session, dataset_id: int) -> dict[str, int]:
@@ -63,6 +66,29 @@ def staged_counts(db: Session, dataset_id: int) -> dict[str, int]:
         .group_by(Branch.name)
     )
     return dict(rows.all())
+
+
+def _utc(when: datetime | None) -> datetime | None:
+    """A stored time in UTC (SQLite hands back naive times, stored as UTC)."""
+    if when is None:
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def link_status(db: Session, ds: Dataset) -> dict | None:
+    """The dataset's Label Studio link as the bridge reports it (never its token), times in UTC; None when not linked."""
+    from labeling.labelstudio.bridge import status_of
+    from labeling.labelstudio.models import LabelStudioLink
+
+    link = db.get(LabelStudioLink, ds.id)
+    if link is None:
+        return None
+    status = status_of(db, ds, link)
+    for k in ("connected_at", "last_push_at", "last_pull_at"):
+        status[k] = _utc(status[k])
+    if urlsplit(status["project_url"]).scheme not in ("http", "https"):
+        status["project_url"] = None  # shown as text, never a link to another scheme
+    return status
 
 
 def dataset_view(db: Session, who: Principal, name: str) -> DatasetView:
@@ -96,6 +122,7 @@ def dataset_view(db: Session, who: Principal, name: str) -> DatasetView:
         tags=tags[:TAGS_SHOWN],
         more_tags=len(tags) > TAGS_SHOWN,
         queues=queue_counts(db, ds.id),
+        labelstudio=link_status(db, ds),
     )
 
 
