@@ -225,3 +225,20 @@ def test_push_resumes_after_label_studio_went_down(label_studio, linked, cli, bl
     )
     redo = json.loads(cli.ok("labelstudio", "push", "resume", "--json"))
     assert redo["recovered"] == 20 and redo["pushed"] == 0 and len(project_tasks(client, project)) == 120
+
+
+def test_tabular_rows_travel_as_task_data_and_come_back(label_studio, cli, tmp_path: Path):
+    rows = [[f"x{i}", "" if i < 4 else "low", str(i), str(i * 2.5)] for i in range(6)]
+    cli.ok("dataset", "create", "grid", "--modality", "tabular", "--labels", "low,high")
+    cli.ok("import", "grid", write_csv(tmp_path / "grid.csv", rows, header=("key", "label", "width", "depth")))
+    project = json.loads(cli.ok("labelstudio", "connect", "grid", "--url", label_studio.url, "--token", label_studio.token, "--json"))[
+        "project"
+    ]
+    assert json.loads(cli.ok("labelstudio", "push", "grid", "-q", "--json"))["pushed"] == 4  # -q and --json: JSON wins
+    admin = ls_client(label_studio)
+    tasks = {t["data"]["s2_key"]: t for t in project_tasks(admin, project)}
+    assert sorted(tasks) == ["x0", "x1", "x2", "x3"]
+    assert {k: float(v) for k, v in tasks["x2"]["data"]["features"].items()} == {"width": 2.0, "depth": 5.0}
+    annotate(admin, tasks["x2"]["id"], "high", to_name="features")
+    report = json.loads(cli.ok("labelstudio", "pull", "grid", "--json"))
+    assert report["applied"] == 1 and json.loads(cli.ok("show", "grid", "x2", "--json"))["label"] == "high"
