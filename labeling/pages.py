@@ -68,11 +68,13 @@ def workbench(
     votes = read(lambda db: votes_required(db, dataset=name, queue=queue))
     if queue not in queues:
         raise NotFound(f"no queue '{queue}' in dataset '{name}': the queues are {', '.join(queues)}")
-    # The filter form sends empty fields for "any".
-    filters = check_filters(
-        view.dataset.labels,
-        Filters(label or None, predicted or None, _number("min_confidence", min_confidence), _number("max_confidence", max_confidence)),
+    # The filter form sends empty fields for "any". A consensus queue shows no model guess: none to filter on.
+    on_guess = (
+        (None, None, None)
+        if votes
+        else (predicted or None, _number("min_confidence", min_confidence), _number("max_confidence", max_confidence))
     )
+    filters = check_filters(view.dataset.labels, Filters(label or None, *on_guess))
     branch = branch or view.dataset.default_branch
     here = next((b for b in view.branches if b.branch.name == branch), None)
     if here is None:

@@ -5,6 +5,10 @@
 - `changed`: examples changed on this branch: staged, or by its commits since it forked from the default branch.
 - any review queue of the dataset (labeling.review), highest score first.
 
+A consensus queue (server.engine.consensus) asks each labeler for their own judgement: its items
+carry no model guess, suggestion or reason (any of them would anchor the vote), only how many of
+the votes it needs are in and the reader's own vote; the others' votes stay hidden.
+
 Each can be narrowed by filters: the given label ("labeled 3"), the model's guess ("predicted
 8") and its confidence. A page is read by key (or score) range, never the whole dataset. A
 filtered read looks at SCAN rows per request at most: a page may come back short (even empty)
@@ -13,7 +17,7 @@ with a cursor to go on from, so no request costs O(dataset) when matches are rar
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from labeling.guesses import Guess, guesses, guessing_model
@@ -80,6 +84,7 @@ class QueueItem:
     score: float | None = None
     reason: str | None = None
     suggestion: dict | None = None  # {label, confidence, given, by}: a label suggested for it (review queues)
+    votes: dict | None = None  # consensus queues: {cast, required, mine}: counts and the reader's own vote only
 
 
 def queue_names(db: Session, dataset: str) -> dict[str, str]:
@@ -111,12 +116,21 @@ def queue_page(
     after: object,
     limit: int,
     filters: Filters = Filters(),
+    voter: str | None = None,
 ) -> tuple[list[QueueItem], object]:
-    """Up to limit examples of a queue on a branch after the cursor, and the cursor to go on from (None: the end)."""
+    """Up to limit examples of a queue on a branch after the cursor, and the cursor to go on from (None: the end).
+
+    voter: who reads it; in a consensus queue each item then carries their own vote.
+    """
+    from server.engine.models import ConsensusQueue
+
     ds = get_dataset(db, dataset)
     br = get_branch(db, ds, branch)
     check_filters(ds.labels, filters)
-    model = guessing_model(db, ds.id)
+    consensus = None if queue in BUILTIN else db.get(ConsensusQueue, (ds.id, queue))
+    if consensus is not None and filters.on_guess:
+        raise InvalidInput(f"queue '{queue}' asks for independent votes: it shows no model guess to filter on (predicted, confidence)")
+    model = guessing_model(db, ds.id) if consensus is None else None
     staged_q = select(StagedEdit).where(StagedEdit.branch_id == br.id)
 
     def attach(examples: list[ExampleRead]) -> list[QueueItem]:
@@ -129,7 +143,23 @@ def queue_page(
         if queue == "changed":
             return _changed(db, blobs, ds, br, staged_q, after, limit, filters, attach)
         return _scan(db, blobs, br.head_pk, staged_q, queue, after, limit, filters, attach)
-    return _review(db, blobs, ds, br, staged_q, queue, after, limit, filters, attach)
+    items, more = _review(db, blobs, ds, br, staged_q, queue, after, limit, filters, attach)
+    if consensus is not None:
+        _blind(db, ds.id, consensus, items, voter)
+    return items, more
+
+
+def _blind(db: Session, dataset_id: int, consensus, items: list[QueueItem], voter: str | None) -> None:  # noqa: ANN001
+    """A consensus queue's items as a voter sees them: nothing from a model or the queue's filler, vote counts only."""
+    from server.engine.models import Vote
+
+    keys = [i.example.key for i in items]
+    where = (Vote.dataset_id == dataset_id, Vote.queue == consensus.queue, Vote.key.in_(keys))
+    cast = dict(db.execute(select(Vote.key, func.count()).where(*where).group_by(Vote.key)).all()) if keys else {}
+    mine = dict(db.execute(select(Vote.key, Vote.label).where(*where, Vote.labeler == voter)).all()) if keys and voter else {}
+    for item in items:
+        item.guess = item.suggestion = item.reason = None
+        item.votes = {"cast": cast.get(item.example.key, 0), "required": consensus.required, "mine": mine.get(item.example.key)}
 
 
 def _changed(db, blobs, ds, br, staged_q, after, limit, filters, attach):

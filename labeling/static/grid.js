@@ -1,9 +1,10 @@
 // The workbench's grid mode: a page of thumbnails. Arrows move, Shift+arrows (or Shift+click) select a range,
-// Space or Ctrl+click one more, a label's key labels every selected example at once (one undo step).
+// Space or Ctrl+click one more, a label's key labels every selected example at once (one undo step); in a
+// consensus queue it casts that vote for each of them instead.
 
 import { $, cfg, el, mediaUrl } from "./page.js";
 
-export function gridMode({ state, render, ahead, loadMore, flash, stage, effectiveLabel }) {
+export function gridMode({ state, render, ahead, loadMore, flash, stage, effectiveLabel, castVotes }) {
   const GRID = 48;
   const COLUMNS = 8;
 
@@ -48,6 +49,12 @@ export function gridMode({ state, render, ahead, loadMore, flash, stage, effecti
   }
 
   function gridLabel(label) {
+    if (cfg.votes) {
+      const chosen = state.selected.size ? [...state.selected] : [state.pos];
+      state.selected = new Set();
+      castVotes(chosen.map((i) => state.items[i]).filter(Boolean), label).then((done) => { render(); flash(`${done} vote(s) for ${label}.`); });
+      return;
+    }
     if (!cfg.editable) { flash(`Branch ${cfg.branch} is protected: label on another branch.`); return; }
     const chosen = state.selected.size ? [...state.selected] : [state.pos];
     const batch = chosen.map((i) => state.items[i]).filter(Boolean).map((item) => stage(item, label)).filter(Boolean);

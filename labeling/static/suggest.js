@@ -1,9 +1,10 @@
 // A queue's suggestions and votes in the workbench. In the data engine's queues (and an engineer's, with
 // suggested labels) Enter accepts the suggestion through the accept endpoint, so the staged edit records where
 // it came from, and Shift+K keeps the label; the details show the suspect's nearest examples by the model's
-// embeddings. In a consensus queue a label is a vote, and the other labelers' votes stay hidden.
+// embeddings. In a consensus queue a label is a vote: the details show how many votes are in and the labeler's
+// own, never the others' votes nor the model's guess (the server sends neither), so each judges for themselves.
 
-import { api, cfg, describe, enc } from "./page.js";
+import { api, cfg, describe, el, enc } from "./page.js";
 
 export function decisions({ state, current, flash, move, addRecent, effectiveLabel, renderDetails }) {
   const similar = new Map(); // key -> its nearest examples by the queueing model's embeddings (or a pending fetch)
@@ -40,16 +41,36 @@ export function decisions({ state, current, flash, move, addRecent, effectiveLab
     move(1);
   }
 
-  async function castVote(item, label) {
+  /** Vote label for item; true when the server took it. quiet: no message (castVotes says one for all). */
+  async function castVote(item, label, quiet = false) {
     const key = item.example.key;
     const { status, data } = await api("POST", `/queues/${enc(cfg.queue)}/votes`, { key, label });
-    if (status !== 200) { flash(describe(data, `Could not vote for ${key} (HTTP ${status}).`)); return; }
-    item.voted = label;
+    if (status !== 200) { flash(describe(data, `Could not vote for ${key} (HTTP ${status}).`)); return false; }
+    item.votes = { cast: data.votes, required: data.required, mine: label };
     addRecent(key, label);
+    if (current() === item) renderDetails();
     const s = data.settled;
-    flash(!s ? `Voted ${label} for ${key} (${data.votes} of ${data.required} votes).`
+    if (!quiet) flash(!s ? `Voted ${label} for ${key} (${data.votes} of ${data.required} votes).`
       : s.label ? `${key}: agreed on ${s.label}, staged.` : `${key}: the labelers disagree; a reviewer settles it.`);
+    return true;
   }
 
-  return { similarTo, decideSuggestion, castVote };
+  /** The grid's batch: the same vote for each example, one after another; how many the server took. */
+  async function castVotes(items, label) {
+    let done = 0;
+    for (const item of items) if (await castVote(item, label, true)) done += 1;
+    return done;
+  }
+
+  /** The details' rows of a consensus queue's example: how many votes are in, and the labeler's own. */
+  function voteRows(item) {
+    const v = item.votes || { cast: 0, required: cfg.votes, mine: null };
+    return [
+      ["Votes", el("span", {}, `${v.cast} of ${v.required} votes in`, el("br"),
+        el("span", { class: "muted", text: `this queue asks ${v.required} labelers; the others' votes stay hidden` }))],
+      ["Your vote", v.mine ? el("strong", { text: v.mine }) : el("span", { class: "muted", text: "none yet" })],
+    ];
+  }
+
+  return { similarTo, decideSuggestion, castVote, castVotes, voteRows };
 }

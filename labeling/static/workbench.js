@@ -173,7 +173,7 @@ function preselected(item) {
 
 // ---- suggestions and votes (suggest.js): the data engine's queues and consensus queues ----------------
 
-const { similarTo, decideSuggestion, castVote } = decisions({ state, current, flash, move, addRecent, effectiveLabel, renderDetails });
+const { similarTo, decideSuggestion, castVote, castVotes, voteRows } = decisions({ state, current, flash, move, addRecent, effectiveLabel, renderDetails });
 
 function fitImage(img) {
   const viewer = $("viewer");
@@ -231,7 +231,7 @@ function renderLabels() {
   const item = current();
   const bar = $("labels");
   if (!buttons.size) bar.replaceChildren(...cfg.labels.map(labelButton));
-  const probs = new Map(item && item.guess ? item.guess.top.map((t) => [t.label, t.p]) : []);
+  const probs = new Map(item && item.guess && !cfg.votes ? item.guess.top.map((t) => [t.label, t.p]) : []);
   const now = item ? effectiveLabel(item.example) : null;
   const pre = preselected(item);
   for (const [label, b] of buttons) {
@@ -258,8 +258,8 @@ function renderDetails() {
     ["Example", el("a", { href: `/d/${enc(cfg.dataset)}/examples/${ex.key.split("/").map(enc).join("/")}?rev=${enc(cfg.branch)}`, text: ex.key })],
     ["Committed", ex.label === null ? el("span", { class: "muted", text: "no label" }) : ex.label],
     ["Staged", ex.staged_by ? `${ex.staged_remove ? "removed" : ex.staged_label} (by ${ex.staged_by})` : el("span", { class: "muted", text: "nothing" })],
-    ["Guess", item.guess ? `${item.guess.label} · ${Math.round(item.guess.confidence * 100)}% (model v${item.guess.model})` : el("span", { class: "muted", text: "no model guess" })],
-  ];
+    ...cfg.votes ? [] : [["Guess", item.guess ? `${item.guess.label} · ${Math.round(item.guess.confidence * 100)}% (model v${item.guess.model})` : el("span", { class: "muted", text: "no model guess" })]],
+  ]; // a consensus queue shows no guess: labelers judge for themselves
   if (item.suggestion) {
     const s = item.suggestion;
     const sure = s.confidence === null || s.confidence === undefined ? "" : ` · ${Math.round(s.confidence * 100)}%`;
@@ -273,10 +273,9 @@ function renderDetails() {
         ` (${n.label ?? "no label"})`]))]);
     }
   }
-  if (cfg.votes) rows.push(["Your vote", el("span", {}, item.voted ? el("strong", { text: item.voted }) : el("span", { class: "muted", text: "none yet" }),
-    el("br"), el("span", { class: "muted", text: `this queue asks ${cfg.votes} labelers; the others' votes stay hidden` }))]);
+  if (cfg.votes) rows.push(...voteRows(item));
   if (ex.split) rows.push(["Split", ex.split]);
-  if (item.reason || item.score !== null && item.score !== undefined) rows.push(["Why queued", `${item.reason || "—"} (score ${item.score})`]);
+  if (!cfg.votes && (item.reason || (item.score !== null && item.score !== undefined))) rows.push(["Why queued", `${item.reason || "—"} (score ${item.score})`]);
   const waiting = outbox.pendingFor(ex.key).length;
   if (waiting) rows.push(["Unsaved", el("span", { class: "unsaved", text: "waiting to be sent" })]);
   dl.replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", {}, v)]));
@@ -402,7 +401,7 @@ function undo() {
 // ---- grid mode (grid.js): a page of thumbnails; select with mouse or keys, a label key labels them all ---
 
 const { GRID, COLUMNS, gridStart, toggleGrid, gridMove, gridPage, gridLabel, renderGrid } =
-  gridMode({ state, render, ahead, loadMore, flash, stage, effectiveLabel });
+  gridMode({ state, render, ahead, loadMore, flash, stage, effectiveLabel, castVotes });
 
 function move(step) {
   state.pos = Math.max(0, Math.min(state.items.length, state.pos + step));
@@ -454,7 +453,7 @@ document.addEventListener("keydown", (event) => {
   }
   else if (k === "Enter" && tag !== "BUTTON" && tag !== "A" && current() && current().suggestion) decideSuggestion(current(), "accept");
   else if (k === "K" && event.shiftKey && current() && current().suggestion) decideSuggestion(current(), "keep");
-  else if (k === "Enter" && tag !== "BUTTON" && tag !== "A") { const pre = preselected(current()); if (pre) choose(pre); else flash("No guess to accept: press a label's key."); }
+  else if (k === "Enter" && tag !== "BUTTON" && tag !== "A") { const pre = preselected(current()); if (pre) choose(pre); else flash(cfg.votes ? "Nothing is pre-selected here: press a label's key." : "No guess to accept: press a label's key."); }
   else if (k === "ArrowRight") move(1);
   else if (k === "ArrowLeft") move(-1);
   else if (k === "=" || k === "+") zoom(2);

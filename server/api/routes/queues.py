@@ -37,12 +37,21 @@ class SuggestionRead(BaseModel):
     by: str = Field(description="who suggested it: a model (DATASET@N) or the engineer who queued it")
 
 
+class VotesRead(BaseModel):
+    """Consensus queues: how many of the labels an example needs are in, and the reader's own (never the others')."""
+
+    cast: int
+    required: int
+    mine: str | None = Field(description="the reader's own vote, if they voted")
+
+
 class QueueItemRead(BaseModel):
     example: ExampleRead
-    guess: GuessRead | None
+    guess: GuessRead | None = Field(description="the model's guess; none in a consensus queue (it would anchor the votes)")
     score: float | None = None  # review queues: its score
-    reason: str | None = None  # review queues: why it is queued
-    suggestion: SuggestionRead | None = None  # review queues: a label suggested for it
+    reason: str | None = None  # review queues: why it is queued (none in a consensus queue)
+    suggestion: SuggestionRead | None = None  # review queues: a label suggested for it (none in a consensus queue)
+    votes: VotesRead | None = None  # consensus queues: the votes in, counts only
 
 
 class QueuePage(BaseModel):
@@ -61,7 +70,8 @@ def _guess(g) -> GuessRead | None:
     summary="A page of a labeling queue on a branch, with the model's guesses",
     description="Queues: `all`, `unlabeled`, `changed` (staged on this branch), or a review queue's name. Filters narrow "
     "any of them; a filtered page reads a bounded number of rows per request, so it may be short, even empty, with a "
-    "next_cursor to go on from; null means the end.",
+    "next_cursor to go on from; null means the end. A consensus queue's items carry no guess, suggestion or reason, "
+    "only its vote counts and the reader's own vote.",
 )
 def queue(
     name: str,
@@ -82,7 +92,9 @@ def queue(
     store = blob_store()
     filters = Filters(label=label, predicted=predicted, min_confidence=min_confidence, max_confidence=max_confidence)
     items, more = read(
-        lambda db: queue_page(db, store, dataset=name, branch=branch, queue=queue, after=after, limit=limit, filters=filters)
+        lambda db: queue_page(
+            db, store, dataset=name, branch=branch, queue=queue, after=after, limit=limit, filters=filters, voter=who.name
+        )
     )
     return QueuePage(
         items=[
@@ -92,6 +104,7 @@ def queue(
                 score=i.score,
                 reason=i.reason,
                 suggestion=SuggestionRead(**i.suggestion) if i.suggestion else None,
+                votes=VotesRead(**i.votes) if i.votes else None,
             )
             for i in items
         ],

@@ -268,15 +268,49 @@ def test_a_consensus_queue_takes_votes_that_stay_hidden_and_stages_the_agreed_la
     with api.client(bo) as c:  # bo votes first, over the API
         r = c.post("/datasets/digits/queues/pairs/votes", json={"key": "u001", "label": "4"})
         assert r.status_code == 200 and r.json() == {"key": "u001", "votes": 1, "required": 2, "settled": None}, r.text
+    with api.client(ana) as c:  # the queue answers counts and the reader's own vote: no guess, no other labeler's vote
+        items = c.get("/datasets/digits/queue", params={"branch": "work", "queue": "pairs"}).json()["items"]
+        assert [(i["example"]["key"], i["guess"], i["suggestion"], i["reason"], i["votes"]) for i in items] == [
+            ("u001", None, None, None, {"cast": 1, "required": 2, "mine": None}),
+            ("u002", None, None, None, {"cast": 0, "required": 2, "mine": None}),
+        ]
+        r = c.get("/datasets/digits/queue", params={"branch": "work", "queue": "pairs", "predicted": "4"})
+        assert r.status_code == 422 and "shows no model guess" in r.text, r.text
     page = site.page()
     open_workbench(site, page, "ana", queue="pairs")
     assert shown_key(page) == "u001"
     details = page.locator("#details").inner_text()
     assert "this queue asks 2 labelers" in details and "4" not in details.split("Your vote")[1].split("Split")[0]  # bo's vote is not shown
+    assert "1 of 2 votes in" in details and "none yet" in details.split("Your vote")[1]
+    # Labelers judge for themselves: no model guess or top classes (it would anchor them), nothing pre-selected,
+    # and no "Why queued — (score 0)" noise; nor a filter on the guess.
+    assert page.locator("#details dt").all_inner_texts() == ["Example", "Committed", "Staged", "Votes", "Your vote"]
+    assert "Guess" not in details and "model" not in details and "Why queued" not in details and "score" not in details
+    assert digits["guess"]["u001"] == "7" and "%" not in page.locator("#labels").inner_text()
+    assert page.locator("#labels button.guess").count() == 0 and page.locator("#labels .p:not([hidden])").count() == 0
+    assert page.locator("#f-predicted").count() == 0 and page.locator("#f-max").count() == 0
     site.shot(page, "consensus")
+    page.keyboard.press("Enter")  # nothing to accept
+    until(page, "document.body.textContent.includes('Nothing is pre-selected here')")
     page.keyboard.press("4")  # agrees with bo: staged on work
     until(page, "document.body.textContent.includes('u001: agreed on 4, staged.')")
+    assert shown_key(page) == "u002" and "0 of 2 votes in" in page.locator("#details").inner_text()
     page.keyboard.press("7")  # u002: a first vote
     until(page, "document.body.textContent.includes('Voted 7 for u002 (1 of 2 votes).')")
+    assert staged(api, ana) == {"u001": "4"}
+    page.keyboard.press("ArrowLeft")  # back on u002: its count and ana's own vote
+    until(page, "document.querySelector('#details').textContent.includes('1 of 2 votes in')")
+    assert page.locator("#details dd").last.inner_text() == "7"
+    page.reload()  # from the server: ana's own vote, still not bo's
+    page.wait_for_selector("body[data-ready='1']")
+    assert shown_key(page) == "u002" and "1 of 2 votes in" in page.locator("#details").inner_text()
+    assert page.locator("#details dd").last.inner_text() == "7"
+    page.keyboard.press("g")  # the grid: a label's key votes for the selected examples, it stages nothing
+    page.wait_for_selector(".grid .tile")
+    page.keyboard.press("3")
+    until(page, "document.body.textContent.includes('1 vote(s) for 3.')")
+    with api.client(ana) as c:
+        items = c.get("/datasets/digits/queue", params={"branch": "work", "queue": "pairs"}).json()["items"]
+        assert [(i["example"]["key"], i["votes"]) for i in items] == [("u002", {"cast": 1, "required": 2, "mine": "3"})]
     assert staged(api, ana) == {"u001": "4"}
     assert site.errors == []
