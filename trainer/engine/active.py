@@ -81,7 +81,9 @@ def select(
                 break
             picked.append(j)
             taken[j] = True
-            nearest = np.minimum(nearest, 1.0 - e @ e[j])
+            # einsum, not `e @ e[j]`: a thousand small matrix-vector products through a threaded BLAS stall when the
+            # cores are busy (a worker's torch threads): 0.3 s became 3-9 s for 1,000 picks from 10,000 on 2 cores
+            nearest = np.minimum(nearest, 1.0 - np.einsum("ij,j->i", e, e[j]))
         chosen = pool[picked]
     return [
         Pick(
