@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from labeling.labelstudio.models import LabelStudioLink, LabelStudioTask
@@ -289,8 +289,6 @@ def push(
     progress: Progress | None = None,
 ) -> dict:
     """Send examples (a queue's, or a revision's) to the linked project as tasks, with the current model's guesses."""
-    from label_studio_sdk import ImportApiRequest
-
     if limit is not None and limit < 1:
         raise InvalidInput(f"limit {limit}: push at least one example")
     link = run_read(lambda db: get_link(db, dataset)[1])
@@ -315,7 +313,7 @@ def push(
             with talking(link.url, f"import {len(tasks)} tasks into project {link.project}"):
                 made = client.projects.import_tasks(
                     id=link.project,
-                    request=[ImportApiRequest.model_construct(**t) for t in tasks],
+                    request=tasks,  # plain dicts: the SDK sends them as they are (a model per task cost ~0.3 ms each)
                     return_task_ids=True,
                     commit_to_project=True,
                 )
@@ -328,10 +326,12 @@ def push(
             def sent(db: Session, ids=ids, tasks=tasks) -> None:
                 ds = get_dataset(db, dataset)
                 by_key = {t["data"][KEY_FIELD]: i for t, i in zip(tasks, ids)}
-                for row in db.scalars(
-                    select(LabelStudioTask).where(LabelStudioTask.dataset_id == ds.id, LabelStudioTask.key.in_(list(by_key)))
-                ):
-                    row.task, row.state = by_key[row.key], "pushed"
+                db.execute(  # one statement per batch, not an UPDATE per task
+                    update(LabelStudioTask)
+                    .where(LabelStudioTask.dataset_id == ds.id, LabelStudioTask.key.in_(list(by_key)))
+                    .values(task=case(by_key, value=LabelStudioTask.key), state="pushed")
+                    .execution_options(synchronize_session=False)
+                )
 
             run_in_transaction(sent)
             pushed += len(tasks)

@@ -90,7 +90,10 @@ def test_images_push_with_predictions_and_signed_media(label_studio, linked, cli
 def test_text_annotations_pulled_with_provenance_consensus_and_conflicts(label_studio, linked, cli, blobs):
     api, _ = linked
     keys = [f"t{i:03d}" for i in range(200)]
-    rows = [[k, "", f"note {i} about {TOPICS[i % 3]}"] for i, k in enumerate(keys)] + [["done", "food", "already labeled"], ["done2", "tech", "labeled too"]]
+    rows = [[k, "", f"note {i} about {TOPICS[i % 3]}"] for i, k in enumerate(keys)] + [
+        ["done", "food", "already labeled"],
+        ["done2", "tech", "labeled too"],
+    ]
     cli.ok("dataset", "create", "notes", "--modality", "text", "--labels", ",".join(TOPICS))
     cli.ok("import", "notes", write_csv(Path(cli.cwd) / "notes.csv", rows))
     seed_model(api, blobs, "notes", TOPICS, keys)
