@@ -22,27 +22,14 @@ from labeling.labelstudio.bridge import REPORT_MAX, Progress, client_for, get_li
 from labeling.labelstudio.models import LabelStudioTask
 from labeling.labelstudio.tasks import KEY_FIELD, Annotation, read_annotation, seen_mark
 from server.blobs import BlobStore
+from server.datasets.datasets import get_dataset
 from server.datasets.models import StagedEdit, utcnow
 from server.datasets.refs import get_branch
 from server.datasets.staging import _version_token, commit_staged, example_version, stage_edits
 from server.db import run_in_transaction, run_read
 from server.engine.consensus import LABEL_STUDIO, choices_text, dispute
-from server.errors import NotFound, NothingToCommit
+from server.errors import NothingToCommit
 
-# Label Studio's data-manager filter for tasks with annotations (done or skipped), in id order: its task list
-# ignores `only_annotated`, and a pull reads only what was annotated.
-ANNOTATED = json.dumps(
-    {
-        "filters": {
-            "conjunction": "or",
-            "items": [
-                {"filter": f"filter:tasks:{field}", "operator": "greater", "type": "Number", "value": 0}
-                for field in ("total_annotations", "cancelled_annotations")
-            ],
-        },
-        "ordering": ["tasks:id"],
-    }
-)
 SOURCE = "Label Studio"  # every source a pull stages starts so: its commit takes those edits only
 _locks: dict[str, threading.Lock] = {}  # one pull of a dataset at a time in a process (webhooks arrive together)
 _locks_guard = threading.Lock()
@@ -170,20 +157,37 @@ def _take_page(db: Session, blobs: BlobStore, dataset: str, tasks: list[dict], e
         )
 
 
-def annotated_pages(client, link, batch: int):  # noqa: ANN001, ANN201
-    """The project's annotated tasks, a page at a time (Label Studio answers 404 for the page after the last)."""
-    page = 1
+EXPORT_IDS = 300  # task ids per export request: ~5 KB of query string, under a default proxy's 8 KB header buffer
+
+
+def annotated_pages(client, link, dataset: str, batch: int):  # noqa: ANN001, ANN201
+    """The annotated tasks among those s2 pushed, a page at a time, through Label Studio's JSON export by task ids.
+
+    The export serves annotations about three times faster than the task list with all its fields, and its JSON
+    is read as plain dicts (no SDK models). Tasks made in Label Studio by hand are not read: s2 did not push them.
+    """
+    after = 0
     while True:
-        try:
-            with talking(link.url, f"list the annotated tasks of project {link.project}"):
-                found = client.tasks.list(project=link.project, fields="all", query=ANNOTATED, page=page, page_size=batch).items
-        except NotFound:
+
+        def ids(db: Session, after=after) -> list[int]:
+            ds = get_dataset(db, dataset)
+            query = select(LabelStudioTask.task).where(LabelStudioTask.dataset_id == ds.id, LabelStudioTask.task > after)
+            return list(db.scalars(query.order_by(LabelStudioTask.task).limit(min(batch, EXPORT_IDS))))
+
+        chunk = run_read(ids)
+        if not chunk:
             return
-        found = found or []
-        yield [t.model_dump() for t in found]
-        if len(found) < batch:
-            return
-        page += 1
+        with talking(link.url, f"export the annotations of {len(chunk)} tasks of project {link.project}"):
+            body = b"".join(
+                client.projects.exports.download_sync(
+                    id=link.project,
+                    export_type="JSON",
+                    download_all_tasks=False,  # only tasks with annotations (done or skipped)
+                    request_options={"additional_query_parameters": {"ids[]": [str(i) for i in chunk]}},
+                )
+            )
+        yield json.loads(body)
+        after = chunk[-1]
 
 
 def pull(
@@ -202,9 +206,9 @@ def pull(
             if task_ids is not None:
                 for tid in task_ids:
                     with talking(link.url, f"read task {tid}"):
-                        yield [client.tasks.get(id=str(tid)).model_dump()]
+                        yield [client.tasks.get(id=str(tid)).model_dump(mode="json")]
                 return
-            yield from annotated_pages(client, link, batch)
+            yield from annotated_pages(client, link, dataset, batch)
 
         for tasks in pages():
             if not tasks:

@@ -80,8 +80,20 @@ def read_annotation(raw: dict, emails: dict[int, str]) -> Annotation:
         annotator=annotator,
         choice=choice,
         cancelled=bool(raw.get("was_cancelled")),
-        updated=str(raw.get("updated_at") or raw.get("created_at") or ""),
+        updated=_instant(raw.get("updated_at") or raw.get("created_at")),
     )
+
+
+def _instant(value) -> str:  # noqa: ANN001
+    """An update time as one canonical UTC string, whether the API gave a datetime or text (export vs task read)."""
+    from datetime import UTC, datetime
+
+    if value is None or value == "":
+        return ""
+    when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def seen_mark(annotations: list[Annotation]) -> str:
