@@ -58,3 +58,34 @@ def test_a_label_staged_on_an_input_that_was_replaced_is_a_conflict_at_commit(bl
     run_in_transaction(lambda db: unstage(db, dataset="ds", branch="work", keys=["k1"]))
     made = run_in_transaction(lambda db: commit_staged(db, blobs, dataset="ds", branch="work", message="m", author="ana")).commit
     assert made.changes == 1
+
+
+def test_a_commit_streams_its_edits_in_chunks_and_a_conflict_in_a_late_chunk_keeps_everything(blobs, monkeypatch):
+    import server.datasets.staging as staging
+    from server.datasets.datasets import get_dataset
+    from server.datasets.refs import resolve_rev
+    from server.datasets.snapshot import page_rows
+    from server.db import run_read
+
+    monkeypatch.setattr(staging, "COMMIT_CHUNK", 3)  # ten edits: four chunks, the first and a middle one holding no-ops
+    make_dataset()
+    upsert(blobs, "ds", text_rows(blobs, {f"k{i:02}": (f"text {i}", "a") for i in range(12)}))
+    run_in_transaction(lambda db: create_branch(db, dataset="ds", name="work", from_rev=None))
+    stage(blobs, "ana", {f"k{i:02}": "b" for i in (1, 2, 5, 7)} | {"k00": "a", "k03": "a", "k04": "a"})
+    stage(blobs, "bob", {f"k{i:02}": "c" for i in (9, 10, 11)})
+    upsert(blobs, "ds", text_rows(blobs, {"k10": ("replaced text", "a")}), branch="work")
+    with pytest.raises(Conflict, match="input of example 'k10' was replaced"):
+        run_in_transaction(lambda db: commit_staged(db, blobs, dataset="ds", branch="work", message="m", author="carl"))
+    assert len(run_in_transaction(lambda db: list_staged(db, dataset="ds", branch="work"))) == 10  # nothing half-written
+    run_in_transaction(lambda db: unstage(db, dataset="ds", branch="work", keys=["k10"]))
+    done = run_in_transaction(lambda db: commit_staged(db, blobs, dataset="ds", branch="work", message="m", author="carl"))
+    assert (done.commit.changes, done.dropped) == (6, 3)
+    def rows(db):
+        return page_rows(db, blobs, resolve_rev(db, get_dataset(db, "ds"), "work").pk, after=None, limit=100)
+
+    labels = {r.key: r.label for r in run_read(rows)}
+    assert labels == {f"k{i:02}": "b" if i in (1, 2, 5, 7) else "c" if i in (9, 11) else "a" for i in range(12)}
+    for key, author in (("k05", "ana"), ("k11", "bob")):
+        last = run_in_transaction(lambda db: blame(db, dataset="ds", key=key, rev="work"))[-1]
+        assert (last.commit, last.author, last.committer) == (done.commit.id, author, "carl")
+    assert run_in_transaction(lambda db: list_staged(db, dataset="ds", branch="work")) == []

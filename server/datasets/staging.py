@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.blobs import BlobStore
-from server.datasets.commits import effective_delta, write_commit
+from server.datasets.commits import CommitWriter, effective_delta
 from server.datasets.datasets import get_dataset
 from server.datasets.history import commit_read
 from server.datasets.lookup import lookup
@@ -229,6 +229,9 @@ def unstage(db: Session, *, dataset: str, branch: str | None, keys: list[str] | 
     return db.execute(query.execution_options(synchronize_session=False)).rowcount, kept
 
 
+COMMIT_CHUNK = 1000  # staged edits read, checked and written at a time: a commit's memory is bounded by one chunk
+
+
 def commit_staged(
     db: Session, blobs: BlobStore, *, dataset: str, branch: str | None, message: str, author: str, source_prefix: str | None = None
 ) -> CommitOutcome:
@@ -238,51 +241,58 @@ def commit_staged(
     is None, with every edit dropped, when every staged edit matches the head already. An edit
     made on an input that an import has since replaced is a conflict: its label was meant for
     what the editor saw. source_prefix: only the edits whose source starts with it (a Label Studio pull
-    commits what it staged, not the labelers' edits in progress).
+    commits what it staged, not the labelers' edits in progress). The edits stream into the commit in key
+    order, COMMIT_CHUNK at a time, so a commit of a million edits holds one chunk in memory, not all of them.
     """
     ds = get_dataset(db, dataset)
     br = get_branch(db, ds, branch, lock=True)
     mine = StagedEdit.branch_id == br.id
     if source_prefix is not None:
         mine = mine & StagedEdit.source.startswith(source_prefix, autoescape=True)
-    edits = list(db.scalars(select(StagedEdit).where(mine)))
-    if not edits:
+    parent = db.get(Commit, br.head_pk)
+    columns = (StagedEdit.key, StagedEdit.label, StagedEdit.remove, StagedEdit.input, StagedEdit.author, StagedEdit.source)
+    writer: CommitWriter | None = None
+    total, after = 0, None
+    while True:
+        query = select(*columns).where(mine).order_by(StagedEdit.key).limit(COMMIT_CHUNK)
+        edits = db.execute(query if after is None else query.where(StagedEdit.key > after)).all()  # tuples: no identity map
+        if not edits:
+            break
+        total, after = total + len(edits), edits[-1].key
+        before = lookup(db, blobs, parent.pk, [e.key for e in edits])
+        _check_still_there(dataset, br.name, edits, before)
+        updates = {e.key: None if e.remove else before[e.key]._replace(label=e.label) for e in edits}
+        delta = effective_delta(updates, before)
+        if not delta:
+            continue
+        if writer is None:
+            writer = CommitWriter(db, dataset=ds, branch=br, parent=parent, message=message, author=author)
+        writer.sources = {e.key: e.source for e in edits if e.source and e.key in delta}
+        writer.add((e.key, delta[e.key], before[e.key], e.author) for e in edits if e.key in delta)
+    if not total:
         raise NothingToCommit(
             f"nothing staged on branch '{br.name}' of dataset '{dataset}' (stage edits with: s2 label {dataset} KEY LABEL)"
         )
-    parent = db.get(Commit, br.head_pk)
-    before = lookup(db, blobs, parent.pk, [e.key for e in edits])
+    db.execute(delete(StagedEdit).where(mine).execution_options(synchronize_session=False))
+    if writer is None:  # edits that change nothing are dropped (kept, they could undo a later change)
+        return CommitOutcome(commit=None, dropped=total)
+    commit = writer.finish()
+    return CommitOutcome(commit=commit_read(db, commit), dropped=total - writer.changes)
+
+
+def _check_still_there(dataset: str, branch: str, edits: list, before: dict[str, Row]) -> None:
+    """An edit whose example is gone, or whose input was replaced after it was staged, is a Conflict."""
     gone = [e.key for e in edits if e.key not in before]
     if gone:
         raise Conflict(
-            f"staged example '{gone[0]}' no longer exists on branch '{br.name}'; drop the edit with: s2 unstage {dataset} {gone[0]}"
+            f"staged example '{gone[0]}' no longer exists on branch '{branch}'; drop the edit with: s2 unstage {dataset} {gone[0]}"
         )
     replaced = [e for e in edits if e.input is not None and e.input != before[e.key].input]
     if replaced:
         e = replaced[0]
         raise Conflict(
-            f"the input of example '{e.key}' was replaced on branch '{br.name}' after {e.author} staged its label "
+            f"the input of example '{e.key}' was replaced on branch '{branch}' after {e.author} staged its label "
             f"{'removal' if e.remove else repr(e.label)}; look at the new input and stage the edit again "
             f"(drop the old one with: s2 unstage {dataset} {e.key})",
             extra={"key": e.key, "by": e.author, "replaced": len(replaced)},
         )
-    updates: dict[str, Row | None] = {e.key: None if e.remove else before[e.key]._replace(label=e.label) for e in edits}
-    delta = effective_delta(updates, before)
-    db.execute(delete(StagedEdit).where(mine).execution_options(synchronize_session=False))
-    if not delta:  # edits that change nothing are dropped (kept, they could undo a later change)
-        return CommitOutcome(commit=None, dropped=len(edits))
-    authors = {e.key: e.author for e in edits}
-    sources = {e.key: e.source for e in edits if e.source}
-    commit = write_commit(
-        db,
-        dataset=ds,
-        branch=br,
-        parent=parent,
-        delta=delta,
-        before=before,
-        message=message,
-        author=author,
-        authors=authors,
-        sources=sources,
-    )
-    return CommitOutcome(commit=commit_read(db, commit), dropped=len(edits) - len(delta))
