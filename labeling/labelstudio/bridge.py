@@ -7,12 +7,13 @@ their `s2_key` on the next run, so running it again never creates a task twice. 
 """
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from urllib.parse import urlsplit
 
 from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from labeling.labelstudio.ahead import ahead
 from labeling.labelstudio.models import LabelStudioLink, LabelStudioTask
 from labeling.labelstudio.tasks import KEY_FIELD, labeling_config, pre_annotation, task_data
 from server.blobs import BlobStore
@@ -296,20 +297,32 @@ def push(
     recovered = _reconcile(dataset, client, link)
     modality = run_read(lambda db: get_dataset(db, dataset).modality)
     media = _media(public_url, ttl_s, dataset) if modality == "image" else None
+
+    def batches() -> Iterator[list[dict]]:
+        """Each batch's tasks, recorded as `sending` before they are handed over (run a batch ahead of the imports)."""
+        built = 0
+        for keys in _keys_to_push(blobs, dataset, link.branch, queue, rev, batch):
+            if limit is not None:
+                keys = keys[: limit - built]
+            tasks, versions = run_read(lambda db, keys=keys: _build(db, blobs, dataset, keys, media))
+            if tasks:
+
+                def sending(db: Session, versions=versions) -> None:
+                    ds = get_dataset(db, dataset)
+                    db.add_all(
+                        LabelStudioTask(dataset_id=ds.id, key=k, version=v, state="sending", pushed_at=utcnow())
+                        for k, v in versions.items()
+                    )
+
+                run_in_transaction(sending)
+                built += len(tasks)
+                yield tasks
+            if limit is not None and built >= limit:
+                return
+
     pushed = predicted = 0
-    for keys in _keys_to_push(blobs, dataset, link.branch, queue, rev, batch):
-        if limit is not None:
-            keys = keys[: limit - pushed]
-        tasks, versions = run_read(lambda db, keys=keys: _build(db, blobs, dataset, keys, media))
-        if tasks:
-
-            def sending(db: Session, versions=versions) -> None:
-                ds = get_dataset(db, dataset)
-                db.add_all(
-                    LabelStudioTask(dataset_id=ds.id, key=k, version=v, state="sending", pushed_at=utcnow()) for k, v in versions.items()
-                )
-
-            run_in_transaction(sending)
+    with closing(ahead(batches(), name="s2-ls-push")) as ready:  # batch k+1 is built while Label Studio imports batch k
+        for tasks in ready:
             with talking(link.url, f"import {len(tasks)} tasks into project {link.project}"):
                 made = client.projects.import_tasks(
                     id=link.project,
@@ -338,8 +351,6 @@ def push(
             predicted += sum(1 for t in tasks if "predictions" in t)
             if progress:
                 progress(pushed, limit)
-        if limit is not None and pushed >= limit:
-            break
 
     def finish(db: Session) -> dict:
         ds, link = get_link(db, dataset)
