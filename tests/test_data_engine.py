@@ -52,6 +52,11 @@ def noisy_digits(cli, tmp_path, unlabeled: int = 60, held_out: int = 300) -> dic
 def test_label_errors_found_accepted_with_provenance_and_kept(cli, workers, tmp_path):
     flipped = noisy_digits(cli, tmp_path)
     workers(S2_ANALYSIS_FOLDS="5")  # the default cross-fitting, as a deployment has it
+    # Trained to convergence on the noisy labels, a model learns the wrong ones by heart and loses accuracy on clean
+    # digits (0.95-0.97 on the pinned set, against 0.99-1.0 for the same spec on correct labels); after six epochs it
+    # has not yet (0.98-0.99 either way). This one is the baseline the fixed labels must beat.
+    converged = spec_file(tmp_path, DIGITS_SPEC | {"epochs": 20}, name="converged.json")
+    noisy = json.loads(cli.ok("train", "digits", "--spec", converged, "--folds", "0", "--wait", "--json"))
     model = json.loads(cli.ok("train", "digits", "--spec", spec_file(tmp_path, DIGITS_SPEC), "--wait", "--json"))
     analysis = wait_until(
         lambda: (a := json.loads(cli.ok("run", str(model["run"]), "--json")).get("analysis")) and a["state"] != "running" and a,
@@ -111,11 +116,9 @@ def test_label_errors_found_accepted_with_provenance_and_kept(cli, workers, tmp_
     rest = [i["key"] for i in json.loads(cli.ok("queue", "digits", "-n", "10000", "--json")) if i["key"] != other["key"]]
     cli.ok("queue", "accept", "digits", *rest[:300], "-q")
     cli.ok("commit", "digits", "-m", "the engine's suggestions, all of them")
-    fixed = json.loads(cli.ok("train", "digits", "--spec", spec_file(tmp_path, DIGITS_SPEC), "--folds", "0", "--wait", "--json"))
-    noisy_clean, fixed_clean = model["eval_sets"]["clean"], fixed["eval_sets"]["clean"]
-    # On digits a CNN trained with 10% flipped labels still classifies the clean set about as well (0.97-0.99 either
-    # way), but it is less sure of the right answers: the fixed model's loss on the clean set is clearly lower.
-    assert fixed_clean["accuracy"] >= noisy_clean["accuracy"] and fixed_clean["loss"] < 0.9 * noisy_clean["loss"], (
+    fixed = json.loads(cli.ok("train", "digits", "--spec", converged, "--folds", "0", "--wait", "--json"))
+    noisy_clean, fixed_clean = noisy["eval_sets"]["clean"], fixed["eval_sets"]["clean"]
+    assert fixed_clean["accuracy"] >= noisy_clean["accuracy"] + 0.01 and fixed_clean["loss"] < 0.5 * noisy_clean["loss"], (
         noisy_clean,
         fixed_clean,
     )
@@ -133,8 +136,8 @@ def test_label_errors_found_accepted_with_provenance_and_kept(cli, workers, tmp_
     assert moved["commits"][0]["message"] == "every 1 is a 7 now", moved
     assert moved["commits"][0]["moved"] > len(ones) / 2 and set(moved["commits"][0]["keys"]) <= set(ones)
     seen = json.loads(cli.ok("lineage", "digits", accepted[0], "--json"))
-    assert [e["model"] for e in seen] == [second["id"], fixed["id"], model["id"]]
-    assert [e["label"] for e in seen][1:] == [flipped[accepted[0]], queue_given[accepted[0]]]
+    assert [e["model"] for e in seen] == [second["id"], fixed["id"], model["id"], noisy["id"]]
+    assert [e["label"] for e in seen][1:] == [flipped[accepted[0]], queue_given[accepted[0]], queue_given[accepted[0]]]
     assert seen[0]["trained_on"] == (seen[0]["side"] == "train") and seen[0]["side"] in ("train", "eval")
     assert "no model of dataset 'digits' saw an example 'nope'" in cli.fails("lineage", "digits", "nope")
 
