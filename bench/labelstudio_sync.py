@@ -15,15 +15,16 @@ A real Label Studio (tests/labelstudio/server.py: bench/.venv-ls, SQLite, a migr
    against what s2 sent) into another new project with the same label config: POST /api/projects/{id}/import with
    the same query (return_task_ids, commit_to_project) in batches of B, the JSON sent by httpx.
 2. pull: every task of s2's project annotated (Label Studio's data-manager action "Create Annotations From
-   Predictions", untimed), then s2's `pull` (lists the annotated tasks page by page, stages N labels checking each
-   example's version, commits) -- vs -- Label Studio's JSON export of that project (GET /api/projects/{id}/export
+   Predictions", untimed), then s2's `pull` (reads the annotated tasks through the export by pages of the task ids it
+   pushed, fetching page k+1 while staging page k, stages N labels checking each example's version, commits) -- vs -- Label Studio's JSON export of that project (GET /api/projects/{id}/export
    ?exportType=JSON&download_all_tasks=true, body read and parsed). Then a second pull (nothing new: no commit)
    against the export again. Also timed, for reference: the same export read by pages of B task ids (ids[]=...).
 3. memory: one more round per N without the peer, s2's push and pull under tracemalloc (peak Python heap, and what
    the pull's commit adds at its peak).
 
 Every request to Label Studio is timed inside httpx, so s2's time splits into waiting on Label Studio and its own
-(this process's CPU, PostgreSQL). The two sides of a pair run back to back, alternating which goes first from round
+(this process's CPU, PostgreSQL); push and pull overlap the two on two threads, so those parts can add up to more
+than the wall time. The two sides of a pair run back to back, alternating which goes first from round
 to round; times are medians over rounds. Goals: s2 within 20% of Label Studio's time (overhead = s2/LS - 1) for the
 push and the first pull; s2's peak heap at the largest N at most 1.5x its peak at the smallest (bounded by one
 batch, whatever the count). Exit status 0 when every goal is met, 1 otherwise.

@@ -75,3 +75,8 @@ def test_an_error_in_the_caller_stops_the_producer():
         finally:
             it.close()
     assert stopped.is_set()
+
+
+def test_what_cannot_be_iterated_is_an_error_for_the_caller_not_a_hang():
+    with pytest.raises(TypeError):
+        list(ahead(5))

@@ -2,7 +2,8 @@
 
 A push builds batch k+1 (database reads, the model's guesses, the `sending` bookkeeping) while Label Studio
 imports batch k; a pull fetches page k+1 from Label Studio while page k is staged. Each side waits on the
-other only when it is ahead by more than `depth` items, so memory stays bounded by depth + 1 batches.
+other only when it is ahead by more than `depth` items, so memory stays bounded by depth + 2 batches (the one in
+use, those waiting, the one being made).
 """
 
 import queue
@@ -33,8 +34,9 @@ def ahead(items: Iterable[T], depth: int = 1, name: str = "s2-ahead") -> Iterato
         return False
 
     def produce() -> None:
-        source = iter(items)
+        source = None
         try:
+            source = iter(items)
             for item in source:
                 if not hand((True, item)):
                     return
