@@ -6,11 +6,12 @@ push records its tasks in two short transactions around the request that creates
 their `s2_key` on the next run, so running it again never creates a task twice. Pulling is in pull.py.
 """
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from urllib.parse import urlsplit
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from labeling.labelstudio.ahead import ahead
@@ -277,6 +278,26 @@ def _reconcile(dataset: str, client, link: LabelStudioLink) -> int:  # noqa: ANN
     return len(found)
 
 
+_SENT_SQL = {  # a batch's task ids in one UPDATE from one JSON parameter (a CASE of 500 keys cost ~25 ms to build)
+    "postgresql": """
+        UPDATE ls_tasks SET task = v.task, state = 'pushed'
+        FROM json_to_recordset(CAST(:rows AS json)) AS v(key text, task integer)
+        WHERE ls_tasks.dataset_id = :dataset AND ls_tasks.key = v.key COLLATE "C"
+    """,
+    "sqlite": """
+        UPDATE ls_tasks SET task = json_extract(v.value, '$.task'), state = 'pushed'
+        FROM json_each(:rows) AS v
+        WHERE ls_tasks.dataset_id = :dataset AND ls_tasks.key = json_extract(v.value, '$.key')
+    """,
+}
+
+
+def record_task_ids(db: Session, dataset_id: int, task_ids: dict[str, int]) -> None:
+    """Keys sent in a batch get the task ids Label Studio made for them, and the state `pushed`."""
+    given = json.dumps([{"key": key, "task": task} for key, task in task_ids.items()])
+    db.execute(text(_SENT_SQL[db.get_bind().dialect.name]), {"rows": given, "dataset": dataset_id})
+
+
 def push(
     blobs: BlobStore,
     *,
@@ -308,10 +329,10 @@ def push(
             if tasks:
 
                 def sending(db: Session, versions=versions) -> None:
-                    ds = get_dataset(db, dataset)
-                    db.add_all(
-                        LabelStudioTask(dataset_id=ds.id, key=k, version=v, state="sending", pushed_at=utcnow())
-                        for k, v in versions.items()
+                    ds, now = get_dataset(db, dataset), utcnow()
+                    db.execute(  # one multi-row INSERT (no ORM objects)
+                        insert(LabelStudioTask),
+                        [{"dataset_id": ds.id, "key": k, "version": v, "state": "sending", "pushed_at": now} for k, v in versions.items()],
                     )
 
                 run_in_transaction(sending)
@@ -338,13 +359,7 @@ def push(
 
             def sent(db: Session, ids=ids, tasks=tasks) -> None:
                 ds = get_dataset(db, dataset)
-                by_key = {t["data"][KEY_FIELD]: i for t, i in zip(tasks, ids)}
-                db.execute(  # one statement per batch, not an UPDATE per task
-                    update(LabelStudioTask)
-                    .where(LabelStudioTask.dataset_id == ds.id, LabelStudioTask.key.in_(list(by_key)))
-                    .values(task=case(by_key, value=LabelStudioTask.key), state="pushed")
-                    .execution_options(synchronize_session=False)
-                )
+                record_task_ids(db, ds.id, {t["data"][KEY_FIELD]: i for t, i in zip(tasks, ids)})
 
             run_in_transaction(sent)
             pushed += len(tasks)
