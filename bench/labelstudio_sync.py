@@ -15,8 +15,9 @@ A real Label Studio (tests/labelstudio/server.py: bench/.venv-ls, SQLite, a migr
    against what s2 sent) into another new project with the same label config: POST /api/projects/{id}/import with
    the same query (return_task_ids, commit_to_project) in batches of B, the JSON sent by httpx.
 2. pull: every task of s2's project annotated (Label Studio's data-manager action "Create Annotations From
-   Predictions", untimed), then s2's `pull` (reads the annotated tasks through the export by pages of the task ids it
-   pushed, fetching page k+1 while staging page k, stages N labels checking each example's version, commits) -- vs -- Label Studio's JSON export of that project (GET /api/projects/{id}/export
+   Predictions", untimed), then s2's `pull` (reads the annotated tasks through one export, parsed as it streams and
+   staged B at a time, checking each example's version, then commits the N labels) -- vs -- Label Studio's JSON
+   export of that project (GET /api/projects/{id}/export
    ?exportType=JSON&download_all_tasks=true, body read and parsed). Then a second pull (nothing new: no commit)
    against the export again. Also timed, for reference: the same export read by pages of B task ids (ids[]=...).
 3. memory: one more round per N without the peer, s2's push and pull under tracemalloc (peak Python heap, and what
@@ -334,7 +335,8 @@ def report(results: dict[int, list[dict]], traced: dict[int, dict], args) -> boo
                 f"{fmt_s(ls['s'])} | {ls['requests']:.0f} |"
             )
     print(
-        f"\nWhat the pull waits on: Label Studio's task list (s2 reads it {args.batch} annotated tasks a page, fields=all) vs its export\n"
+        "\nWhat the pull waits on: Label Studio's export of the annotated tasks, streamed (s2) vs the whole export read at once"
+        f" and the export asked for by pages of {args.batch} task ids (Label Studio side)\n"
     )
     print(f"| N | s2 pull waiting on LS s | export, whole s | export by pages of {args.batch} task ids s |\n|---:|---:|---:|---:|")
     for n, m in med.items():

@@ -124,10 +124,17 @@ def test_text_annotations_pulled_with_provenance_consensus_and_conflicts(label_s
     cli.ok("label", "notes", "t048", "tech")  # relabeled in s2 to what Label Studio says: no conflict
     cli.ok("commit", "notes", "-m", "labels made in s2")
     cli.ok("label", "notes", "t100", "food")  # a labeler's edit in progress: the pull must not commit it
+    # tasks made in Label Studio by hand, one posing as s2's t060: read with the export, counted, left alone
+    made = admin.projects.import_tasks(
+        id=project, request=[{"data": {"text": "by hand"}}, {"data": {"text": "forged", "s2_key": "t060"}}], return_task_ids=True
+    )
+    for task in made.model_extra["task_ids"]:
+        annotate(a, task, "food")
 
     head = cli.ok("log", "notes", "--json")
     report = json.loads(cli.ok("labelstudio", "pull", "notes", "--json"))
     assert report["commit"] and report["commit"] not in head
+    assert report["not_from_s2"] == 2 and json.loads(cli.ok("show", "notes", "t060", "--json"))["label"] is None
     assert (report["applied"], report["agreed"], report["disputed"], report["conflicts"]) == (16, 20, 10, 1)
     assert (report["invalid"], report["skipped"], report["already_labeled"]) == (1, 1, 1)
     assert report["conflicts_list"][0]["key"] == "t047" and report["conflicts_list"][0]["s2"] == "sport"
