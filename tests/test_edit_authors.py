@@ -80,6 +80,7 @@ def test_a_commit_streams_its_edits_in_chunks_and_a_conflict_in_a_late_chunk_kee
     run_in_transaction(lambda db: unstage(db, dataset="ds", branch="work", keys=["k10"]))
     done = run_in_transaction(lambda db: commit_staged(db, blobs, dataset="ds", branch="work", message="m", author="carl"))
     assert (done.commit.changes, done.dropped) == (6, 3)
+
     def rows(db):
         return page_rows(db, blobs, resolve_rev(db, get_dataset(db, "ds"), "work").pk, after=None, limit=100)
 
