@@ -60,14 +60,12 @@ def test_a_label_staged_on_an_input_that_was_replaced_is_a_conflict_at_commit(bl
     assert made.changes == 1
 
 
-def test_a_commit_streams_its_edits_in_chunks_and_a_conflict_in_a_late_chunk_keeps_everything(blobs, monkeypatch):
-    import server.datasets.staging as staging
+def test_a_commit_streams_its_edits_in_chunks_and_a_conflict_in_a_late_chunk_keeps_everything(blobs):
     from server.datasets.datasets import get_dataset
     from server.datasets.refs import resolve_rev
     from server.datasets.snapshot import page_rows
     from server.db import run_read
 
-    monkeypatch.setattr(staging, "COMMIT_CHUNK", 3)  # ten edits: four chunks, the first and a middle one holding no-ops
     make_dataset()
     upsert(blobs, "ds", text_rows(blobs, {f"k{i:02}": (f"text {i}", "a") for i in range(12)}))
     run_in_transaction(lambda db: create_branch(db, dataset="ds", name="work", from_rev=None))
@@ -75,10 +73,11 @@ def test_a_commit_streams_its_edits_in_chunks_and_a_conflict_in_a_late_chunk_kee
     stage(blobs, "bob", {f"k{i:02}": "c" for i in (9, 10, 11)})
     upsert(blobs, "ds", text_rows(blobs, {"k10": ("replaced text", "a")}), branch="work")
     with pytest.raises(Conflict, match="input of example 'k10' was replaced"):
-        run_in_transaction(lambda db: commit_staged(db, blobs, dataset="ds", branch="work", message="m", author="carl"))
+        # chunk=3: ten edits in four chunks, the first and a middle one holding only no-ops
+        run_in_transaction(lambda db: commit_staged(db, blobs, dataset="ds", branch="work", message="m", author="carl", chunk=3))
     assert len(run_in_transaction(lambda db: list_staged(db, dataset="ds", branch="work"))) == 10  # nothing half-written
     run_in_transaction(lambda db: unstage(db, dataset="ds", branch="work", keys=["k10"]))
-    done = run_in_transaction(lambda db: commit_staged(db, blobs, dataset="ds", branch="work", message="m", author="carl"))
+    done = run_in_transaction(lambda db: commit_staged(db, blobs, dataset="ds", branch="work", message="m", author="carl", chunk=3))
     assert (done.commit.changes, done.dropped) == (6, 3)
 
     def rows(db):

@@ -233,7 +233,15 @@ COMMIT_CHUNK = 1000  # staged edits read, checked and written at a time: a commi
 
 
 def commit_staged(
-    db: Session, blobs: BlobStore, *, dataset: str, branch: str | None, message: str, author: str, source_prefix: str | None = None
+    db: Session,
+    blobs: BlobStore,
+    *,
+    dataset: str,
+    branch: str | None,
+    message: str,
+    author: str,
+    source_prefix: str | None = None,
+    chunk: int = COMMIT_CHUNK,
 ) -> CommitOutcome:
     """Turn the branch's staged edits into one commit and clear them, in one transaction.
 
@@ -242,7 +250,7 @@ def commit_staged(
     made on an input that an import has since replaced is a conflict: its label was meant for
     what the editor saw. source_prefix: only the edits whose source starts with it (a Label Studio pull
     commits what it staged, not the labelers' edits in progress). The edits stream into the commit in key
-    order, COMMIT_CHUNK at a time, so a commit of a million edits holds one chunk in memory, not all of them.
+    order, `chunk` at a time, so a commit of a million edits holds one chunk in memory, not all of them.
     """
     ds = get_dataset(db, dataset)
     br = get_branch(db, ds, branch, lock=True)
@@ -254,7 +262,7 @@ def commit_staged(
     writer: CommitWriter | None = None
     total, after = 0, None
     while True:
-        query = select(*columns).where(mine).order_by(StagedEdit.key).limit(COMMIT_CHUNK)
+        query = select(*columns).where(mine).order_by(StagedEdit.key).limit(chunk)
         edits = db.execute(query if after is None else query.where(StagedEdit.key > after)).all()  # tuples: no identity map
         if not edits:
             break
