@@ -48,6 +48,7 @@ def noisy_digits(cli, tmp_path, unlabeled: int = 60, held_out: int = 300) -> dic
     return {k: truth[k] for k in flipped}
 
 
+@pytest.mark.slow(minutes=9)
 @production
 def test_label_errors_found_accepted_with_provenance_and_kept(cli, workers, tmp_path):
     flipped = noisy_digits(cli, tmp_path)

@@ -20,6 +20,7 @@ def train_json(cli, *args) -> tuple[dict, str]:
     return json.loads(proc.stdout), proc.stderr
 
 
+@pytest.mark.slow(minutes=1.5)
 @production
 def test_warm_start_reuse_and_force_through_the_cli(cli, workers, tmp_path):
     make_digits(cli, tmp_path, limit=500)

@@ -40,6 +40,7 @@ def spec_file(tmp_path, spec: dict, name: str = "spec.json"):
     return path
 
 
+@pytest.mark.slow(minutes=1.5)
 @production
 def test_train_digits_on_a_worker_gives_a_model_tied_to_the_commit(cli, workers, tmp_path):
     head = make_digits(cli, tmp_path)
@@ -112,6 +113,7 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+@pytest.mark.slow(minutes=1)
 @production
 def test_a_killed_training_child_is_retried_while_its_parent_worker_lives_on(cli, workers, tmp_path, monkeypatch):
     # --isolate (multi-GPU hosts): the run trains in a child; if only the child dies (OOM killer, a
@@ -202,6 +204,7 @@ def test_bad_training_requests_are_refused_at_submission(cli, tmp_path):
     assert runs(cli) == []
 
 
+@pytest.mark.slow(minutes=2)
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("broker_url", ["filesystem"], indirect=True)
 def test_embedded_default_trains_text_and_tabular(cli, workers, tmp_path):
@@ -219,6 +222,7 @@ def test_embedded_default_trains_text_and_tabular(cli, workers, tmp_path):
     assert "a fresh process per run" in worker.output()
 
 
+@pytest.mark.slow(minutes=1)
 @production
 def test_compare_shows_what_changed_and_promotion_refuses_a_regression(cli, workers, tmp_path):
     from trainer.data import assign_split
@@ -259,6 +263,7 @@ def test_compare_shows_what_changed_and_promotion_refuses_a_regression(cli, work
     assert stages == {bad["id"]: "production", good["id"]: "archived"}
 
 
+@pytest.mark.slow(minutes=1)
 @production
 def test_eval_set_from_another_dataset_coalescing_behind_a_running_run_and_the_promotion_threshold(cli, workers, tmp_path):
     cli.ok("dataset", "create", "topics", "--modality", "text", "--labels", "sport,food,tech")

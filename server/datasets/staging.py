@@ -295,12 +295,11 @@ def _check_still_there(dataset: str, branch: str, edits: list, before: dict[str,
         raise Conflict(
             f"staged example '{gone[0]}' no longer exists on branch '{branch}'; drop the edit with: s2 unstage {dataset} {gone[0]}"
         )
-    replaced = [e for e in edits if e.input is not None and e.input != before[e.key].input]
-    if replaced:
-        e = replaced[0]
+    stale = next((e for e in edits if e.input is not None and e.input != before[e.key].input), None)
+    if stale is not None:
         raise Conflict(
-            f"the input of example '{e.key}' was replaced on branch '{branch}' after {e.author} staged its label "
-            f"{'removal' if e.remove else repr(e.label)}; look at the new input and stage the edit again "
-            f"(drop the old one with: s2 unstage {dataset} {e.key})",
-            extra={"key": e.key, "by": e.author, "replaced": len(replaced)},
+            f"the input of example '{stale.key}' was replaced on branch '{branch}' after {stale.author} staged its label "
+            f"{'removal' if stale.remove else repr(stale.label)}; look at the new input and stage the edit again "
+            f"(drop the old one with: s2 unstage {dataset} {stale.key})",
+            extra={"key": stale.key, "by": stale.author},
         )

@@ -3,6 +3,8 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import CLI
 from tests.factories import write_digits_folder, write_image_csv
 
@@ -84,6 +86,7 @@ def test_the_versioning_commands_work_remotely_with_the_same_output(api, s2env, 
     assert "unknown API token" in eng.fails("--token", "s2_wrong", "dataset", "list")
 
 
+@pytest.mark.slow(minutes=1)
 def test_training_and_the_registry_work_remotely(api, s2env, tmp_path, workers):
     """train --wait follows the run over Server-Sent Events; runs, models, compare, promote over HTTP."""
     workers()

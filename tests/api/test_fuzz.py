@@ -1,6 +1,7 @@
 """Schemathesis fuzzes every operation of the running server's own OpenAPI schema: no 5xx, every answer as documented."""
 
 import httpx
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -104,6 +105,7 @@ def fuzz(op, data: dict, mode: GenerationMode, examples: int) -> None:
     run()
 
 
+@pytest.mark.slow(minutes=4)
 def test_every_operation_answers_as_its_schema_says(api, tmp_path, blobs, subtests):
     """Generated requests to every operation get no 5xx and only documented statuses, content types and bodies."""
     data = seed(api, tmp_path, blobs)

@@ -6,6 +6,7 @@ import time
 import zipfile
 
 import httpx
+import pytest
 
 from tests.api.factories import imported
 from tests.factories import write_digits_folder
@@ -55,6 +56,7 @@ def wait_succeeded(client: httpx.Client, run_id: int, timeout: float = 180) -> d
     raise AssertionError(f"run {run_id} did not end within {timeout}s: {run}")
 
 
+@pytest.mark.slow(minutes=1)
 def test_engineer_and_labeler_take_a_dataset_from_upload_to_a_promoted_model(api, workers, tmp_path):
     """Train, relabel on a branch, merge, retrain, compare and promote: every step an HTTP request."""
     worker = workers()  # starts while the data goes up

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.api.conftest import free_port
 from tests.conftest import S2_BIN
@@ -59,6 +60,7 @@ def stop(proc: subprocess.Popen) -> None:
     proc.wait(timeout=60)
 
 
+@pytest.mark.slow(minutes=1.5)
 def test_up_runs_server_worker_and_a_trained_demo_then_stops_cleanly(tmp_path):
     """First start: the digits demo is imported and trained; the printed password signs in and the token works;
     only what a person needs is printed; SIGTERM (a service manager) stops the worker too, as Ctrl-C does."""

@@ -54,6 +54,7 @@ def annotate(client, task: int, choice: str | None, *, cancelled: bool = False, 
     return client.annotations.create(id=task, result=result, was_cancelled=cancelled).id
 
 
+@pytest.mark.slow(minutes=2)
 def test_images_push_with_predictions_and_signed_media(label_studio, linked, cli, blobs, tmp_path: Path):
     api, public = linked
     keys = [f"p{i:03d}" for i in range(200)]
@@ -87,6 +88,7 @@ def test_images_push_with_predictions_and_signed_media(label_studio, linked, cli
     assert again["pushed"] == 0 and len(project_tasks(client, project)) == 200
 
 
+@pytest.mark.slow(minutes=1.5)
 def test_text_annotations_pulled_with_provenance_consensus_and_conflicts(label_studio, linked, cli, blobs):
     api, _ = linked
     keys = [f"t{i:03d}" for i in range(200)]
