@@ -15,7 +15,8 @@ A real Label Studio (tests/labelstudio/server.py: bench/.venv-ls, SQLite, a migr
    against what s2 sent) into another new project with the same label config: POST /api/projects/{id}/import with
    the same query (return_task_ids, commit_to_project) in batches of B, the JSON sent by httpx.
 2. pull: every task of s2's project annotated (Label Studio's data-manager action "Create Annotations From
-   Predictions", untimed), then s2's `pull` (reads the annotated tasks through one export, parsed as it streams and
+   Predictions", untimed), then s2's `pull` (reads the annotated tasks through one snapshot export without the
+   predictions and drafts, made, downloaded and deleted, parsed as it streams and
    staged B at a time, checking each example's version, then commits the N labels) -- vs -- Label Studio's JSON
    export of that project (GET /api/projects/{id}/export
    ?exportType=JSON&download_all_tasks=true, body read and parsed). Then a second pull (nothing new: no commit)

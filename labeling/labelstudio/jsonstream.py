@@ -1,6 +1,6 @@
 """The items of a JSON array read as its bytes arrive: a whole export is never held, only a chunk and one item.
 
-Label Studio's JSON export is one array of task objects; a pull reads it as a stream, a page of tasks at a time.
+Label Studio's JSON exports are one array of task objects; a pull reads it as a stream, a page of tasks at a time.
 """
 
 import codecs

@@ -12,7 +12,9 @@ Tasks deleted in Label Studio are simply not seen: nothing in s2 is deleted.
 """
 
 import json
+import logging
 import threading
+import time
 from collections import Counter
 from contextlib import closing
 
@@ -31,6 +33,8 @@ from server.datasets.staging import _version_token, commit_staged, example_versi
 from server.db import run_in_transaction, run_read
 from server.engine.consensus import LABEL_STUDIO, choices_text, dispute
 from server.errors import NothingToCommit, UpstreamFailed
+
+log = logging.getLogger(__name__)
 
 SOURCE = "Label Studio"  # every source a pull stages starts so: its commit takes those edits only
 _locks: dict[str, threading.Lock] = {}  # one pull of a dataset at a time in a process (webhooks arrive together)
@@ -192,33 +196,55 @@ def _write_marks(db: Session, dataset_id: int, rows: dict, marks: dict[str, dict
     db.execute(text(sql).bindparams(now), {"rows": json.dumps(full), "now": utcnow(), "dataset": dataset_id})
 
 
-def annotated_pages(client, link, batch: int):  # noqa: ANN001, ANN201
-    """The project's annotated tasks, `batch` at a time, read from one JSON export as it streams in.
+# What s2 reads of an export: annotations and the task's data; predictions (s2's own pre-annotations) and drafts as ids
+_LEAN = {"predictions": {"only_id": True}, "drafts": {"only_id": True}}
+EXPORT_POLL_S, EXPORT_WAIT_S = 0.25, 1800.0  # a snapshot export runs in Label Studio's background queue where it has one
 
-    One request, as Label Studio's own export: asking for pages of task ids cost Label Studio ~25% more in all
-    (each export request has its own fixed cost), and the task list with all its fields three times more. The
-    body is parsed item by item (jsonstream), so s2 holds a page of tasks, not the export. Tasks made in Label
-    Studio by hand come too; they are counted as not from s2 and left alone.
+
+def annotated_pages(client, link, batch: int):  # noqa: ANN001, ANN201
+    """The project's annotated tasks, `batch` at a time, read from one snapshot export as it streams in.
+
+    A snapshot export (made, waited for, downloaded, then deleted) rather than the plain export: it can leave out the
+    predictions and drafts, which the plain one serializes for every task; for 10,000 tasks that cut Label
+    Studio's time by a quarter (14 s against 19 s). One request for all tasks, as Label Studio's own export: pages of
+    task ids cost it ~25% more in all. The body is parsed item by item (jsonstream), so s2 holds a page of tasks,
+    not the export. Tasks made in Label Studio by hand come too; they are counted as not from s2 and left alone.
     """
     what = f"the JSON export of project {link.project}"
-    page: list[dict] = []
+    exports = client.projects.exports
     with talking(link.url, f"export the annotated tasks of project {link.project}"):
-        chunks = client.projects.exports.download_sync(
-            id=link.project,
-            export_type="JSON",
-            download_all_tasks=False,  # only tasks with annotations (done or skipped)
-            request_options={"chunk_size": 256 * 1024},
+        made = exports.create(
+            link.project, title="s2 pull", serialization_options=_LEAN, task_filter_options={"only_with_annotations": True}
         )
-        try:
-            for task in array_items(chunks, what):
-                page.append(task if isinstance(task, dict) else {})
-                if len(page) >= batch:
-                    yield page
-                    page = []
-        except ValueError as exc:
-            raise UpstreamFailed(f"Label Studio at {link.url} sent {what} in a form s2 cannot read: {exc}") from None
-    if page:
-        yield page
+    try:
+        deadline = time.monotonic() + EXPORT_WAIT_S
+        with talking(link.url, f"wait for export {made.id} of project {link.project}"):
+            status = made.status
+            while status not in ("completed", "failed"):
+                if time.monotonic() > deadline:
+                    raise UpstreamFailed(f"Label Studio at {link.url} did not finish {what} in {EXPORT_WAIT_S:.0f} s")
+                time.sleep(EXPORT_POLL_S)
+                status = exports.get(link.project, made.id).status
+        if status == "failed":
+            raise UpstreamFailed(f"Label Studio at {link.url} failed to make {what} (export {made.id})")
+        page: list[dict] = []
+        with talking(link.url, f"download export {made.id} of project {link.project}"):
+            chunks = exports.download(link.project, made.id, export_type="JSON", request_options={"chunk_size": 256 * 1024})
+            try:
+                for task in array_items(chunks, what):
+                    page.append(task if isinstance(task, dict) else {})
+                    if len(page) >= batch:
+                        yield page
+                        page = []
+            except ValueError as exc:
+                raise UpstreamFailed(f"Label Studio at {link.url} sent {what} in a form s2 cannot read: {exc}") from None
+        if page:
+            yield page
+    finally:
+        try:  # the snapshot is Label Studio's file, of no use once read: failing to drop it loses nothing of s2's
+            exports.delete(link.project, made.id)
+        except Exception as exc:  # whatever the SDK raises: the pull's own outcome stands
+            log.warning("could not delete export %s of project %s at %s: %s", made.id, link.project, link.url, exc)
 
 
 def pull(

@@ -160,6 +160,7 @@ def test_text_annotations_pulled_with_provenance_consensus_and_conflicts(label_s
     second = json.loads(cli.ok("labelstudio", "pull", "notes", "--json"))  # nothing new in Label Studio: no change
     assert second["commit"] is None and second["applied"] == second["agreed"] == second["conflicts"] == 0
     assert second["unchanged"] == 50
+    assert admin.projects.exports.list(id=project) == []  # each pull drops the snapshot export it read
     status = json.loads(cli.ok("labelstudio", "status", "notes", "--json"))
     assert status["states"]["conflict"] == 1 and status["states"]["disputed"] == 10 and status["last_pull_at"]
     conflicts = json.loads(cli.ok("labelstudio", "tasks", "notes", "--state", "conflict", "--json"))
